@@ -1,0 +1,370 @@
+//! The one catalog of the talk's stages.
+//!
+//! Order, names, aliases, numbers, one-line descriptions and the isolation each stage adds live
+//! here and nowhere else: the xtask, the tests and the README table are checked against this
+//! table. Adding a stage means one entry here plus one crate under `slides/`.
+
+use std::fmt;
+
+/// An isolation property a process inside a container can have, as the probe observes it.
+///
+/// These are the columns of `cargo xtask matrix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Property {
+    /// Own UTS namespace (`/proc/self/ns/uts` differs from the host's).
+    UtsNs,
+    /// The hostname inside is `container`.
+    Hostname,
+    /// Own PID namespace.
+    PidNs,
+    /// The container's first process is PID 1.
+    Pid1,
+    /// The root directory is the container's root filesystem, not the host's `/`.
+    OwnRoot,
+    /// Own mount namespace.
+    MountNs,
+    /// `/proc` lists only the container's processes.
+    ProcIsolated,
+    /// A pids limit applies.
+    PidsLimit,
+    /// A memory limit applies.
+    MemoryLimit,
+    /// A cpu limit applies.
+    CpuLimit,
+    /// Own IPC namespace.
+    IpcNs,
+    /// Own network namespace.
+    NetNs,
+    /// Own user namespace.
+    UserNs,
+    /// Container root is not host root (uid 0 inside maps to an unprivileged uid outside).
+    RootNotHostRoot,
+    /// Own cgroup namespace.
+    CgroupNs,
+    /// The effective and bounding capability sets are reduced.
+    CapsReduced,
+    /// `no_new_privs` is set.
+    NoNewPrivs,
+    /// The host's root filesystem cannot be reached (not even by the chroot escape).
+    HostRootUnreachable,
+}
+
+impl Property {
+    /// Every property, in the order of the matrix's columns.
+    pub const ALL: &'static [Property] = &[
+        Property::UtsNs,
+        Property::Hostname,
+        Property::PidNs,
+        Property::Pid1,
+        Property::OwnRoot,
+        Property::MountNs,
+        Property::ProcIsolated,
+        Property::PidsLimit,
+        Property::MemoryLimit,
+        Property::CpuLimit,
+        Property::IpcNs,
+        Property::NetNs,
+        Property::UserNs,
+        Property::RootNotHostRoot,
+        Property::CgroupNs,
+        Property::CapsReduced,
+        Property::NoNewPrivs,
+        Property::HostRootUnreachable,
+    ];
+
+    /// A short column label (at most 8 characters, so the matrix fits 80 columns... nearly).
+    pub fn label(self) -> &'static str {
+        match self {
+            Property::UtsNs => "uts",
+            Property::Hostname => "hostname",
+            Property::PidNs => "pid",
+            Property::Pid1 => "pid1",
+            Property::OwnRoot => "root",
+            Property::MountNs => "mnt",
+            Property::ProcIsolated => "proc",
+            Property::PidsLimit => "pids",
+            Property::MemoryLimit => "mem",
+            Property::CpuLimit => "cpu",
+            Property::IpcNs => "ipc",
+            Property::NetNs => "net",
+            Property::UserNs => "user",
+            Property::RootNotHostRoot => "!hostroot",
+            Property::CgroupNs => "cgroupns",
+            Property::CapsReduced => "caps",
+            Property::NoNewPrivs => "nnp",
+            Property::HostRootUnreachable => "noescape",
+        }
+    }
+
+    /// What the property means, in one line.
+    pub fn description(self) -> &'static str {
+        match self {
+            Property::UtsNs => "own UTS namespace",
+            Property::Hostname => "hostname is `container`",
+            Property::PidNs => "own PID namespace",
+            Property::Pid1 => "the container's first process is PID 1",
+            Property::OwnRoot => "own root filesystem",
+            Property::MountNs => "own mount namespace",
+            Property::ProcIsolated => "/proc lists only the container's processes",
+            Property::PidsLimit => "a pids limit applies",
+            Property::MemoryLimit => "a memory limit applies",
+            Property::CpuLimit => "a cpu limit applies",
+            Property::IpcNs => "own IPC namespace",
+            Property::NetNs => "own network namespace",
+            Property::UserNs => "own user namespace",
+            Property::RootNotHostRoot => "container root is not host root",
+            Property::CgroupNs => "own cgroup namespace",
+            Property::CapsReduced => "capabilities reduced",
+            Property::NoNewPrivs => "no_new_privs is set",
+            Property::HostRootUnreachable => "the host's root is unreachable",
+        }
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One stage of the talk: one slide crate under `slides/<name>/`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stage {
+    /// Position in the talk, from 1.
+    pub number: u8,
+    /// Crate, package, binary and folder name.
+    pub name: &'static str,
+    /// Other names it answers to (the original talk's folder names).
+    pub aliases: &'static [&'static str],
+    /// What this stage adds over the previous one, in one line.
+    pub summary: &'static str,
+    /// The isolation properties this stage adds (the previous stages' ones are kept).
+    pub adds: &'static [Property],
+    /// Whether it needs root on the host (the xtask runs it through sudo when the user is not).
+    pub needs_root: bool,
+    /// Whether it runs the command inside the project's root filesystem.
+    pub needs_rootfs: bool,
+}
+
+/// The stages, in talk order.
+pub const STAGES: &[Stage] = &[
+    Stage {
+        number: 1,
+        name: "base1",
+        aliases: &[],
+        summary: "runs a command as a child process",
+        adds: &[],
+        needs_root: false,
+        needs_rootfs: false,
+    },
+    Stage {
+        number: 2,
+        name: "base2",
+        aliases: &[],
+        summary: "re-executes itself as a child that runs the command as its init",
+        adds: &[],
+        needs_root: false,
+        needs_rootfs: false,
+    },
+    Stage {
+        number: 3,
+        name: "uts",
+        aliases: &["utsnamespace"],
+        summary: "new UTS namespace: its own hostname",
+        adds: &[Property::UtsNs, Property::Hostname],
+        needs_root: true,
+        needs_rootfs: false,
+    },
+    Stage {
+        number: 4,
+        name: "pid",
+        aliases: &["pidnamespace"],
+        summary: "new PID namespace: the container's init is PID 1",
+        adds: &[Property::PidNs, Property::Pid1],
+        needs_root: true,
+        needs_rootfs: false,
+    },
+    Stage {
+        number: 5,
+        name: "chroot",
+        aliases: &[],
+        summary: "chroot into the container's root filesystem",
+        adds: &[Property::OwnRoot],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 6,
+        name: "procfs",
+        aliases: &["mount", "mnt"],
+        summary: "new mount namespace, private mounts and a fresh /proc",
+        adds: &[Property::MountNs, Property::ProcIsolated],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 7,
+        name: "cgroups",
+        aliases: &["cgroup"],
+        summary: "a cgroup of its own: pids, memory and cpu limits",
+        adds: &[Property::PidsLimit, Property::MemoryLimit, Property::CpuLimit],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 8,
+        name: "ipc",
+        aliases: &["ipcnamespace"],
+        summary: "new IPC namespace: its own System V objects and POSIX queues",
+        adds: &[Property::IpcNs],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 9,
+        name: "net",
+        aliases: &["netnamespace", "network"],
+        summary: "new network namespace: lo plus a veth link to the host",
+        adds: &[Property::NetNs],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 10,
+        name: "user",
+        aliases: &["usernamespace", "rootless"],
+        summary: "new user namespace: root inside, an ordinary user outside",
+        adds: &[Property::UserNs, Property::RootNotHostRoot],
+        needs_root: false,
+        needs_rootfs: true,
+    },
+    Stage {
+        number: 11,
+        name: "full",
+        aliases: &["container"],
+        summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
+        adds: &[
+            Property::CgroupNs,
+            Property::CapsReduced,
+            Property::NoNewPrivs,
+            Property::HostRootUnreachable,
+        ],
+        needs_root: true,
+        needs_rootfs: true,
+    },
+];
+
+/// Finds a stage by name, alias or number (`"4"`, `"pid"`, `"pidnamespace"`).
+pub fn find(key: &str) -> Option<&'static Stage> {
+    let key = key.trim();
+    if let Ok(n) = key.parse::<u8>() {
+        return STAGES.iter().find(|s| s.number == n);
+    }
+    let key = key.to_ascii_lowercase();
+    STAGES
+        .iter()
+        .find(|s| s.name == key || s.aliases.contains(&key.as_str()))
+}
+
+/// The stage before `stage` in the talk, if any.
+pub fn previous(stage: &Stage) -> Option<&'static Stage> {
+    STAGES.iter().find(|s| s.number + 1 == stage.number)
+}
+
+/// Every property a stage has: its own plus those of every stage before it.
+pub fn expected(stage: &Stage) -> Vec<Property> {
+    let mut props: Vec<Property> = STAGES
+        .iter()
+        .filter(|s| s.number <= stage.number)
+        .flat_map(|s| s.adds.iter().copied())
+        .collect();
+    props.sort();
+    props.dedup();
+    props
+}
+
+/// The closest stage name or alias to a mistyped `key`, for a did-you-mean hint.
+pub fn suggest(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    STAGES
+        .iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
+        .map(|name| (distance(&key, name), name))
+        .filter(|(d, name)| *d <= 2.max(name.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| name)
+}
+
+/// Every valid stage name, in talk order, for an error message.
+pub fn names() -> Vec<&'static str> {
+    STAGES.iter().map(|s| s.name).collect()
+}
+
+/// Levenshtein distance, small and allocation-light: stage names are short.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_the_talk_order() {
+        for (i, s) in STAGES.iter().enumerate() {
+            assert_eq!(usize::from(s.number), i + 1, "{} is out of order", s.name);
+        }
+    }
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut all: Vec<&str> = STAGES
+            .iter()
+            .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
+            .collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "a name or alias is used twice");
+    }
+
+    #[test]
+    fn find_by_name_alias_and_number() {
+        assert_eq!(find("pidnamespace").map(|s| s.name), Some("pid"));
+        assert_eq!(find("utsnamespace").map(|s| s.name), Some("uts"));
+        assert_eq!(find("4").map(|s| s.name), Some("pid"));
+        assert_eq!(find("full").map(|s| s.number), Some(11));
+        assert_eq!(find("nope"), None);
+        assert_eq!(find("0"), None);
+    }
+
+    #[test]
+    fn suggestions_for_typos() {
+        assert_eq!(suggest("pidnamespce"), Some("pidnamespace"));
+        assert_eq!(suggest("chrot"), Some("chroot"));
+        assert_eq!(suggest("zzzzzzzzzzzz"), None);
+    }
+
+    #[test]
+    fn expectations_accumulate() {
+        let full = find("full").unwrap();
+        assert_eq!(expected(full).len(), Property::ALL.len());
+        assert!(expected(find("base2").unwrap()).is_empty());
+        assert!(expected(find("pid").unwrap()).contains(&Property::UtsNs));
+    }
+}

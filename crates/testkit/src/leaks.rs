@@ -1,0 +1,157 @@
+//! The leak check every integration test shares: the host's mount table, this project's cgroups,
+//! the network links and this process's children are read before a test and compared after it.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A snapshot of what a container could leave behind on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub mounts: BTreeSet<String>,
+    pub cgroups: BTreeSet<String>,
+    pub links: BTreeSet<String>,
+    pub children: BTreeSet<String>,
+}
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        Snapshot {
+            mounts: mounts(),
+            cgroups: cgroups(),
+            links: links(),
+            children: children(),
+        }
+    }
+
+    /// What is in `self` but not in `before`, one line per item; empty when nothing leaked.
+    pub fn added_since(&self, before: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for (what, now, then) in [
+            ("mount", &self.mounts, &before.mounts),
+            ("cgroup", &self.cgroups, &before.cgroups),
+            ("link", &self.links, &before.links),
+            ("child process", &self.children, &before.children),
+        ] {
+            out.extend(now.difference(then).map(|item| format!("{what}: {item}")));
+        }
+        out
+    }
+}
+
+/// Take one at the start of a test; call [`LeakCheck::assert_clean`] at its end.
+pub struct LeakCheck {
+    before: Snapshot,
+}
+
+impl LeakCheck {
+    pub fn start() -> LeakCheck {
+        LeakCheck {
+            before: Snapshot::take(),
+        }
+    }
+
+    /// Fails the test if anything was added to the host. Waits a moment first: the kernel tears a
+    /// namespace down asynchronously (a veth vanishes shortly after its namespace's last process).
+    #[track_caller]
+    pub fn assert_clean(self) {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let leaked = Snapshot::take().added_since(&self.before);
+            if leaked.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("left behind on the host:\n  {}", leaked.join("\n  "));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Mount points of the host (the test process's mount namespace), with their filesystem type.
+fn mounts() -> BTreeSet<String> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            Some(format!("{} ({})", fields.get(4)?, fields.get(sep + 1)?))
+        })
+        .collect()
+}
+
+/// Every cgroup folder whose path mentions this project, in every hierarchy.
+fn cgroups() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    walk(Path::new("/sys/fs/cgroup"), 0, &mut found);
+    found
+}
+
+fn walk(dir: &Path, depth: usize, found: &mut BTreeSet<String>) {
+    if depth > 6 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if !kind.is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        if path.to_string_lossy().contains("desde-cero") {
+            found.insert(path.display().to_string());
+        }
+        walk(&path, depth + 1, found);
+    }
+}
+
+/// Network links of the host's network namespace.
+fn links() -> BTreeSet<String> {
+    fs::read_dir("/sys/class/net")
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// This process's live children and their descendants (pid and name).
+fn children() -> BTreeSet<String> {
+    let me = std::process::id().to_string();
+    let mut parents: BTreeSet<String> = BTreeSet::from([me]);
+    let mut found = BTreeSet::new();
+    // A few passes pick up grandchildren whose parents were found in an earlier pass.
+    for _ in 0..4 {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            break;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after ')'.
+            let Some((head, tail)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let comm = head.split_once('(').map(|x| x.1).unwrap_or("");
+            let ppid = tail.split_whitespace().nth(1).unwrap_or("");
+            if parents.contains(ppid) && !parents.contains(&name) {
+                parents.insert(name.clone());
+                found.insert(format!("{name} ({comm})"));
+            }
+        }
+    }
+    found
+}
