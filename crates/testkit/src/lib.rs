@@ -195,7 +195,7 @@ pub fn host_ns(kind: &str) -> u64 {
         .ino()
 }
 
-fn wait_with_timeout(mut child: std::process::Child, limit: Duration) -> Output {
+fn wait_with_timeout(child: std::process::Child, limit: Duration) -> Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
