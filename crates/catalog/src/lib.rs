@@ -207,7 +207,11 @@ pub const STAGES: &[Stage] = &[
         name: "cgroups",
         aliases: &["cgroup"],
         summary: "a cgroup of its own: pids, memory and cpu limits",
-        adds: &[Property::PidsLimit, Property::MemoryLimit, Property::CpuLimit],
+        adds: &[
+            Property::PidsLimit,
+            Property::MemoryLimit,
+            Property::CpuLimit,
+        ],
         needs_root: true,
         needs_rootfs: true,
     },
