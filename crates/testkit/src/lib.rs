@@ -175,9 +175,26 @@ where
     run_cmd(&mut cmd)
 }
 
+/// The probe's path as a stage must be given it: inside the root filesystem for the stages that
+/// change root, the same file by its host path for the ones that run on the host's `/`.
+pub fn probe_path(stage_name: &str) -> PathBuf {
+    let inside = Path::new("/usr/local/bin/probe");
+    match catalog::find(stage_name) {
+        Some(s) if !s.needs_rootfs => rootfs().join(inside.strip_prefix("/").unwrap()),
+        _ => inside.to_path_buf(),
+    }
+}
+
 /// Runs the probe inside a stage and parses its JSON report.
 pub fn probe(stage_name: &str) -> serde_json::Value {
-    let run = stage(stage_name, ["/usr/local/bin/probe"]);
+    probe_with(stage_name, &[])
+}
+
+/// Runs the probe inside a stage with extra probe arguments and parses its JSON report.
+pub fn probe_with(stage_name: &str, probe_args: &[&str]) -> serde_json::Value {
+    let mut args = vec![probe_path(stage_name).into_os_string()];
+    args.extend(probe_args.iter().map(|a| a.into()));
+    let run = stage(stage_name, args);
     run.expect_code(0);
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
