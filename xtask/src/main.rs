@@ -12,6 +12,7 @@ mod rootfs;
 mod run;
 mod test;
 mod util;
+mod vm;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

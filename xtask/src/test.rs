@@ -1,21 +1,120 @@
-//! `cargo xtask test`: prepare what the tests need, then run every test.
+//! `cargo xtask test [--vm-only|--no-vm] [-- FILTER...]`: the README's one test command.
+//!
+//! 1. Prepares the root filesystem and builds every workspace binary.
+//! 2. Runs `cargo test --workspace -- --test-threads=1` on this host, with `DESDE_CERO_ROOTFS` and
+//!    `DESDE_CERO_BIN_DIR` set.
+//! 3. Runs the cgroup v2 part of the same integration tests again inside a small VM with a pure
+//!    cgroup2 hierarchy (see `vm.rs` and vm/README.md).
+//!
+//! Then prints one summary line per part. A VM that cannot run here is reported as
+//! `VM tests SKIPPED: <reason>`; under `CI=true` that fails the run.
 
 use std::ffi::OsString;
+use std::time::Instant;
 
 use anyhow::Result;
 
 use crate::rootfs;
 use crate::util::{self, usage};
+use crate::vm::{self, Outcome};
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    if let Some(arg) = args.first() {
-        return Err(usage(format!("unexpected argument {arg:?}")));
+    let mut host = true;
+    let mut in_vm = true;
+    let mut filter: Vec<String> = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match util::utf8(arg)? {
+            "--vm-only" => host = false,
+            "--no-vm" => in_vm = false,
+            // The default already includes the VM; accepted so `--vm` reads naturally.
+            "--vm" => in_vm = true,
+            "--" => {
+                for rest in args.by_ref() {
+                    filter.push(util::utf8(rest)?.to_string());
+                }
+            }
+            other => {
+                return Err(usage(format!(
+                    "unknown argument {other:?}; usage: cargo xtask test [--vm-only|--no-vm] [-- FILTER...]"
+                )))
+            }
+        }
+    }
+    if !host && !in_vm {
+        return Err(usage("--vm-only and --no-vm together leave nothing to run"));
+    }
+    let ci = in_ci();
+
+    if util::is_root() {
+        // The root filesystem is made of static busybox; install it if it is missing.
+        if let Err(e) = vm::ensure_busybox() {
+            eprintln!("xtask: {e:#}");
+        }
     }
     let dir = rootfs::ensure()?;
-    util::run_checked(util::cargo().args(["build", "--workspace", "--bins"]))?;
-    let status = util::cargo()
-        .args(["test", "--workspace", "--", "--test-threads=1"])
-        .env(rootfs::ENV_VAR, &dir)
-        .status()?;
-    Ok(if status.success() { 0 } else { 1 })
+
+    let host_result = if host {
+        banner("host tests (cargo test --workspace -- --test-threads=1)");
+        let started = Instant::now();
+        util::run_checked(util::cargo().args(["build", "--workspace", "--bins"]))?;
+        let status = util::cargo()
+            .args(["test", "--workspace", "--", "--test-threads=1"])
+            .args(&filter)
+            .env(rootfs::ENV_VAR, &dir)
+            .env("DESDE_CERO_BIN_DIR", util::target_dir().join("debug"))
+            .status()?;
+        let secs = started.elapsed().as_secs_f64();
+        Some(if status.success() {
+            Ok(format!("passed ({secs:.0} s)"))
+        } else {
+            Err(format!("FAILED ({status}, {secs:.0} s)"))
+        })
+    } else {
+        None
+    };
+
+    let vm_result = if in_vm {
+        banner("cgroup v2 VM (the same integration tests, inside a VM with only cgroup2)");
+        Some(vm::run(&filter))
+    } else {
+        None
+    };
+
+    banner("summary");
+    let mut failed = false;
+    match &host_result {
+        None => println!("host tests:   not run (--vm-only)"),
+        Some(Ok(msg)) => println!("host tests:   {msg}"),
+        Some(Err(msg)) => {
+            failed = true;
+            println!("host tests:   {msg}");
+        }
+    }
+    match &vm_result {
+        None => println!("cgroup v2 VM: not run (--no-vm)"),
+        Some(Outcome::Passed(msg)) => println!("cgroup v2 VM: passed: {msg}"),
+        Some(Outcome::Failed(msg)) => {
+            failed = true;
+            println!("cgroup v2 VM: FAILED: {msg}");
+        }
+        Some(Outcome::Skipped(reason)) => {
+            let line = format!("VM tests SKIPPED: {reason}");
+            let stars = "*".repeat(line.len().min(100));
+            println!("{stars}\n{line}\n{stars}");
+            if ci {
+                failed = true;
+                println!("cgroup v2 VM: under CI=true a skipped VM is a failure");
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn banner(title: &str) {
+    println!("\n===== {title} =====");
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }

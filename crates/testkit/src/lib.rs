@@ -66,6 +66,12 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
+/// Whether the tests run inside the cgroup v2 VM that `cargo xtask test` boots
+/// (`DESDE_CERO_IN_VM=1`; see vm/README.md). A test that cannot work there checks this.
+pub fn in_vm() -> bool {
+    std::env::var("DESDE_CERO_IN_VM").is_ok_and(|v| v == "1")
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
