@@ -158,7 +158,8 @@ where
 
 /// Runs a prepared command with stdin closed, the root filesystem set, and a 60 s time limit.
 pub fn run_cmd(cmd: &mut Command) -> Run {
-    if std::env::var_os(ROOTFS_ENV).is_none() {
+    let set_by_caller = cmd.get_envs().any(|(key, _)| key == ROOTFS_ENV);
+    if !set_by_caller && std::env::var_os(ROOTFS_ENV).is_none() {
         cmd.env(ROOTFS_ENV, rootfs());
     }
     cmd.stdin(Stdio::null())

@@ -19,6 +19,7 @@ use std::env;
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::process::{self, Command, ExitCode};
 
 use nix::errno::Errno;
@@ -155,9 +156,12 @@ fn child(command: &[OsString]) -> Result<u8, Failure> {
 /// Starts the command with fork(2) and execve(2), sharing our stdin, stdout and stderr.
 fn spawn(command: &[OsString]) -> Result<Pid, Failure> {
     let name = command[0].to_string_lossy();
-    Command::new(&command[0])
-        .args(&command[1..])
-        .spawn()
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    // SAFETY: `unblock_signals` runs in the new process between fork and exec, and only calls
+    // sigprocmask(2), which is async-signal-safe and does not allocate.
+    unsafe { cmd.pre_exec(unblock_signals) };
+    cmd.spawn()
         // Only the pid is kept: from here on the process is waited for with waitpid(2).
         .map(|child| Pid::from_raw(child.id() as i32))
         .map_err(|err| match err.kind() {
@@ -196,6 +200,12 @@ fn catch_signals() -> Result<SigSet, Failure> {
     set.thread_block()
         .map_err(|err| failure("sigprocmask", err, "see sigprocmask(2)"))?;
     Ok(set)
+}
+
+/// Runs in the command's process just before execve(2). The signal mask survives exec, so
+/// without this the command would inherit the signals we blocked and never see Ctrl-C or kill.
+fn unblock_signals() -> io::Result<()> {
+    SigSet::all().thread_unblock().map_err(io::Error::from)
 }
 
 /// Waits for `pid` to end, forwarding signals to it and reaping every other child that ends

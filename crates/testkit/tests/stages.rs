@@ -1,0 +1,274 @@
+//! The talk's stages against the real kernel, run as separate processes.
+//!
+//! For each of the first six stages, its own isolation property holds and the stage before it did
+//! not have it (namespaces are compared by their `/proc/<pid>/ns/*` inodes, as the probe reports
+//! them; the host is never changed). For every stage in the catalog: exit codes propagate
+//! (0, 3, 128+9, 126, 127), a usage error is one line with exit 125, signals reach the command,
+//! and nothing is left on the host.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::thread::sleep;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::{host_ns, LeakCheck};
+
+/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
+fn container_test(body: impl FnOnce()) {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    body();
+    leaks.assert_clean();
+}
+
+fn ns(report: &Value, kind: &str) -> u64 {
+    report["ns"][kind]
+        .as_u64()
+        .unwrap_or_else(|| panic!("probe reported no {kind} namespace: {report}"))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("read the host's hostname")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn every_stage_propagates_exit_codes() {
+    container_test(|| {
+        for stage in catalog::STAGES {
+            let name = stage.name;
+            testkit::stage(name, ["true"]).expect_code(0);
+            testkit::stage(name, ["sh", "-c", "exit 3"]).expect_code(3);
+            testkit::stage(name, ["sh", "-c", "kill -9 $$"]).expect_code(128 + 9);
+            // /etc/passwd exists in the host's root and in the container's, and is not executable.
+            let run = testkit::stage(name, ["/etc/passwd"]);
+            run.expect_code(126);
+            assert!(run.stderr.contains("/etc/passwd"), "{name}: {}", run.stderr);
+            let run = testkit::stage(name, ["no-such-command-here"]);
+            run.expect_code(127);
+            assert!(
+                run.stderr.contains("no-such-command-here: command not found"),
+                "{name}: {}",
+                run.stderr
+            );
+        }
+    });
+}
+
+#[test]
+fn a_usage_error_is_one_line_and_exit_125() {
+    for stage in catalog::STAGES {
+        for args in [&[][..], &["run"][..], &["bogus", "true"][..]] {
+            let run = testkit::run_bin(&testkit::bin(stage.name), args);
+            run.expect_code(125);
+            assert_eq!(
+                run.stderr.trim(),
+                format!("{}: usage: {} run <cmd> [args...]", stage.name, stage.name),
+                "{args:?}"
+            );
+            assert!(!run.stderr.contains("panicked"));
+        }
+    }
+}
+
+#[test]
+fn uts_has_its_own_hostname_and_base2_shares_the_hosts() {
+    container_test(|| {
+        let before = hostname();
+        let base2 = testkit::probe("base2");
+        assert_eq!(ns(&base2, "uts"), host_ns("uts"), "base2 must share the host's UTS ns");
+        assert_eq!(base2["hostname"], before.as_str());
+
+        let uts = testkit::probe("uts");
+        assert_ne!(ns(&uts, "uts"), host_ns("uts"), "uts must have its own UTS ns");
+        assert_eq!(uts["hostname"], "container");
+        assert_eq!(hostname(), before, "the host's hostname changed");
+    });
+}
+
+#[test]
+fn pid_makes_the_init_pid_1_and_uts_does_not() {
+    container_test(|| {
+        let uts = testkit::probe("uts");
+        assert_eq!(ns(&uts, "pid"), host_ns("pid"));
+        assert_ne!(uts["ppid"], 1);
+
+        let pid = testkit::probe("pid");
+        assert_ne!(ns(&pid, "pid"), host_ns("pid"), "pid must have its own PID ns");
+        // The init (the stage's child) is PID 1; the command it runs, here the probe, is PID 2.
+        assert_eq!(pid["ppid"], 1, "{pid}");
+        assert_eq!(pid["pid"], 2, "{pid}");
+    });
+}
+
+#[test]
+fn chroot_runs_the_command_in_the_root_filesystem_and_pid_does_not() {
+    container_test(|| {
+        // The root filesystem's os-release names this project; the host's does not.
+        let chroot = testkit::stage("chroot", ["cat", "/etc/os-release"]);
+        chroot.expect_code(0);
+        assert!(chroot.stdout.contains("desde-cero"), "{}", chroot.stdout);
+        let pid = testkit::stage("pid", ["cat", "/etc/os-release"]);
+        pid.expect_code(0);
+        assert!(!pid.stdout.contains("desde-cero"), "{}", pid.stdout);
+    });
+}
+
+#[test]
+fn a_missing_root_filesystem_is_one_clear_line() {
+    container_test(|| {
+        let mut cmd = Command::new(testkit::bin("chroot"));
+        cmd.args(["run", "true"])
+            .env(testkit::ROOTFS_ENV, "/nonexistent/desde-cero");
+        let run = testkit::run_cmd(&mut cmd);
+        run.expect_code(125);
+        assert!(
+            run.stderr.contains("chroot: no root filesystem at /nonexistent/desde-cero"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("cargo xtask rootfs"), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn procfs_shows_only_the_containers_processes_and_chroot_does_not() {
+    container_test(|| {
+        let pid = testkit::probe("pid");
+        assert!(
+            pid["proc_pids"].as_u64().unwrap() > 2,
+            "pid reads the host's /proc: {pid}"
+        );
+        let chroot = testkit::probe("chroot");
+        assert_eq!(ns(&chroot, "mnt"), host_ns("mnt"));
+        assert_eq!(chroot["proc_pids"], 0, "nothing is mounted on the rootfs's /proc");
+
+        let procfs = testkit::probe("procfs");
+        assert_ne!(ns(&procfs, "mnt"), host_ns("mnt"), "procfs must have its own mount ns");
+        // The init and the probe: nothing else.
+        assert_eq!(procfs["proc_pids"], 2, "{procfs}");
+    });
+}
+
+#[test]
+fn the_init_reaps_orphans() {
+    container_test(|| {
+        // The subshell's `sleep` is orphaned at once and re-parented to the init (PID 1). If the
+        // init did not reap it, it would linger as a zombie that the probe counts in /proc.
+        let run = testkit::stage(
+            "procfs",
+            [
+                "sh",
+                "-c",
+                "(sleep 0.1 &); sleep 0.5; exec /usr/local/bin/probe",
+            ],
+        );
+        run.expect_code(0);
+        let report: Value = serde_json::from_str(&run.stdout).expect("probe JSON");
+        assert_eq!(report["proc_pids"], 2, "a zombie was left: {report}");
+    });
+}
+
+#[test]
+fn signals_to_the_runtime_reach_the_command() {
+    container_test(|| {
+        for stage in ["base2", "pid", "procfs"] {
+            let mut child = Command::new(testkit::bin(stage))
+                .args(["run", "sleep", "30"])
+                .env(testkit::ROOTFS_ENV, testkit::rootfs())
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the stage");
+            // Give the container a moment to start its command.
+            sleep(Duration::from_millis(400));
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().expect("wait for the stage");
+            assert_eq!(status.signal(), None, "{stage}: the runtime itself died");
+            assert_eq!(status.code(), Some(128 + 15), "{stage}: sleep did not get SIGTERM");
+        }
+    });
+}
+
+#[test]
+fn an_interactive_shell_works_on_a_terminal() {
+    container_test(|| {
+        // script(1) gives the stage a real terminal; the shell reads its commands from it.
+        if !testkit::require(
+            Command::new("script").arg("--version").output().is_ok(),
+            "script(1) from util-linux is not installed",
+        ) {
+            return;
+        }
+        let stage = testkit::bin("procfs");
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c"])
+            .arg(format!("{} run sh", stage.display()))
+            .arg("/dev/null")
+            .env(testkit::ROOTFS_ENV, testkit::rootfs());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start script");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(b"echo on-a-tty-$(hostname)\nexit 4\n")
+                .unwrap();
+        }
+        let out = child.wait_with_output().expect("wait for script");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("on-a-tty-container"), "{stdout}");
+        assert_eq!(out.status.code(), Some(4), "{stdout}");
+    });
+}
+
+#[test]
+fn xtask_rejects_unknown_stages_and_flags_with_exit_2() {
+    let xtask = testkit::bin("xtask");
+    let run = testkit::run_bin(&xtask, ["run", "pidnamespce"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("did you mean `pidnamespace`"), "{}", run.stderr);
+    assert!(run.stderr.contains("base1, base2, uts"), "{}", run.stderr);
+    let run = testkit::run_bin(&xtask, ["run"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("usage: cargo xtask run"), "{}", run.stderr);
+    let run = testkit::run_bin(&xtask, ["run", "pid", "--bogus"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("unknown flag \"--bogus\""), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
+}
+
+#[test]
+fn xtask_run_builds_and_runs_a_stage_by_alias_and_number() {
+    container_test(|| {
+        let xtask = testkit::bin("xtask");
+        testkit::run_bin(&xtask, ["run", "pidnamespace", "--", "sh", "-c", "exit 3"])
+            .expect_code(3);
+        let run = testkit::run_bin(&xtask, ["run", "3", "hostname"]);
+        run.expect_code(0);
+        assert_eq!(run.stdout.trim(), "container");
+    });
+}
+
+#[test]
+fn xtask_list_prints_the_catalog_in_order() {
+    let run = testkit::run_bin(&testkit::bin("xtask"), ["list"]);
+    run.expect_code(0);
+    let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), catalog::STAGES.len());
+    for (row, stage) in rows.iter().zip(catalog::STAGES) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[0], stage.number.to_string());
+        assert_eq!(cols[1], stage.name);
+        assert!(row.contains(stage.summary), "{row}");
+    }
+}
