@@ -33,14 +33,18 @@ use crate::util;
 /// The target the VM's binaries are built for: static, so they need nothing from the initramfs.
 pub const TARGET: &str = "x86_64-unknown-linux-musl";
 
-/// The integration test files (`crates/testkit/tests/<name>.rs`) that also run inside the VM.
-/// A file that does not exist (yet) is reported and skipped. `DESDE_CERO_VM_TESTS=a,b` (or `all`)
-/// overrides the list for one run. Inside the VM a test sees `DESDE_CERO_IN_VM=1`.
-pub const VM_TESTS: &[&str] = &[
-    "vm",         // the VM's self-check: a pure cgroup2 hierarchy with the controllers we need
-    "cgroups",    // the cgroups stage on cgroup v2: pids, memory, cpu limits, clean-up
-    "probe",      // the probe's view of a process
-    "namespaces", // the namespace basics of the early stages
+/// The integration test files (`crates/testkit/tests/<name>.rs`) that also run inside the VM,
+/// each with extra arguments for its test executable (e.g. `--skip PREFIX` for tests that need
+/// what the VM has not: cargo, the xtask, the network). A file that does not exist (yet) is
+/// reported and skipped. `DESDE_CERO_VM_TESTS=a,b` (or `all`) overrides the list for one run.
+/// Inside the VM a test sees `DESDE_CERO_IN_VM=1` (`testkit::in_vm()`).
+pub const VM_TESTS: &[(&str, &[&str])] = &[
+    // The VM's self-check: a pure cgroup2 hierarchy with the controllers the tests need.
+    ("vm", &[]),
+    // The cgroups stage on cgroup v2: pids, memory and cpu limits, clean-up.
+    ("cgroups", &[]),
+    // The first stages' namespace basics and exit codes; the xtask_* tests need cargo.
+    ("stages", &["--skip", "xtask_"]),
 ];
 
 /// Kernel modules loaded inside the VM (with their dependencies) when the kernel has them as
@@ -116,10 +120,7 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
     let all_tests = build_tests()?;
     let tests = choose_tests(&all_tests)?;
     if tests.is_empty() {
-        bail!(
-            "none of the VM's test files is built: {}",
-            VM_TESTS.join(", ")
-        );
+        bail!("none of the VM's test files is built");
     }
     let modules = resolve_modules(&kernel);
 
@@ -131,8 +132,8 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
     }
     fs::create_dir_all(&run_dir)?;
     let initramfs = run_dir.join("initramfs.cpio");
-    let names: Vec<&str> = tests.iter().map(|(n, _)| n.as_str()).collect();
-    let script = init_script(&names, filter, &modules);
+    let names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
+    let script = init_script(&tests, filter, &modules);
     let size = write_initramfs(&initramfs, &script, &bins, &tests, &modules, &rootfs_dir)?;
     let prepared = started.elapsed();
     eprintln!(
@@ -152,8 +153,10 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
         .unwrap_or(DEFAULT_TIMEOUT);
     let deadline = Instant::now() + Duration::from_secs(timeout);
 
+    // DESDE_CERO_VM_BOOT=bzimage skips the fast PVH path (to test the fallback, or if it hangs).
+    let force_bzimage = std::env::var("DESDE_CERO_VM_BOOT").is_ok_and(|v| v == "bzimage");
     let mut boots: Vec<Boot> = Vec::new();
-    if let Some(vmlinux) = &kernel.vmlinux {
+    if let (Some(vmlinux), false) = (&kernel.vmlinux, force_bzimage) {
         if Path::new(QBOOT).exists() {
             boots.push(Boot {
                 how: "pvh",
@@ -206,9 +209,11 @@ fn ensure_qemu() -> Result<PathBuf> {
         )));
     }
     eprintln!("vm: installing qemu-system-x86 with apt-get");
+    // apt may not remove anything (--no-remove): Debian bookworm's qemu 7.2 breaks a backported
+    // qemu-utils 10.x, which a plain `-y` install would silently remove. Downgrading it to the
+    // matching 7.2 in the same install keeps qemu-utils there.
     let plain = apt_install(&["qemu-system-x86"]);
     if plain.is_err() {
-        // Debian bookworm's qemu 7.2 conflicts with a backported qemu-utils 10.x.
         eprintln!("vm: retrying with qemu-utils/bookworm --allow-downgrades");
         apt_install(&[
             "qemu-system-x86",
@@ -265,6 +270,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
         "install",
         "-y",
         "--no-install-recommends",
+        "--no-remove",
         "-o",
         "DPkg::Lock::Timeout=300",
     ])
@@ -612,7 +618,7 @@ fn build_bins() -> Result<Vec<(String, PathBuf)>> {
         "--bins",
         "--target",
         TARGET,
-        "--message-format=json",
+        "--message-format=json-render-diagnostics",
     ]);
     let found = cargo_artifacts(&mut cmd, "bin")?;
     if found.is_empty() {
@@ -631,7 +637,7 @@ fn build_tests() -> Result<Vec<(String, PathBuf)>> {
         "testkit",
         "--target",
         TARGET,
-        "--message-format=json",
+        "--message-format=json-render-diagnostics",
     ]);
     cargo_artifacts(&mut cmd, "test")
 }
@@ -682,18 +688,36 @@ fn json_string(text: &str, key: &str) -> Option<String> {
     None
 }
 
-fn choose_tests(all: &[(String, PathBuf)]) -> Result<Vec<(String, PathBuf)>> {
-    let wanted: Vec<String> = match std::env::var("DESDE_CERO_VM_TESTS") {
-        Ok(list) if list == "all" => all.iter().map(|(n, _)| n.clone()).collect(),
-        Ok(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
-        Err(_) => VM_TESTS.iter().map(|s| s.to_string()).collect(),
+/// One test executable to run inside the VM, with its extra arguments.
+#[derive(Clone)]
+struct VmTest {
+    name: String,
+    exe: PathBuf,
+    args: Vec<String>,
+}
+
+fn choose_tests(all: &[(String, PathBuf)]) -> Result<Vec<VmTest>> {
+    let wanted: Vec<(String, Vec<String>)> = match std::env::var("DESDE_CERO_VM_TESTS") {
+        Ok(list) if list == "all" => all.iter().map(|(n, _)| (n.clone(), Vec::new())).collect(),
+        Ok(list) => list
+            .split(',')
+            .map(|s| (s.trim().to_string(), Vec::new()))
+            .collect(),
+        Err(_) => VM_TESTS
+            .iter()
+            .map(|(n, args)| (n.to_string(), args.iter().map(|a| a.to_string()).collect()))
+            .collect(),
     };
     let mut chosen = Vec::new();
     let mut missing = Vec::new();
-    for name in &wanted {
-        match all.iter().find(|(n, _)| n == name) {
-            Some(found) => chosen.push(found.clone()),
-            None => missing.push(name.as_str()),
+    for (name, args) in wanted {
+        match all.iter().find(|(n, _)| *n == name) {
+            Some((_, exe)) => chosen.push(VmTest {
+                name,
+                exe: exe.clone(),
+                args,
+            }),
+            None => missing.push(name),
         }
     }
     if !missing.is_empty() {
@@ -716,7 +740,7 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-fn init_script(tests: &[&str], filter: &[String], modules: &[(String, PathBuf)]) -> String {
+fn init_script(tests: &[VmTest], filter: &[String], modules: &[(String, PathBuf)]) -> String {
     let mut env = vec![
         format!("DESDE_CERO_ROOTFS=/{VM_HOME}/rootfs"),
         format!("DESDE_CERO_BIN_DIR=/{VM_HOME}/bin"),
@@ -727,7 +751,20 @@ fn init_script(tests: &[&str], filter: &[String], modules: &[(String, PathBuf)])
             env.push(format!("{var}={}", sh_quote(&value)));
         }
     }
-    let args: Vec<String> = filter.iter().map(|a| sh_quote(a)).collect();
+    let mut runs = String::new();
+    for test in tests {
+        let args: Vec<String> = test
+            .args
+            .iter()
+            .chain(filter)
+            .map(|a| sh_quote(a))
+            .collect();
+        runs.push_str(&format!(
+            "run {} {}\n",
+            sh_quote(&test.name),
+            args.join(" ")
+        ));
+    }
     let mods: Vec<String> = modules
         .iter()
         .map(|(n, _)| format!("/{VM_HOME}/modules/{n}.ko"))
@@ -770,13 +807,15 @@ exec 3>/dev/ttyS1 4>/dev/ttyS2
 echo "controllers $(cat /sys/fs/cgroup/cgroup.controllers)" >&4
 export {env}
 cd /tmp
-for t in {tests}; do
+run() {{
+    t=$1
+    shift
     echo "start $t" >&4
     echo "---- $t (in the VM)" >&3
-    /{VM_HOME}/tests/$t --test-threads=1 {args} >&3 2>&3 </dev/null
+    /{VM_HOME}/tests/$t --test-threads=1 "$@" >&3 2>&3 </dev/null
     echo "exit $t $?" >&4
-done
-echo done >&4
+}}
+{runs}echo done >&4
 # Closing a serial port waits until its output has left.
 exec 3>&- 4>&-
 sync
@@ -784,8 +823,7 @@ poweroff -f
 "#,
         mods = mods.join(" "),
         env = env.join(" "),
-        tests = tests.join(" "),
-        args = args.join(" "),
+        runs = runs,
     )
 }
 
@@ -793,7 +831,7 @@ fn write_initramfs(
     path: &Path,
     script: &str,
     bins: &[(String, PathBuf)],
-    tests: &[(String, PathBuf)],
+    tests: &[VmTest],
     modules: &[(String, PathBuf)],
     rootfs_dir: &Path,
 ) -> Result<u64> {
@@ -821,12 +859,9 @@ fn write_initramfs(
         )?;
     }
     cpio.dir(&format!("{VM_HOME}/tests"), 0o755)?;
-    for (name, exe) in tests {
-        cpio.file(
-            &format!("{VM_HOME}/tests/{name}"),
-            0o755,
-            &stripped(exe, scratch)?,
-        )?;
+    for test in tests {
+        let data = stripped(&test.exe, scratch)?;
+        cpio.file(&format!("{VM_HOME}/tests/{}", test.name), 0o755, &data)?;
     }
     cpio.dir(&format!("{VM_HOME}/modules"), 0o755)?;
     for (name, ko) in modules {
@@ -1036,7 +1071,7 @@ fn boot_vm(
     if accel == "kvm" {
         cmd.args(["-cpu", "host"]);
     }
-    cmd.args(["-m", "2048", "-smp", "2", "-nodefaults", "-no-user-config"])
+    cmd.args(["-m", "1024", "-smp", "2", "-nodefaults", "-no-user-config"])
         .args(["-display", "none", "-no-reboot"])
         .arg("-serial")
         .arg(serial_file(&console))
