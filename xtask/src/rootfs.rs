@@ -1,93 +1,598 @@
-//! `cargo xtask rootfs [--from SOURCE] [--force]`: make the container's root filesystem.
+//! `cargo xtask rootfs [--from SOURCE] [--force] [--dest DIR]`: make the container's root
+//! filesystem (see rootfs/README.md).
 //!
-//! (First cut: busybox only. See rootfs/README.md.)
+//! Sources: `busybox` (the host's static busybox, offline), `alpine` (the pinned Alpine
+//! minirootfs, downloaded and checked against its SHA-256), `tar FILE` (any root filesystem
+//! tarball, e.g. from `docker export`), `dir DIR` (an existing folder, used as it is). Without
+//! `--from`, busybox if the host has a static one, else alpine, else one error naming the fixes.
+//!
+//! Nothing half-made is ever left at the destination: the root filesystem is made in a temporary
+//! sibling folder (`.tmp-<name>-<pid>`), the marker file is written last, and only then is the
+//! folder renamed into place. A run that is interrupted or fails removes its temporary files;
+//! one that was killed leaves them to the next run, which removes them.
+//!
+//! Every root filesystem the xtask makes gets the probe at `/usr/local/bin/probe`.
+
+mod alpine;
+mod busybox;
+mod probe;
+mod safe;
+mod unpack;
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::symlink;
-use std::path::PathBuf;
-use std::process::Command;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 
 use crate::util::{self, usage};
 
-/// The one documented place the stages read the root filesystem's path from.
+/// The one documented place the stages read the root filesystem's path from. The xtask also
+/// makes (and looks for) the root filesystem there when it is set.
 pub const ENV_VAR: &str = "DESDE_CERO_ROOTFS";
 
 /// A file that marks a finished root filesystem (written last, so a half-made one has none).
+/// Its first line says where the root filesystem came from.
 const MARKER: &str = ".desde-cero-rootfs";
 
-/// Where the xtask makes the root filesystem.
+const USAGE: &str = "usage: cargo xtask rootfs [--from busybox|alpine|tar FILE|dir DIR] [--force] \
+                     [--dest DIR]";
+
+/// Where the root filesystem is: `$DESDE_CERO_ROOTFS` when set, else `rootfs/build`.
 pub fn default_dir() -> PathBuf {
-    util::project_root().join("rootfs").join("build")
+    match std::env::var_os(ENV_VAR) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => util::project_root().join("rootfs").join("build"),
+    }
 }
 
-/// Returns the root filesystem's folder, making it first if there is none.
+/// Returns the root filesystem's folder, making it first if there is none, and refreshing its
+/// probe when the freshly built probe differs from the one inside.
 pub fn ensure() -> Result<PathBuf> {
     let dir = default_dir();
-    if dir.join(MARKER).exists() {
+    if made_from(&dir).is_some() {
+        let probe = probe::build()?;
+        match probe::install(&dir, &probe) {
+            Ok(true) => eprintln!("rootfs: refreshed /{} in {}", probe::INSIDE, dir.display()),
+            Ok(false) => {}
+            // A stale probe only makes the probe's report stale: say so, do not stop the demo.
+            Err(err) => eprintln!(
+                "rootfs: warning: cannot refresh /{} in {}: {err:#}",
+                probe::INSIDE,
+                dir.display()
+            ),
+        }
         return Ok(dir);
     }
-    build_busybox(&dir)?;
+    if std::env::var_os(ENV_VAR).is_some_and(|d| !d.is_empty()) && dir.is_dir() {
+        eprintln!(
+            "rootfs: using {ENV_VAR}={} as it is (not made by `cargo xtask rootfs`)",
+            dir.display()
+        );
+        return Ok(dir);
+    }
+    eprintln!(
+        "rootfs: no root filesystem at {} yet: making one",
+        dir.display()
+    );
+    make(&dir, None, false)?;
     Ok(dir)
 }
 
-pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut force = false;
-    for arg in &args {
-        match util::utf8(arg)? {
-            "--force" => force = true,
-            other => return Err(usage(format!("unknown argument {other:?}"))),
+/// Where a root filesystem comes from.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Busybox,
+    Alpine,
+    Tar(PathBuf),
+    Dir(PathBuf),
+}
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    from: Option<Source>,
+    force: bool,
+    dest: Option<PathBuf>,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Options> {
+    let mut opts = Options {
+        from: None,
+        force: false,
+        dest: None,
+    };
+    let mut args = args.into_iter();
+    let value = |what: &str, args: &mut std::vec::IntoIter<OsString>| {
+        args.next()
+            .ok_or_else(|| usage(format!("{what} needs a value\n{USAGE}")))
+    };
+    while let Some(arg) = args.next() {
+        match util::utf8(&arg)? {
+            "--force" => opts.force = true,
+            "--dest" => opts.dest = Some(value("--dest", &mut args)?.into()),
+            "--from" => {
+                let source = value("--from", &mut args)?;
+                opts.from = Some(match util::utf8(&source)? {
+                    "busybox" => Source::Busybox,
+                    "alpine" => Source::Alpine,
+                    "tar" => Source::Tar(value("--from tar", &mut args)?.into()),
+                    "dir" => Source::Dir(value("--from dir", &mut args)?.into()),
+                    other => return Err(usage(format!(
+                        "unknown source {other:?}: busybox, alpine, tar FILE or dir DIR\n{USAGE}"
+                    ))),
+                });
+            }
+            "-h" | "--help" => return Err(usage(USAGE)),
+            other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
         }
     }
-    let dir = default_dir();
-    if dir.join(MARKER).exists() && !force {
-        eprintln!("rootfs: {} already exists (use --force to remake it)", dir.display());
-        return Ok(0);
-    }
-    build_busybox(&dir)?;
+    Ok(opts)
+}
+
+pub fn main(args: Vec<OsString>) -> Result<u8> {
+    let opts = parse(args)?;
+    let dest = opts.dest.unwrap_or_else(default_dir);
+    make(&dest, opts.from, opts.force)?;
     Ok(0)
 }
 
-fn build_busybox(dir: &PathBuf) -> Result<()> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .context("no busybox on this host: install busybox-static")?;
-    if dir.exists() {
-        fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+/// The first line of a finished root filesystem's marker: where it came from.
+fn made_from(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join(MARKER)).ok()?;
+    Some(text.lines().next().unwrap_or("").to_string())
+}
+
+/// Makes the root filesystem at `dest` from `from` (or the first source that works).
+fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
+    let dest =
+        std::path::absolute(dest).with_context(|| format!("bad destination {}", dest.display()))?;
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        bail!("bad destination {}", dest.display());
+    };
+    let name = name.to_string_lossy().into_owned();
+
+    if let (false, Some(origin)) = (force, made_from(&dest)) {
+        eprintln!(
+            "rootfs: {} already exists, made from {origin}: nothing to do (--force remakes it)",
+            dest.display()
+        );
+        if let Some(from) = &from {
+            eprintln!("rootfs: (--from {} was not used)", describe(from));
+        }
+        let probe = probe::build()?;
+        if probe::install(&dest, &probe)? {
+            eprintln!("rootfs: refreshed /{} (it had changed)", probe::INSIDE);
+        }
+        return Ok(());
     }
-    for d in [
-        "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "usr/sbin",
-        "usr/local/bin",
-    ] {
-        fs::create_dir_all(dir.join(d))?;
+    check_replaceable(&dest)?;
+    // Fail before any download when the probe cannot be built.
+    let probe = probe::build()?;
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    remove_stale(parent, &name);
+    let _signals = CatchSignals::new();
+    let tmp = Temp(Some(
+        parent.join(format!(".tmp-{name}-{}", std::process::id())),
+    ));
+    let tmp_path = tmp.path().to_path_buf();
+
+    let origin = match from {
+        Some(Source::Dir(dir)) => return use_dir(&dir, &dest, &probe, tmp),
+        Some(source) => fill(&source, &tmp_path)?,
+        None => fill_auto(&tmp_path)?,
+    };
+    if probe::install(&tmp_path, &probe)? {
+        eprintln!("rootfs: installed the probe at /{}", probe::INSIDE);
     }
-    fs::copy(&busybox, dir.join("bin/busybox"))?;
-    let out = Command::new(&busybox).arg("--list-full").output()?;
-    if !out.status.success() {
-        bail!("{} --list-full failed", busybox.display());
+    safe::write(&tmp_path, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
+    put_in_place(tmp, &dest)?;
+    eprintln!("rootfs: made {} from {origin}", dest.display());
+    Ok(())
+}
+
+fn describe(source: &Source) -> String {
+    match source {
+        Source::Busybox => "busybox".into(),
+        Source::Alpine => "alpine".into(),
+        Source::Tar(f) => format!("tar {}", f.display()),
+        Source::Dir(d) => format!("dir {}", d.display()),
     }
-    for applet in String::from_utf8_lossy(&out.stdout).lines() {
-        let link = dir.join(applet);
-        if applet.is_empty() || link.exists() {
+}
+
+/// Fills the temporary folder `tmp` from one source; returns a line saying where it came from.
+fn fill(source: &Source, tmp: &Path) -> Result<String> {
+    match source {
+        Source::Busybox => match busybox::find() {
+            busybox::Found::Static(path) => from_busybox(&path, tmp),
+            busybox::Found::Dynamic(path) => bail!(
+                "{} is dynamically linked, so it cannot run inside the container: \
+                 install a static one (Debian/Ubuntu: `apt-get install busybox-static`)",
+                path.display()
+            ),
+            busybox::Found::None => bail!(
+                "no busybox on this host: install a static one \
+                 (Debian/Ubuntu: `apt-get install busybox-static`)"
+            ),
+        },
+        Source::Alpine => from_alpine(tmp),
+        Source::Tar(file) => {
+            let file = std::path::absolute(file)?;
+            if !file.is_file() {
+                bail!("no tarball at {}", file.display());
+            }
+            let sha = alpine::sha256(&file)?;
+            eprintln!("rootfs: unpacking {}", file.display());
+            unpack_into(&file, tmp)?;
+            Ok(format!("tarball {} (sha256 {sha})", file.display()))
+        }
+        Source::Dir(_) => unreachable!("handled by use_dir"),
+    }
+}
+
+/// No `--from`: busybox if the host has a static one, else the Alpine download, else one error
+/// with the three ways out.
+fn fill_auto(tmp: &Path) -> Result<String> {
+    let why_not_busybox = match busybox::find() {
+        busybox::Found::Static(path) => return from_busybox(&path, tmp),
+        busybox::Found::Dynamic(path) => format!("{} is not statically linked", path.display()),
+        busybox::Found::None => "no busybox on this host".to_string(),
+    };
+    eprintln!("rootfs: {why_not_busybox}: trying the Alpine download instead");
+    match from_alpine(tmp) {
+        Ok(origin) => Ok(origin),
+        Err(err) if interrupted() => Err(err),
+        Err(err) => {
+            // The Alpine attempt may have left a half-filled folder: start the error clean.
+            let _ = remove_tree(tmp);
+            bail!(
+                "no source for a root filesystem works here ({why_not_busybox}; alpine: {err:#}). \
+                 Fix one: install a static busybox (`apt-get install busybox-static`), allow the \
+                 download from dl-cdn.alpinelinux.org, or pass a tarball \
+                 (`cargo xtask rootfs --from tar FILE`, e.g. from `docker export`)"
+            )
+        }
+    }
+}
+
+fn from_busybox(busybox: &Path, tmp: &Path) -> Result<String> {
+    let version = busybox::version(busybox);
+    eprintln!("rootfs: using {} ({version})", busybox.display());
+    fs::create_dir(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let links = busybox::build(tmp, busybox)?;
+    Ok(format!(
+        "busybox {} ({version}, {links} applet links)",
+        busybox.display()
+    ))
+}
+
+fn from_alpine(tmp: &Path) -> Result<String> {
+    let pin = alpine::pin()?;
+    let mut download = tmp.as_os_str().to_owned();
+    download.push(".tar.gz");
+    let download = Temp(Some(PathBuf::from(download)));
+    alpine::download(&pin, download.path())?;
+    unpack_into(download.path(), tmp)?;
+    Ok(format!("alpine {} (sha256 {})", pin.url, pin.sha256))
+}
+
+fn unpack_into(file: &Path, tmp: &Path) -> Result<()> {
+    fs::create_dir(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
+    let summary =
+        unpack::unpack(file, tmp).with_context(|| format!("cannot unpack {}", file.display()))?;
+    if !summary.skipped_devices.is_empty() {
+        eprintln!(
+            "rootfs: note: skipped {} device node(s) (only root can make them; the stages mount \
+             their own /dev): {}",
+            summary.skipped_devices.len(),
+            summary.skipped_devices.join(" ")
+        );
+    }
+    if !summary.skipped_other.is_empty() {
+        eprintln!(
+            "rootfs: note: skipped {} entrie(s) of no use in a root filesystem: {}",
+            summary.skipped_other.len(),
+            summary.skipped_other.join(" ")
+        );
+    }
+    eprintln!("rootfs: unpacked {} entries", summary.entries);
+    if !safe::is_file(tmp, "bin/sh") && fs::symlink_metadata(tmp.join("bin/sh")).is_err() {
+        eprintln!("rootfs: note: this root filesystem has no /bin/sh");
+    }
+    Ok(())
+}
+
+/// `--from dir DIR`: the folder is used as it is, plus the probe and the marker. The destination
+/// becomes a symlink to it (or is it).
+fn use_dir(dir: &Path, dest: &Path, probe: &Path, tmp: Temp) -> Result<()> {
+    let dir = fs::canonicalize(dir).with_context(|| format!("no folder at {}", dir.display()))?;
+    if !dir.is_dir() {
+        bail!("{} is not a folder", dir.display());
+    }
+    if fs::symlink_metadata(dir.join("bin/sh")).is_err() {
+        eprintln!("rootfs: note: {} has no /bin/sh", dir.display());
+    }
+    if probe::install(&dir, probe)? {
+        eprintln!(
+            "rootfs: installed the probe at /{} in {}",
+            probe::INSIDE,
+            dir.display()
+        );
+    }
+    let origin = format!("folder {}", dir.display());
+    safe::write(&dir, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
+    if fs::canonicalize(dest).is_ok_and(|d| d == dir) {
+        eprintln!("rootfs: using {} in place, from {origin}", dest.display());
+        return Ok(());
+    }
+    symlink(&dir, tmp.path()).with_context(|| format!("cannot create {}", tmp.path().display()))?;
+    put_in_place(tmp, dest)?;
+    eprintln!("rootfs: {} now points to {origin}", dest.display());
+    Ok(())
+}
+
+/// The destination may be replaced only if it is missing, empty, a symlink (which `dir` made), or
+/// a root filesystem this xtask made, and nothing is mounted below it.
+fn check_replaceable(dest: &Path) -> Result<()> {
+    let meta = match fs::symlink_metadata(dest) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", dest.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        bail!(
+            "{} exists and is not a folder: move it away",
+            dest.display()
+        );
+    }
+    let empty = fs::read_dir(dest)?.next().is_none();
+    if !empty && made_from(dest).is_none() {
+        bail!(
+            "{} exists but was not made by `cargo xtask rootfs` (it has no {MARKER}): move it \
+             away, choose another --dest, or use it as it is with `--from dir {}`",
+            dest.display(),
+            dest.display()
+        );
+    }
+    if let Some(mount) = mounted_below(dest) {
+        bail!(
+            "{mount} is still mounted (left by a killed demo?): unmount it (`cargo xtask clean`) \
+             before remaking the root filesystem"
+        );
+    }
+    Ok(())
+}
+
+/// The first mount point at or below `dir`, from /proc/self/mountinfo.
+fn mounted_below(dir: &Path) -> Option<String> {
+    let dir = fs::canonicalize(dir).ok()?;
+    let dir = dir.to_string_lossy();
+    let table = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    table.lines().find_map(|line| {
+        let field = line.split(' ').nth(4)?;
+        let point = unescape_mount(field);
+        let below = point == dir || point.starts_with(&format!("{}/", dir.trim_end_matches('/')));
+        below.then_some(point)
+    })
+}
+
+/// Mount tables write space, tab, newline and backslash as `\040` etc.
+fn unescape_mount(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Renames the finished temporary folder to `dest`, replacing what is there.
+fn put_in_place(tmp: Temp, dest: &Path) -> Result<()> {
+    let mut old = None;
+    if fs::symlink_metadata(dest).is_ok() {
+        let mut aside = tmp.path().as_os_str().to_owned();
+        aside.push(".old");
+        let aside = PathBuf::from(aside);
+        fs::rename(dest, &aside)
+            .with_context(|| format!("cannot move the old {} aside", dest.display()))?;
+        old = Some(Temp(Some(aside)));
+    }
+    if let Err(err) = fs::rename(tmp.path(), dest) {
+        if let Some(old) = old.as_mut().and_then(|o| o.0.take()) {
+            let _ = fs::rename(old, dest);
+        }
+        return Err(err)
+            .with_context(|| format!("cannot move the new root filesystem to {}", dest.display()));
+    }
+    tmp.keep();
+    drop(old); // removes the old root filesystem
+    Ok(())
+}
+
+/// A temporary file or folder, removed when dropped unless kept.
+struct Temp(Option<PathBuf>);
+
+impl Temp {
+    fn path(&self) -> &Path {
+        self.0
+            .as_deref()
+            .expect("a Temp is only used before it is kept")
+    }
+
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            if fs::symlink_metadata(&path).is_ok() {
+                if let Err(err) = remove_tree(&path) {
+                    eprintln!("rootfs: warning: cannot remove {}: {err}", path.display());
+                }
+            }
+        }
+    }
+}
+
+/// Removes a file, symlink or folder tree. Folders a tarball made read-only are made writable
+/// first when plain removal fails (as non-root).
+fn remove_tree(path: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_dir() {
+        return fs::remove_file(path);
+    }
+    if fs::remove_dir_all(path).is_ok() {
+        return Ok(());
+    }
+    make_writable(path);
+    fs::remove_dir_all(path)
+}
+
+fn make_writable(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&entry.path());
+            }
+        }
+    }
+}
+
+/// Removes `.tmp-<name>-<pid>*` leftovers in `parent` whose process is gone (a killed run).
+fn remove_stale(parent: &Path, name: &str) {
+    let prefix = format!(".tmp-{name}-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(pid) = digits.parse::<libc::pid_t>() else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+        if alive || mounted_below(&entry.path()).is_some() {
             continue;
         }
-        if let Some(parent) = link.parent() {
-            fs::create_dir_all(parent)?;
+        match remove_tree(&entry.path()) {
+            Ok(()) => eprintln!(
+                "rootfs: removed {}, left by an interrupted run",
+                entry.path().display()
+            ),
+            Err(err) => eprintln!(
+                "rootfs: warning: cannot remove {}: {err}",
+                entry.path().display()
+            ),
         }
-        symlink("/bin/busybox", &link)?;
     }
-    fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
-    fs::write(dir.join("etc/group"), "root:x:0:\n")?;
-    fs::write(dir.join("etc/hostname"), "container\n")?;
-    fs::write(
-        dir.join("etc/os-release"),
-        "NAME=\"desde-cero\"\nID=desde-cero\nPRETTY_NAME=\"desde-cero busybox root filesystem\"\n",
-    )?;
-    fs::write(dir.join(MARKER), "busybox\n")?;
-    eprintln!("rootfs: made {} from {}", dir.display(), busybox.display());
-    Ok(())
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (SIGINT) or SIGTERM arrived while a root filesystem was being made.
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// While alive, SIGINT and SIGTERM only set a flag, so the build stops at the next check and its
+/// temporary files are removed. A child (curl, cargo) still gets the default action: handlers
+/// do not survive exec.
+struct CatchSignals {
+    old: [libc::sighandler_t; 2],
+}
+
+impl CatchSignals {
+    fn new() -> CatchSignals {
+        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let old = unsafe {
+            [
+                libc::signal(libc::SIGINT, handler),
+                libc::signal(libc::SIGTERM, handler),
+            ]
+        };
+        CatchSignals { old }
+    }
+}
+
+impl Drop for CatchSignals {
+    fn drop(&mut self) {
+        // SAFETY: restores the dispositions saved in `new`.
+        unsafe {
+            libc::signal(libc::SIGINT, self.old[0]);
+            libc::signal(libc::SIGTERM, self.old[1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_every_source() {
+        let o = parse(args(&["--from", "tar", "x.tar", "--force", "--dest", "/d"])).unwrap();
+        assert_eq!(o.from, Some(Source::Tar("x.tar".into())));
+        assert!(o.force);
+        assert_eq!(o.dest, Some(PathBuf::from("/d")));
+        let o = parse(args(&["--from", "dir", "/srv/root"])).unwrap();
+        assert_eq!(o.from, Some(Source::Dir("/srv/root".into())));
+        assert_eq!(parse(args(&[])).unwrap().from, None);
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        for bad in [
+            args(&["--from"]),
+            args(&["--from", "debian"]),
+            args(&["--from", "tar"]),
+            args(&["--bogus"]),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.downcast_ref::<util::Usage>().is_some(), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(unescape_mount("/a\\040b"), "/a b");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+    }
 }

@@ -1,1 +1,240 @@
-fn main() {}
+//! `probe`: prints, as one JSON object, what a process sees from inside a container.
+//!
+//! It is copied into every root filesystem `cargo xtask rootfs` makes, at `/usr/local/bin/probe`,
+//! and run inside each stage by the tests and by `cargo xtask matrix`. It is statically linked
+//! (musl) and needs nothing from the root filesystem: no shell, no libraries, not even /proc
+//! (what cannot be known without it is `null`, with the reason under `errors`).
+//!
+//! ```text
+//! probe [--host-marker PATH] [--pretty|--compact]   the full report
+//! probe escape [--host-marker PATH]                 only the chroot escape: {"escaped", "error"}
+//! ```
+//!
+//! The report's keys, always all present and in this order:
+//! `hostname`, `pid`, `ppid`, `uid`, `gid`, `ns` {cgroup, ipc, mnt, net, pid, user, uts, time:
+//! inode numbers}, `proc_pids` (how many PIDs /proc lists), `mounts` [{mountpoint, fstype,
+//! options}], `cgroup` {path, lines}, `limits` {pids_max, memory_max, cpu_max: strings or null
+//! when unlimited}, `limits_source`, `interfaces` [{name, up, addresses}], `uid_map`, `gid_map`
+//! (raw text), `caps` {effective, permitted, bounding: hex masks, source}, `no_new_privs`,
+//! `host_root_reachable` (the chroot escape's result; null without `--host-marker`), `errors`
+//! {field: why it is null}.
+//!
+//! Exit codes: 0 report printed (even with errors inside it); `escape` exits 0 when it escaped
+//! and 1 when not; 2 usage error. The probe never panics on what it finds.
+
+mod caps;
+mod cgroup;
+mod escape;
+mod ids;
+mod json;
+mod net;
+mod ns;
+mod procfs;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use json::Json;
+
+const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n       \
+                     probe escape [--host-marker PATH]";
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq)]
+struct Args {
+    escape_only: bool,
+    marker: Option<PathBuf>,
+    pretty: Option<bool>,
+}
+
+fn parse(args: Vec<String>) -> Result<Args, String> {
+    let mut out = Args {
+        escape_only: false,
+        marker: None,
+        pretty: None,
+    };
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("escape") {
+        out.escape_only = true;
+        args.next();
+    }
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--host-marker" => match args.next() {
+                Some(path) if !path.is_empty() => out.marker = Some(path.into()),
+                _ => return Err("--host-marker needs a path".into()),
+            },
+            "--pretty" if !out.escape_only => out.pretty = Some(true),
+            "--compact" if !out.escape_only => out.pretty = Some(false),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse(args) {
+        Ok(args) => args,
+        Err(why) => {
+            eprintln!("probe: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.escape_only {
+        let outcome = escape::attempt(args.marker.as_deref());
+        let report = Json::obj()
+            .with("escaped", outcome.escaped)
+            .with("error", outcome.error)
+            .with("marker_visible_before", outcome.marker_visible_before);
+        print(&report, false);
+        return if outcome.escaped {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    // SAFETY: isatty only inspects a descriptor.
+    let tty = unsafe { libc::isatty(1) } == 1;
+    print(&report(args.marker), args.pretty.unwrap_or(tty));
+    ExitCode::SUCCESS
+}
+
+fn print(value: &Json, pretty: bool) {
+    let mut text = value.render(pretty);
+    text.push('\n');
+    // A closed stdout is not worth a panic: there is nobody left to tell.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// Collects fields; a failed one becomes `null` and its reason goes under `errors`.
+struct Report {
+    body: Json,
+    errors: Json,
+}
+
+impl Report {
+    fn field(&mut self, key: &str, value: Result<impl Into<Json>, String>) {
+        match value {
+            Ok(v) => self.body.push(key, v),
+            Err(why) => {
+                self.body.push(key, Json::Null);
+                self.errors.push(key, why);
+            }
+        }
+    }
+}
+
+/// The full report.
+fn report(marker: Option<PathBuf>) -> Json {
+    let mut r = Report {
+        body: Json::obj(),
+        errors: Json::obj(),
+    };
+    r.field("hostname", ids::hostname());
+    r.body.push("pid", ids::pid());
+    r.body.push("ppid", ids::ppid());
+    r.body.push("uid", ids::uid());
+    r.body.push("gid", ids::gid());
+    r.field("ns", ns::inodes());
+    r.field("proc_pids", procfs::pid_count());
+    r.field("mounts", procfs::mounts());
+    let lines = procfs::cgroup_lines();
+    r.field(
+        "cgroup",
+        lines
+            .as_ref()
+            .map(|l| cgroup::report(l))
+            .map_err(Clone::clone),
+    );
+    let limits = cgroup::limits(lines.as_deref().ok());
+    r.body.push("limits", limits.json());
+    r.body.push("limits_source", limits.source.as_str());
+    r.field("interfaces", net::report());
+    r.field("uid_map", ids::map("uid"));
+    r.field("gid_map", ids::map("gid"));
+    r.field("caps", caps::report());
+    r.field("no_new_privs", ids::no_new_privs());
+    match marker {
+        None => r.body.push("host_root_reachable", Json::Null),
+        Some(marker) => {
+            let outcome = escape::attempt(Some(&marker));
+            match outcome.error {
+                None => r.body.push(
+                    "host_root_reachable",
+                    outcome.escaped || outcome.marker_visible_before == Some(true),
+                ),
+                // The escape could not even be tried (e.g. no CAP_SYS_CHROOT): then the host's
+                // root is reachable only if the marker is plainly visible.
+                Some(why) => {
+                    r.body
+                        .push("host_root_reachable", outcome.marker_visible_before);
+                    r.errors.push("host_root_reachable", why);
+                }
+            }
+        }
+    }
+    let errors = r.errors;
+    r.body.with("errors", errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_both_forms() {
+        let a = parse(args(&["escape", "--host-marker", "/m"])).unwrap();
+        assert!(a.escape_only);
+        assert_eq!(a.marker, Some(PathBuf::from("/m")));
+        let a = parse(args(&["--pretty"])).unwrap();
+        assert!(!a.escape_only);
+        assert_eq!(a.pretty, Some(true));
+        assert!(parse(args(&["--host-marker"])).is_err());
+        assert!(parse(args(&["escape", "--pretty"])).is_err());
+        assert!(parse(args(&["bogus"])).is_err());
+    }
+
+    #[test]
+    fn report_has_every_key_in_order() {
+        let Json::Obj(fields) = report(None) else {
+            panic!("not an object");
+        };
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "hostname",
+                "pid",
+                "ppid",
+                "uid",
+                "gid",
+                "ns",
+                "proc_pids",
+                "mounts",
+                "cgroup",
+                "limits",
+                "limits_source",
+                "interfaces",
+                "uid_map",
+                "gid_map",
+                "caps",
+                "no_new_privs",
+                "host_root_reachable",
+                "errors"
+            ]
+        );
+    }
+}
