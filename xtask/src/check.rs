@@ -1,7 +1,442 @@
-//! `cargo xtask check`: not written yet.
+//! `cargo xtask check [--root DIR] [--no-clippy] [--fix]`: the repository's rules, checked
+//! against the catalog (`crates/catalog`), the one table of the talk's stages.
+//!
+//! - Every stage has its crate: `slides/<name>/Cargo.toml` naming the package `<name>`, and
+//!   `src/main.rs` whose first line is `//! # Stage <number> — <name>: …`. No folder under
+//!   `slides/` is left out of the catalog.
+//! - Every stage has its notes, `slides/<name>/README.md`: a `# Stage <number> — <name>: …`
+//!   title, links to man7.org man pages, at least one demo block (see `catalog::notes`) and a
+//!   `## Try this` exercise.
+//! - README.md's stage table, between `<!-- stages:begin -->` and `<!-- stages:end -->`, is the
+//!   catalog's (`--fix` writes it).
+//! - Each stage's diff from the one before is not empty and stays within its step's budget
+//!   ([`BUDGETS`]): a stage adds one step, not a rewrite.
+//! - Every slide passes `rustfmt --check` and `cargo clippy -- -D warnings` (`--no-clippy`
+//!   leaves clippy out, for a quick run).
+//!
+//! One line per problem on stdout, then exit 1; exit 0 when there is none.
 
 use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-pub fn main(_args: Vec<OsString>) -> anyhow::Result<u8> {
-    anyhow::bail!("`cargo xtask check` is not written yet")
+use anyhow::{Context, Result};
+use catalog::{notes, Stage};
+
+use crate::diff;
+use crate::util::{self, usage};
+
+const USAGE: &str = "usage: cargo xtask check [--root DIR] [--no-clippy] [--fix]";
+
+/// The markers around README.md's stage table.
+pub const TABLE_BEGIN: &str = "<!-- stages:begin -->";
+pub const TABLE_END: &str = "<!-- stages:end -->";
+
+/// How many lines a stage's diff from the one before may change (code and comments, added and
+/// removed; blank lines do not count) when [`BUDGETS`] says nothing else: one isolation step is
+/// a clone flag, a syscall or two, their error handling and the comments that teach them.
+pub const DEFAULT_BUDGET: usize = 80;
+
+/// The steps allowed to be larger, and why.
+pub const BUDGETS: &[(&str, usize, &str)] = &[
+    (
+        "base2",
+        200,
+        "the skeleton every later stage keeps: re-exec through /proc/self/exe, the child as init \
+         forwarding signals and reaping zombies",
+    ),
+    (
+        "cgroups",
+        220,
+        "a cgroup is files, not a flag: create it, write three limits, move the child in, remove \
+         it afterwards",
+    ),
+    (
+        "net",
+        200,
+        "a veth pair with addresses and routes on both ends, set up by the parent once the child \
+         exists, and removed afterwards",
+    ),
+    (
+        "user",
+        200,
+        "uid and gid maps written by the parent while the child waits on a pipe",
+    ),
+    (
+        "full",
+        450,
+        "the closing stage hardens everything at once: pivot_root, overlay, cgroup namespace, \
+         capabilities, no_new_privs",
+    ),
+];
+
+/// The budget of the step that arrives at `stage`.
+pub fn budget(stage: &Stage) -> usize {
+    BUDGETS
+        .iter()
+        .find(|(name, _, _)| *name == stage.name)
+        .map_or(DEFAULT_BUDGET, |(_, n, _)| *n)
+}
+
+struct Options {
+    root: PathBuf,
+    clippy: bool,
+    fix: bool,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Options> {
+    let mut opts = Options {
+        root: util::project_root(),
+        clippy: true,
+        fix: false,
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match util::utf8(&arg)? {
+            "--no-clippy" => opts.clippy = false,
+            "--fix" => opts.fix = true,
+            "--root" => {
+                let dir = args
+                    .next()
+                    .ok_or_else(|| usage(format!("--root needs a folder\n{USAGE}")))?;
+                opts.root = PathBuf::from(dir);
+            }
+            other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
+        }
+    }
+    Ok(opts)
+}
+
+pub fn main(args: Vec<OsString>) -> Result<u8> {
+    let opts = parse(args)?;
+    if !opts.root.join("slides").is_dir() {
+        return Err(usage(format!(
+            "{} has no slides/ folder: is it the workspace?",
+            opts.root.display()
+        )));
+    }
+    let mut problems = Vec::new();
+    problems.extend(crates(&opts.root));
+    problems.extend(notes_files(&opts.root));
+    problems.extend(readme(&opts.root, opts.fix)?);
+    problems.extend(diffs(&opts.root));
+    problems.extend(rustfmt(&opts.root)?);
+    if opts.clippy {
+        problems.extend(clippy(&opts.root)?);
+    }
+    for problem in &problems {
+        println!("{problem}");
+    }
+    if problems.is_empty() {
+        eprintln!(
+            "check: ok ({} stages{})",
+            catalog::STAGES.len(),
+            if opts.clippy { "" } else { ", clippy left out" }
+        );
+        Ok(0)
+    } else {
+        eprintln!("check: {} problem(s)", problems.len());
+        Ok(1)
+    }
+}
+
+/// Each stage's crate, and no crate the catalog does not know.
+fn crates(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for stage in catalog::STAGES {
+        let dir = Path::new("slides").join(stage.name);
+        let manifest = dir.join("Cargo.toml");
+        match fs::read_to_string(root.join(&manifest)) {
+            Err(_) => problems.push(format!(
+                "{}: missing: stage {} has no crate",
+                manifest.display(),
+                stage.name
+            )),
+            Ok(text) => match package_name(&text) {
+                Some(name) if name == stage.name => {}
+                other => problems.push(format!(
+                    "{}: package name is {:?}, the catalog says {:?}",
+                    manifest.display(),
+                    other.unwrap_or_default(),
+                    stage.name
+                )),
+            },
+        }
+        let main = dir.join("src/main.rs");
+        match fs::read_to_string(root.join(&main)) {
+            Err(_) => problems.push(format!("{}: missing", main.display())),
+            Ok(text) => {
+                let want = format!("//! # Stage {} — {}:", stage.number, stage.name);
+                if !text.lines().next().unwrap_or("").starts_with(&want) {
+                    problems.push(format!(
+                        "{}: the first line should start with `{want}`",
+                        main.display()
+                    ));
+                }
+            }
+        }
+    }
+    if let Ok(entries) = fs::read_dir(root.join("slides")) {
+        let mut extra: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| !catalog::STAGES.iter().any(|s| s.name == name))
+            .collect();
+        extra.sort();
+        for name in extra {
+            problems.push(format!(
+                "slides/{name}: not a stage in the catalog (crates/catalog/src/lib.rs)"
+            ));
+        }
+    }
+    problems
+}
+
+/// The `name` of the `[package]` section of a Cargo.toml.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some(value) = line.strip_prefix("name") {
+                let value = value.trim_start().strip_prefix('=')?.trim();
+                return Some(value.trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Each stage's notes and their required parts.
+fn notes_files(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for stage in catalog::STAGES {
+        let path = Path::new("slides").join(stage.name).join("README.md");
+        let Ok(text) = fs::read_to_string(root.join(&path)) else {
+            problems.push(format!(
+                "{}: missing: stage {} has no notes",
+                path.display(),
+                stage.name
+            ));
+            continue;
+        };
+        let mut problem = |what: String| problems.push(format!("{}: {what}", path.display()));
+        let title = format!("# Stage {} — {}:", stage.number, stage.name);
+        if !text.lines().next().unwrap_or("").starts_with(&title) {
+            problem(format!("the first line should start with `{title}`"));
+        }
+        if !text.contains("](https://man7.org/linux/man-pages/") {
+            problem("no link to a man page on man7.org".to_string());
+        }
+        if !text.lines().any(|l| l.trim() == "## Try this") {
+            problem("no `## Try this` exercise".to_string());
+        }
+        match notes::demos(&text) {
+            Ok(demos) if demos.is_empty() => {
+                problem("no demo block (```demo with `$ <command>` lines)".to_string())
+            }
+            Ok(_) => {}
+            Err(err) => problem(format!("bad demo block: {err}")),
+        }
+    }
+    problems
+}
+
+/// The stage table README.md carries, made from the catalog.
+pub fn table() -> String {
+    let mut out = String::from(
+        "| # | stage | aliases | what it adds |\n|---|-------|---------|--------------|\n",
+    );
+    for s in catalog::STAGES {
+        let aliases: Vec<String> = s.aliases.iter().map(|a| format!("`{a}`")).collect();
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            s.number,
+            s.name,
+            aliases.join(", "),
+            s.summary.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+/// README.md's table against the catalog; with `fix`, rewrites it.
+fn readme(root: &Path, fix: bool) -> Result<Vec<String>> {
+    let path = root.join("README.md");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(vec!["README.md: missing".to_string()]);
+    };
+    let (Some(begin), Some(end)) = (text.find(TABLE_BEGIN), text.find(TABLE_END)) else {
+        return Ok(vec![format!(
+            "README.md: no stage table: put the lines `{TABLE_BEGIN}` and `{TABLE_END}` where it \
+             goes, then run `cargo xtask check --fix`"
+        )]);
+    };
+    let inside = begin + TABLE_BEGIN.len();
+    if end < inside {
+        return Ok(vec![format!(
+            "README.md: `{TABLE_END}` comes before `{TABLE_BEGIN}`"
+        )]);
+    }
+    let want = table();
+    if text[inside..end].trim() == want.trim() {
+        return Ok(Vec::new());
+    }
+    if fix {
+        let fixed = format!("{}\n{want}{}", &text[..inside], &text[end..]);
+        fs::write(&path, fixed).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("check: README.md: stage table rewritten from the catalog");
+        return Ok(Vec::new());
+    }
+    Ok(vec![
+        "README.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
+            .to_string(),
+    ])
+}
+
+/// Each step's diff: not empty, within its budget.
+fn diffs(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for stage in catalog::STAGES.iter().skip(1) {
+        let Some(prev) = catalog::previous(stage) else {
+            continue;
+        };
+        // A missing source is reported by `crates`.
+        let (Ok(old), Ok(new)) = (diff::source(root, prev), diff::source(root, stage)) else {
+            continue;
+        };
+        let changed = diff::counts(&old, &new).changed();
+        let limit = budget(stage);
+        if changed == 0 {
+            problems.push(format!(
+                "slides/{}/src/main.rs: the diff from {} is empty: the stage adds nothing",
+                stage.name, prev.name
+            ));
+        } else if changed > limit {
+            problems.push(format!(
+                "slides/{}/src/main.rs: the diff from {} changes {changed} lines, over its budget \
+                 of {limit} (xtask/src/check.rs BUDGETS)",
+                stage.name, prev.name
+            ));
+        }
+    }
+    problems
+}
+
+/// Every `.rs` file under a folder.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn rustfmt(root: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for stage in catalog::STAGES {
+        let mut files = Vec::new();
+        rust_files(
+            &root.join("slides").join(stage.name).join("src"),
+            &mut files,
+        );
+        for file in files {
+            let out = Command::new("rustfmt")
+                .args(["--check", "--edition", "2021"])
+                .arg(&file)
+                .output()
+                .context("cannot run rustfmt (rustup component add rustfmt)")?;
+            if !out.status.success() {
+                let shown = file.strip_prefix(root).unwrap_or(&file);
+                problems.push(format!(
+                    "{}: not formatted: run `cargo fmt -p {}`",
+                    shown.display(),
+                    stage.name
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+fn clippy(root: &Path) -> Result<Vec<String>> {
+    let present: Vec<&Stage> = catalog::STAGES
+        .iter()
+        .filter(|s| root.join("slides").join(s.name).join("Cargo.toml").exists())
+        .collect();
+    if present.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = util::cargo();
+    cmd.current_dir(root)
+        .args(["clippy", "--quiet", "--message-format=short"])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"));
+    for stage in &present {
+        cmd.args(["--package", stage.name]);
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    let out = cmd
+        .output()
+        .context("cannot run cargo clippy (rustup component add clippy)")?;
+    if out.status.success() {
+        return Ok(Vec::new());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut problems: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.starts_with("slides/") && (l.contains(": error") || l.contains(": warning")))
+        .map(|l| format!("{l} (clippy)"))
+        .collect();
+    problems.dedup();
+    if problems.is_empty() {
+        let first = stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or("see `cargo clippy -- -D warnings`");
+        problems.push(format!("slides: clippy fails: {first}"));
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_names() {
+        assert_eq!(
+            package_name("[package]\nname = \"uts\"\nversion = \"0.1.0\"\n").as_deref(),
+            Some("uts")
+        );
+        assert_eq!(
+            package_name("[dependencies]\nname = \"x\"\n[package]\nversion = \"1\"\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn table_has_one_row_per_stage() {
+        let table = table();
+        assert_eq!(table.lines().count(), catalog::STAGES.len() + 2);
+        assert!(table.contains("| 4 | `pid` | `pidnamespace` |"));
+    }
+
+    #[test]
+    fn every_budget_names_a_stage_and_gives_a_reason() {
+        for (name, n, why) in BUDGETS {
+            assert!(catalog::find(name).is_some(), "{name}");
+            assert!(*n > DEFAULT_BUDGET && why.len() > 20, "{name}");
+        }
+    }
 }
