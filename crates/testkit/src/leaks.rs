@@ -1,5 +1,6 @@
 //! The leak check every integration test shares: the host's mount table, this project's cgroups,
-//! the network links and this process's children are read before a test and compared after it.
+//! the network links, this process's children and the `full` stage's overlay folders in `/tmp`
+//! are read before a test and compared after it.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,6 +14,8 @@ pub struct Snapshot {
     pub cgroups: BTreeSet<String>,
     pub links: BTreeSet<String>,
     pub children: BTreeSet<String>,
+    /// The `full` stage's overlay folders (`/tmp/desde-cero-overlay-<pid>`).
+    pub overlays: BTreeSet<String>,
 }
 
 impl Snapshot {
@@ -22,6 +25,7 @@ impl Snapshot {
             cgroups: cgroups(),
             links: links(),
             children: children(),
+            overlays: overlays(),
         }
     }
 
@@ -33,6 +37,7 @@ impl Snapshot {
             ("cgroup", &self.cgroups, &before.cgroups),
             ("link", &self.links, &before.links),
             ("child process", &self.children, &before.children),
+            ("overlay folder", &self.overlays, &before.overlays),
         ] {
             out.extend(now.difference(then).map(|item| format!("{what}: {item}")));
         }
@@ -150,6 +155,29 @@ fn children() -> BTreeSet<String> {
             if parents.contains(ppid) && !parents.contains(&name) {
                 parents.insert(name.clone());
                 found.insert(format!("{name} ({comm})"));
+            }
+        }
+    }
+    found
+}
+
+/// The prefix of the `full` stage's overlay folders (its upper and work layers).
+pub const OVERLAY_PREFIX: &str = "desde-cero-overlay-";
+
+/// The overlay folders `full` makes in `/tmp` (and in `$TMPDIR`, if that differs).
+fn overlays() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for dir in [std::path::PathBuf::from("/tmp"), std::env::temp_dir()] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(OVERLAY_PREFIX)
+            {
+                found.insert(entry.path().display().to_string());
             }
         }
     }
