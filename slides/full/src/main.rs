@@ -31,10 +31,10 @@
 //! (or was called wrongly); 126 when the command cannot be executed; 127 when it is not found.
 use std::env;
 use std::ffi::{CString, OsString};
-use std::fs::{self, DirBuilder, File};
+use std::fs::{self, DirBuilder, File, Permissions};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, DirBuilderExt};
+use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command, ExitCode};
@@ -271,14 +271,25 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
     )
     .map_err(|err| failure("mount --make-rprivate /", err, ROOT_HINT))?;
     let rootfs = &options.rootfs;
-    // full: the new root must be a mount point of its own for pivot_root(2).
+    // full: the new root must be a mount point of its own for pivot_root(2). It is mounted
+    // MS_NODEV: device nodes on it cannot be opened. The container keeps CAP_MKNOD (docker does),
+    // so it could make a node for the host's disk; docker stops that with the devices cgroup,
+    // this slide with nodev everywhere but the few devices it binds into /dev.
     let new_root = if overlay_dir.is_empty() {
-        // --no-overlay: a bind mount of the root filesystem onto itself makes it one.
+        // --no-overlay: a bind mount of the root filesystem onto itself makes it a mount point;
+        // remounting the bind is how it gets flags of its own.
         mount_fs(
             rootfs,
             rootfs,
             None,
             MsFlags::MS_BIND | MsFlags::MS_REC,
+            None,
+        )?;
+        mount_fs(
+            rootfs,
+            rootfs,
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV,
             None,
         )?;
         eprintln!(
@@ -301,7 +312,7 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
             "overlay",
             &dir.join("root"),
             Some("overlay"),
-            MsFlags::empty(),
+            MsFlags::MS_NODEV,
             Some(&layers),
         )?;
         eprintln!(
@@ -495,11 +506,12 @@ fn mount_fs(
 fn mount_dev(root: &Path) -> Result<(), Failure> {
     let dev = root.join("dev");
     // A tmpfs is a filesystem in memory: this /dev is the container's own and goes with it.
+    // Nodev too: the bind mounts below are mounts of their own, and keep working.
     mount_fs(
         "tmpfs",
         &dev,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=755,size=64k"),
     )?;
     for name in DEVICES {
@@ -629,17 +641,18 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn create(dir: PathBuf) -> Result<Scratch, Failure> {
         // Mode 0700: no other user of the host may read or change the container's files.
-        let mut builder = DirBuilder::new();
-        builder.mode(0o700);
-        builder
+        DirBuilder::new()
+            .mode(0o700)
             .create(&dir)
             .map_err(|err| io_failure("mkdir", &dir, err))?;
         let scratch = Scratch(dir);
         for name in ["upper", "work", "root"] {
             let sub = scratch.0.join(name);
-            builder
-                .create(&sub)
-                .map_err(|err| io_failure("mkdir", &sub, err))?;
+            fs::create_dir(&sub).map_err(|err| io_failure("mkdir", &sub, err))?;
+            // 0755, whatever the umask: the overlay's `/` takes its mode from `upper`, and every
+            // user of the container must be able to enter it.
+            fs::set_permissions(&sub, Permissions::from_mode(0o755))
+                .map_err(|err| io_failure("chmod", &sub, err))?;
         }
         Ok(scratch)
     }
