@@ -48,11 +48,9 @@ fn errno_name(errno: i32) -> Option<&'static str> {
     })
 }
 
-/// How many processes `/proc` lists (its numeric entries).
+/// How many processes `/proc` lists (its numeric entries). An empty `/proc` folder (nothing
+/// mounted on it, as after a plain chroot) lists none: 0.
 pub fn pid_count() -> Result<u64, String> {
-    if !mounted() {
-        return Err("/proc is not mounted here".to_string());
-    }
     let entries = fs::read_dir("/proc").map_err(|e| format!("/proc: {}", describe(&e)))?;
     Ok(entries
         .flatten()

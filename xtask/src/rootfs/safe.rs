@@ -66,11 +66,12 @@ fn walk(root: &Path, dirs: &[OsString], create: bool) -> Result<Option<PathBuf>>
     let mut done: Vec<OsString> = Vec::new();
     let mut todo: VecDeque<OsString> = dirs.iter().cloned().collect();
     let mut links = 0;
+    let mut last_link = String::new();
     while let Some(name) = todo.pop_front() {
         // `..` and `.` only come from symlink targets: `components` refuses them in entries.
         if name == ".." {
             if done.pop().is_none() {
-                bail!("a symlink on the way climbs out of the root filesystem");
+                bail!("{last_link} climbs out of the root filesystem: refusing to follow it");
             }
             continue;
         }
@@ -105,6 +106,7 @@ fn walk(root: &Path, dirs: &[OsString], create: bool) -> Result<Option<PathBuf>>
             bail!("too many symlinks on the way through {here}");
         }
         let target = fs::read_link(&path)?;
+        last_link = format!("{here} is a symlink to {}, which", target.display());
         if target.is_absolute() {
             bail!(
                 "{here} is a symlink to {}, outside the root filesystem: refusing to follow it",
