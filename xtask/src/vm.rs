@@ -176,8 +176,11 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
         let result = boot_vm(&qemu, boot, accel.0, &initramfs, &run_dir, deadline)?;
         match result {
             VmEnd::NoBoot(why) => {
+                last_err = format!("{} boot: {why}", boot.how);
+                if Instant::now() > deadline {
+                    break;
+                }
                 eprintln!("vm: {} boot failed ({why}), trying the next way", boot.how);
-                last_err = why;
             }
             VmEnd::Ran { boot_time, status } => {
                 let total = started.elapsed();
@@ -1137,7 +1140,7 @@ fn boot_vm(
                 "qemu exited with {code} before /init ran{}",
                 first_line(&qemu_err)
             ),
-            None if timed_out => "timed out".to_string(),
+            None if timed_out => "timed out (DESDE_CERO_VM_TIMEOUT)".to_string(),
             None => format!("no sign of /init after {} s", BOOT_LIMIT.as_secs()),
         };
         return Ok(VmEnd::NoBoot(why));
