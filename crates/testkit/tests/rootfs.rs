@@ -1,0 +1,680 @@
+//! `cargo xtask rootfs`: making the container's root filesystem, for real, into temporary folders.
+//!
+//! From the host's static busybox (offline), from a tarball the test makes, and from a `file://`
+//! "download" checked by SHA-256; a tampered download and malicious tarballs (`..`, absolute
+//! paths, symlinks out, hard links out) are refused and leave nothing behind, neither outside the
+//! target nor half-made; a rerun does nothing unless `--force`; a folder the xtask did not make
+//! is never replaced, nor one with something still mounted inside. The tests run the built xtask
+//! binary with `--dest` (never the real `rootfs/build`) and `DESDE_CERO_PROBE` (the probe
+//! `cargo xtask test` already built), so no cargo runs inside `cargo test`.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testkit::{LeakCheck, Run, Scratch};
+
+/// Runs `xtask rootfs <args...>` with `env`, the prebuilt probe, and none of the overrides the
+/// caller did not ask for.
+fn xtask(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.arg("rootfs").args(args);
+    for var in [
+        "DESDE_CERO_BUSYBOX",
+        "DESDE_CERO_ALPINE_URL",
+        "DESDE_CERO_ALPINE_SHA256",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("DESDE_CERO_PROBE", prebuilt_probe());
+    cmd.envs(env.iter().copied());
+    testkit::run_cmd(&mut cmd)
+}
+
+/// The probe `cargo xtask test` put into the main root filesystem.
+fn prebuilt_probe() -> PathBuf {
+    testkit::rootfs().join("usr/local/bin/probe")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+/// The temporary `.tmp-*` entries a run might have left in `dir`.
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
+}
+
+fn has_static_busybox() -> bool {
+    testkit::require(
+        ["/bin/busybox", "/usr/bin/busybox"]
+            .iter()
+            .any(|p| Path::new(p).exists()),
+        "needs a static busybox on the host: apt-get install busybox-static",
+    )
+}
+
+fn has_curl() -> bool {
+    testkit::require(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "needs the curl command (the alpine source downloads with it): apt-get install curl",
+    )
+}
+
+/// The one-line error the xtask printed (`xtask: ...`).
+fn error_line(run: &Run) -> &str {
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("xtask: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line:\n{}", run.stderr);
+    lines[0]
+}
+
+// ---- a hand-made tar writer, so the tests can make archives no tar tool would -------------
+
+enum Entry<'a> {
+    File(&'a str, &'a [u8], u32),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+    Char(&'a str, u32, u32),
+}
+
+/// A ustar archive of `entries` (names under 100 bytes).
+fn tarball(entries: &[Entry]) -> Vec<u8> {
+    fn field(h: &mut [u8], at: usize, len: usize, text: &str) {
+        assert!(text.len() < len, "{text:?} too long for a ustar field");
+        h[at..at + text.len()].copy_from_slice(text.as_bytes());
+    }
+    fn octal(h: &mut [u8], at: usize, len: usize, value: u64) {
+        let text = format!("{value:0width$o}", width = len - 1);
+        field(h, at, len, &text);
+    }
+    let mut out = Vec::new();
+    for entry in entries {
+        let (name, kind, link, data, mode, dev): (&str, u8, &str, &[u8], u32, (u32, u32)) =
+            match *entry {
+                Entry::File(name, data, mode) => (name, b'0', "", data, mode, (0, 0)),
+                Entry::Dir(name) => (name, b'5', "", &[], 0o755, (0, 0)),
+                Entry::Symlink(name, to) => (name, b'2', to, &[], 0o777, (0, 0)),
+                Entry::Hardlink(name, to) => (name, b'1', to, &[], 0o644, (0, 0)),
+                Entry::Char(name, major, minor) => (name, b'3', "", &[], 0o666, (major, minor)),
+            };
+        let mut h = [0u8; 512];
+        field(&mut h, 0, 100, name);
+        octal(&mut h, 100, 8, mode.into());
+        octal(&mut h, 108, 8, 0);
+        octal(&mut h, 116, 8, 0);
+        octal(&mut h, 124, 12, data.len() as u64);
+        octal(&mut h, 136, 12, 1_700_000_000);
+        h[148..156].fill(b' ');
+        h[156] = kind;
+        field(&mut h, 157, 100, link);
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        octal(&mut h, 329, 8, dev.0.into());
+        octal(&mut h, 337, 8, dev.1.into());
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        field(&mut h, 148, 8, &format!("{sum:06o}\0"));
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+// ---- the tests ------------------------------------------------------------------------------
+
+#[test]
+fn busybox_makes_a_working_userland_offline_and_is_the_default() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-busybox");
+    let dest = scratch.path.join("root");
+    // No --from: the host has a static busybox, so that is what is used.
+    let run = xtask(&["--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("from busybox /"), "{}", run.stderr);
+
+    for dir in [
+        "bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "usr/bin", "usr/sbin",
+    ] {
+        assert!(dest.join(dir).is_dir(), "no /{dir}");
+    }
+    assert_eq!(
+        fs::metadata(dest.join("tmp")).unwrap().permissions().mode() & 0o7777,
+        0o1777
+    );
+    assert!(fs::metadata(dest.join("bin/busybox")).unwrap().is_file());
+    for applet in ["bin/sh", "bin/ls", "bin/cat", "sbin/ip"] {
+        assert_eq!(
+            fs::read_link(dest.join(applet)).unwrap(),
+            Path::new("/bin/busybox"),
+            "{applet}"
+        );
+    }
+    let read = |f: &str| fs::read_to_string(dest.join(f)).unwrap();
+    assert!(read("etc/passwd").starts_with("root:x:0:0:"));
+    assert!(read("etc/group").starts_with("root:x:0:"));
+    assert_eq!(read("etc/hostname"), "container\n");
+    assert!(read("etc/os-release").contains("ID=desde-cero"));
+    assert_eq!(
+        fs::read(dest.join("usr/local/bin/probe")).unwrap(),
+        fs::read(prebuilt_probe()).unwrap(),
+        "the probe is not in the root filesystem"
+    );
+    assert!(read(".desde-cero-rootfs").starts_with("busybox /"));
+    assert!(leftovers(&scratch.path).is_empty());
+
+    // It works as a root filesystem: busybox's sh runs in it with nothing from the host.
+    if testkit::require_root() {
+        let out = Command::new("chroot")
+            .arg(&dest)
+            .args([
+                "/bin/sh",
+                "-c",
+                ". /etc/os-release; echo $ID; ls /usr/local/bin",
+            ])
+            .output()
+            .expect("run chroot(8)");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "desde-cero\nprobe\n");
+    }
+}
+
+#[test]
+fn a_rerun_does_nothing_unless_forced() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-rerun");
+    let dest = scratch.path.join("root");
+    xtask(&["--from", "busybox", "--dest", s(&dest)], &[]).expect_code(0);
+    let marker = dest.join(".desde-cero-rootfs");
+    let before = fs::metadata(&marker).unwrap();
+    fs::write(dest.join("canary"), "still here").unwrap();
+
+    for args in [vec![], vec!["--from", "busybox"], vec!["--from", "alpine"]] {
+        let mut args = args.clone();
+        args.extend(["--dest", s(&dest)]);
+        let run = xtask(&args, &[]);
+        run.expect_code(0);
+        assert!(
+            run.stderr.contains("already exists, made from busybox")
+                && run.stderr.contains("nothing to do"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            dest.join("canary").exists(),
+            "a rerun changed the root filesystem"
+        );
+        let after = fs::metadata(&marker).unwrap();
+        assert_eq!((before.ino(), before.mtime()), (after.ino(), after.mtime()));
+    }
+
+    let run = xtask(&["--force", "--from", "busybox", "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("made "), "{}", run.stderr);
+    assert!(!dest.join("canary").exists(), "--force did not remake it");
+    assert!(dest.join("bin/busybox").exists());
+    assert!(leftovers(&scratch.path).is_empty());
+}
+
+#[test]
+fn a_tarball_is_unpacked_with_links_modes_and_devices() {
+    let scratch = Scratch::new("rootfs-tar");
+    let archive = scratch.path.join("root.tar");
+    fs::write(
+        &archive,
+        tarball(&[
+            Entry::Dir("./"),
+            Entry::Dir("bin/"),
+            Entry::File("bin/tool", b"#!/bin/sh\necho tool\n", 0o750),
+            Entry::Symlink("bin/sh", "/bin/tool"),
+            Entry::Dir("usr/lib/"),
+            // A relative link that stays inside may be followed.
+            Entry::Symlink("lib", "usr/lib"),
+            Entry::File("lib/libc.so", b"not really", 0o644),
+            Entry::Hardlink("usr/lib/libc.hard", "usr/lib/libc.so"),
+            Entry::File("etc/motd", b"hello\n", 0o600),
+            Entry::Dir("dev/"),
+            Entry::Char("dev/null", 1, 3),
+        ]),
+    )
+    .unwrap();
+    let dest = scratch.path.join("root");
+    let run = xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "from tarball {} (sha256 {})",
+            archive.display(),
+            sha256(&archive)
+        )),
+        "{}",
+        run.stderr
+    );
+
+    let mode = |p: &str| {
+        fs::symlink_metadata(dest.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("bin/tool"), 0o750);
+    assert_eq!(mode("etc/motd"), 0o600);
+    assert_eq!(
+        fs::read_link(dest.join("bin/sh")).unwrap(),
+        Path::new("/bin/tool")
+    );
+    assert_eq!(
+        fs::read(dest.join("usr/lib/libc.so")).unwrap(),
+        b"not really"
+    );
+    assert_eq!(
+        fs::metadata(dest.join("usr/lib/libc.hard")).unwrap().ino(),
+        fs::metadata(dest.join("usr/lib/libc.so")).unwrap().ino()
+    );
+    let null = dest.join("dev/null");
+    if testkit::is_root() {
+        let meta = fs::symlink_metadata(&null).unwrap();
+        assert!(meta.file_type().is_char_device());
+        assert_eq!(meta.rdev(), libc::makedev(1, 3));
+    } else {
+        assert!(!null.exists());
+        assert!(
+            run.stderr.contains("skipped 1 device node"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(dest.join("usr/local/bin/probe").is_file());
+    assert!(leftovers(&scratch.path).is_empty());
+}
+
+#[test]
+fn a_tar_made_by_the_tar_command_from_a_rootfs_round_trips() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-tar-gz");
+    let first = scratch.path.join("first");
+    xtask(&["--from", "busybox", "--dest", s(&first)], &[]).expect_code(0);
+    // What `docker export` would give: the whole tree, here gzip-compressed.
+    let archive = scratch.path.join("exported.tar.gz");
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "-czf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(&first)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let second = scratch.path.join("second");
+    xtask(&["--from", "tar", s(&archive), "--dest", s(&second)], &[]).expect_code(0);
+    assert_eq!(
+        fs::read_link(second.join("bin/sh")).unwrap(),
+        Path::new("/bin/busybox")
+    );
+    assert_eq!(
+        fs::read(second.join("bin/busybox")).unwrap(),
+        fs::read(first.join("bin/busybox")).unwrap()
+    );
+    assert!(fs::read_to_string(second.join(".desde-cero-rootfs"))
+        .unwrap()
+        .starts_with("tarball "));
+}
+
+#[test]
+fn malicious_tarballs_are_refused_and_write_nothing_outside() {
+    let scratch = Scratch::new("rootfs-evil");
+    let outside = scratch.path.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret"), "host data").unwrap();
+    let outside_abs = format!("{}/pwned-abs", outside.display());
+    let cases: Vec<(&str, Vec<Entry>, &str)> = vec![
+        (
+            "path traversal",
+            vec![
+                Entry::Dir("bin/"),
+                Entry::File("../outside/pwned", b"x", 0o644),
+            ],
+            "`..` would leave the root filesystem",
+        ),
+        (
+            "traversal in the middle",
+            vec![Entry::File("bin/../../outside/pwned", b"x", 0o644)],
+            "`..` would leave the root filesystem",
+        ),
+        (
+            "absolute path",
+            vec![Entry::File(&outside_abs, b"x", 0o644)],
+            "an absolute path would leave the root filesystem",
+        ),
+        (
+            "absolute symlink, then a file through it",
+            vec![
+                Entry::Symlink("etc", s(&outside)),
+                Entry::File("etc/passwd", b"x", 0o644),
+            ],
+            "/etc is a symlink to",
+        ),
+        (
+            "relative symlink climbing out, then a file through it",
+            vec![
+                Entry::Dir("a/"),
+                Entry::Symlink("a/up", "../../outside"),
+                Entry::File("a/up/pwned", b"x", 0o644),
+            ],
+            "/a/up is a symlink to ../../outside, which climbs out",
+        ),
+        (
+            "hard link to a file outside",
+            vec![Entry::Hardlink("stolen", "../outside/secret")],
+            "`..` would leave the root filesystem",
+        ),
+    ];
+    for (what, entries, expected) in cases {
+        let archive = scratch.path.join("evil.tar");
+        fs::write(&archive, tarball(&entries)).unwrap();
+        let dest = scratch.path.join("root");
+        let run = xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]);
+        run.expect_code(1);
+        let line = error_line(&run);
+        assert!(
+            line.contains("refusing tarball entry") && line.contains(expected),
+            "{what}: {line}"
+        );
+        assert!(
+            !dest.exists(),
+            "{what}: a half-made root filesystem was left"
+        );
+        assert!(
+            leftovers(&scratch.path).is_empty(),
+            "{what}: temporary files left"
+        );
+        let names: Vec<_> = fs::read_dir(&outside)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["secret"], "{what}: something was written outside");
+        assert_eq!(
+            fs::read_to_string(outside.join("secret")).unwrap(),
+            "host data"
+        );
+    }
+
+    // A symlink at the very path of a later file is replaced, never followed.
+    let archive = scratch.path.join("replace.tar");
+    let target = format!("{}/pwned-final", outside.display());
+    fs::write(
+        &archive,
+        tarball(&[
+            Entry::Symlink("x", &target),
+            Entry::File("x", b"inside", 0o644),
+        ]),
+    )
+    .unwrap();
+    let dest = scratch.path.join("root");
+    xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]).expect_code(0);
+    assert_eq!(fs::read(dest.join("x")).unwrap(), b"inside");
+    assert!(
+        !Path::new(&target).exists(),
+        "the file went through the symlink"
+    );
+}
+
+#[test]
+fn a_tampered_download_is_rejected_before_unpacking_and_leaves_nothing() {
+    if !has_curl() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-sha");
+    let good = scratch.path.join("minirootfs.tar");
+    fs::write(
+        &good,
+        tarball(&[Entry::Dir("bin/"), Entry::File("bin/hello", b"hi\n", 0o755)]),
+    )
+    .unwrap();
+    let pinned = sha256(&good);
+    // Same size, one byte changed in the file's content.
+    let mut bytes = fs::read(&good).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"hi\n").unwrap();
+    bytes[at] = b'H';
+    let tampered = scratch.path.join("tampered.tar");
+    fs::write(&tampered, bytes).unwrap();
+
+    let dest = scratch.path.join("root");
+    let url = format!("file://{}", tampered.display());
+    let env = [
+        ("DESDE_CERO_ALPINE_URL", url.as_str()),
+        ("DESDE_CERO_ALPINE_SHA256", pinned.as_str()),
+    ];
+    let run = xtask(&["--from", "alpine", "--dest", s(&dest)], &env);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(
+        line.contains("SHA-256 mismatch")
+            && line.contains(&pinned)
+            && line.contains("nothing was unpacked"),
+        "{line}"
+    );
+    assert!(!dest.exists());
+    let left: Vec<_> = fs::read_dir(&scratch.path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "something was left besides the two tarballs: {left:?}"
+    );
+
+    // The genuine file passes the same check and is unpacked.
+    let url = format!("file://{}", good.display());
+    let env = [
+        ("DESDE_CERO_ALPINE_URL", url.as_str()),
+        ("DESDE_CERO_ALPINE_SHA256", pinned.as_str()),
+    ];
+    let run = xtask(&["--from", "alpine", "--dest", s(&dest)], &env);
+    run.expect_code(0);
+    assert!(run.stderr.contains("SHA-256 verified"), "{}", run.stderr);
+    assert_eq!(fs::read(dest.join("bin/hello")).unwrap(), b"hi\n");
+    assert!(leftovers(&scratch.path).is_empty());
+
+    // A URL without a checksum to check it against is not downloaded at all.
+    let run = xtask(
+        &["--from", "alpine", "--dest", s(&scratch.path.join("other"))],
+        &[("DESDE_CERO_ALPINE_URL", url.as_str())],
+    );
+    run.expect_code(1);
+    assert!(
+        error_line(&run).contains("DESDE_CERO_ALPINE_SHA256"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn no_working_source_gives_one_error_with_the_three_fixes() {
+    let scratch = Scratch::new("rootfs-none");
+    let dest = scratch.path.join("root");
+    let missing = format!("file://{}/no-such.tar.gz", scratch.path.display());
+    let run = xtask(
+        &["--dest", s(&dest)],
+        &[
+            ("DESDE_CERO_BUSYBOX", ""),
+            ("DESDE_CERO_ALPINE_URL", missing.as_str()),
+            ("DESDE_CERO_ALPINE_SHA256", &"0".repeat(64)),
+        ],
+    );
+    run.expect_code(1);
+    let line = error_line(&run);
+    for fix in ["busybox-static", "allow the download", "--from tar FILE"] {
+        assert!(line.contains(fix), "missing {fix:?}: {line}");
+    }
+    assert!(!dest.exists());
+    assert!(leftovers(&scratch.path).is_empty());
+
+    // Asked for explicitly, a missing or dynamic busybox is named as such.
+    let run = xtask(
+        &["--from", "busybox", "--dest", s(&dest)],
+        &[("DESDE_CERO_BUSYBOX", "")],
+    );
+    run.expect_code(1);
+    assert!(error_line(&run).contains("apt-get install busybox-static"));
+    let run = xtask(
+        &["--from", "busybox", "--dest", s(&dest)],
+        &[("DESDE_CERO_BUSYBOX", "/bin/ls")], // dynamically linked on every distro we know
+    );
+    run.expect_code(1);
+    assert!(
+        error_line(&run).contains("dynamically linked"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["--from"],
+        vec!["--from", "debian"],
+        vec!["--from", "tar"],
+        vec!["--dest"],
+        vec!["--bogus"],
+    ] {
+        let run = xtask(&args, &[]);
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains("usage: cargo xtask rootfs"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_folder_the_xtask_did_not_make_is_never_replaced() {
+    let scratch = Scratch::new("rootfs-foreign");
+    let dest = scratch.path.join("mine");
+    fs::create_dir(&dest).unwrap();
+    fs::write(dest.join("precious"), "keep me").unwrap();
+    let run = xtask(&["--force", "--dest", s(&dest)], &[]);
+    run.expect_code(1);
+    assert!(error_line(&run).contains("was not made by `cargo xtask rootfs`"));
+    assert_eq!(
+        fs::read_to_string(dest.join("precious")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn dir_uses_a_folder_in_place_and_force_only_drops_the_link() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-dir");
+    let theirs = scratch.path.join("theirs");
+    xtask(&["--from", "busybox", "--dest", s(&theirs)], &[]).expect_code(0);
+    fs::remove_file(theirs.join(".desde-cero-rootfs")).unwrap();
+    fs::remove_file(theirs.join("usr/local/bin/probe")).unwrap();
+
+    let dest = scratch.path.join("build");
+    let run = xtask(&["--from", "dir", s(&theirs), "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!("folder {}", theirs.display())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(fs::read_link(&dest).unwrap(), theirs);
+    assert!(
+        theirs.join("usr/local/bin/probe").is_file(),
+        "no probe added"
+    );
+
+    let run = xtask(&["--force", "--from", "busybox", "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    assert!(fs::symlink_metadata(&dest).unwrap().is_dir());
+    assert!(
+        theirs.join("bin/busybox").is_file(),
+        "--force touched the folder behind the link"
+    );
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_removed_by_the_next() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-stale");
+    // A run whose process is gone (this one has exited) left its temporary folder.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let stale = scratch.path.join(format!(".tmp-root-{pid}"));
+    fs::create_dir_all(stale.join("bin")).unwrap();
+    let run = xtask(&["--dest", s(&scratch.path.join("root"))], &[]);
+    run.expect_code(0);
+    assert!(!stale.exists(), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("left by an interrupted run"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn force_refuses_while_something_is_mounted_inside() {
+    if !has_static_busybox() || !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let scratch = Scratch::new("rootfs-mounted");
+    let dest = scratch.path.join("root");
+    xtask(&["--from", "busybox", "--dest", s(&dest)], &[]).expect_code(0);
+    let proc_dir = dest.join("proc");
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "desde-cero-test"])
+        .arg(&proc_dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = xtask(&["--force", "--dest", s(&dest)], &[]);
+    let unmounted = Command::new("umount").arg(&proc_dir).status().unwrap();
+    assert!(unmounted.success());
+    run.expect_code(1);
+    assert!(
+        error_line(&run).contains("is still mounted"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        dest.join("bin/busybox").exists(),
+        "the old root filesystem was touched"
+    );
+    leaks.assert_clean();
+}
