@@ -42,7 +42,7 @@ use std::process::{self, Command, ExitCode};
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{clone, CloneFlags};
+use nix::sched::{clone, unshare, CloneFlags};
 use nix::sys::prctl;
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -211,9 +211,6 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
     // CLONE_NEWNS gives the child its own copy of the mount table (the first namespace ever
     // added to Linux, hence the unspecific name): mounts it makes are its own.
     flags |= CloneFlags::CLONE_NEWNS;
-    // full: CLONE_NEWCGROUP gives the child a new cgroup namespace, rooted at the cgroup it is
-    // in: /proc/self/cgroup then reads `0::/`, and the host's cgroup tree stays out of sight.
-    flags |= CloneFlags::CLONE_NEWCGROUP;
     let mut stack = vec![0u8; STACK_SIZE];
     // clone(2) creates the child process. The callback runs in the child and replaces it with a
     // fresh copy of this program; SIGCHLD tells the parent when it ends, as fork(2) would.
@@ -252,6 +249,10 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
     // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
     // never leaves its container running on its own.
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
+    // full: unshare(2) with CLONE_NEWCGROUP puts us in a new cgroup namespace, rooted at the
+    // cgroup we are in now (the container's, once joined): /proc/self/cgroup then reads `/`,
+    // and the host's cgroup tree is out of sight. (A clone flag would root it at the parent's.)
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|err| failure("unshare", err, ROOT_HINT))?;
     // sethostname(2) changes the hostname of the UTS namespace we are in, which is ours alone
     // since the parent created us with CLONE_NEWUTS. The host's hostname stays as it was.
     sethostname(&options.hostname).map_err(|err| failure("sethostname", err, ROOT_HINT))?;
@@ -345,6 +346,7 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         None,
     )?;
+    mount_cgroup(&new_root)?;
     // full: a tmpfs (a filesystem in memory) for /tmp, writable by everyone, as usual.
     mount_fs(
         "tmpfs",
@@ -591,6 +593,51 @@ fn protect_proc(root: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// full: the container's cgroup at /sys/fs/cgroup, read-only. In the new cgroup namespace, a
+/// cgroup filesystem mounted from inside has the container's group as its root: its limits can
+/// be read there (and not changed), and no other group is visible.
+fn mount_cgroup(root: &Path) -> Result<(), Failure> {
+    let dir = root.join("sys/fs/cgroup");
+    let read_only =
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    // /proc/self/cgroup has a line `id:controllers:path` per hierarchy; v2's is `0::path`.
+    let lines = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if lines.lines().all(|line| line.starts_with("0::")) {
+        // cgroup v2: one tree for every controller.
+        return mount_fs("cgroup2", &dir, Some("cgroup2"), read_only, None);
+    }
+    // cgroup v1 (or hybrid): a tmpfs with a folder per tree, each mounted with the controllers
+    // it has on the host (e.g. `cpu,cpuacct`), or the kernel would refuse.
+    mount_fs(
+        "tmpfs",
+        &dir,
+        Some("tmpfs"),
+        read_only ^ MsFlags::MS_RDONLY,
+        Some("mode=755"),
+    )?;
+    for controllers in lines.lines().filter_map(|line| line.split(':').nth(1)) {
+        if controllers.is_empty() || controllers.starts_with("name=") {
+            continue; // the hybrid's v2 tree, and systemd's tree without controllers
+        }
+        let tree = dir.join(controllers);
+        fs::create_dir(&tree).map_err(|err| io_failure("mkdir", &tree, err))?;
+        mount_fs(
+            "cgroup",
+            &tree,
+            Some("cgroup"),
+            read_only,
+            Some(controllers),
+        )?;
+    }
+    mount_fs(
+        &dir,
+        &dir,
+        None,
+        MsFlags::MS_REMOUNT | read_only,
+        Some("mode=755"),
+    )
+}
+
 /// full: keeps only KEPT_CAPS, in every capability set of this process (capabilities(7)):
 /// - bounding: the most any later execve(2) can grant. Dropping from it makes the cut
 ///   permanent: not even a setuid-root program gets a capability back.
@@ -722,17 +769,17 @@ struct Options {
 }
 
 impl Options {
-    const DEFAULT_MEMORY: &'static str = "256M";
-    const DEFAULT_PIDS: u64 = 64;
-    const DEFAULT_CPUS: &'static str = "1";
+    const DEFAULT_MEMORY: &'static str = "100M";
+    const DEFAULT_PIDS: u64 = 20;
+    const DEFAULT_CPUS: &'static str = "0.5";
 
     fn defaults() -> Options {
         Options {
             hostname: HOSTNAME.to_string(),
             rootfs: PathBuf::from(env::var_os(ROOTFS_ENV).unwrap_or(DEFAULT_ROOTFS.into())),
-            memory: 256 << 20,
+            memory: 100 << 20,
             pids: Options::DEFAULT_PIDS,
-            millicpus: 1000,
+            millicpus: 500,
             veth: false,
             rootless: false,
             overlay: true,
