@@ -16,8 +16,10 @@
 //! options}], `cgroup` {path, lines}, `limits` {pids_max, memory_max, cpu_max: strings or null
 //! when unlimited}, `limits_source`, `interfaces` [{name, up, addresses}], `uid_map`, `gid_map`
 //! (raw text), `caps` {effective, permitted, bounding: hex masks, source}, `no_new_privs`,
-//! `host_root_reachable` (the chroot escape's result; null without `--host-marker`), `errors`
-//! {field: why it is null}.
+//! `host_marker_visible` (whether the `--host-marker` file is visible as it is: then this is
+//! not the container's own root), `host_root_reachable` (visible, or reached by the chroot escape;
+//! false when the escape cannot even be tried for lack of CAP_SYS_CHROOT), both null without
+//! `--host-marker`, and `errors` {field: what went wrong; mostly why that field is null}.
 //!
 //! Exit codes: 0 report printed (even with errors inside it); `escape` exits 0 when it escaped
 //! and 1 when not; 2 usage error. The probe never panics on what it finds.
@@ -163,25 +165,30 @@ fn report(marker: Option<PathBuf>) -> Json {
     r.field("gid_map", ids::map("gid"));
     r.field("caps", caps::report());
     r.field("no_new_privs", ids::no_new_privs());
-    match marker {
-        None => r.body.push("host_root_reachable", Json::Null),
+    let (visible, reachable) = match marker {
+        None => (None, None),
         Some(marker) => {
             let outcome = escape::attempt(Some(&marker));
-            match outcome.error {
-                None => r.body.push(
-                    "host_root_reachable",
-                    outcome.escaped || outcome.marker_visible_before == Some(true),
-                ),
-                // The escape could not even be tried (e.g. no CAP_SYS_CHROOT): then the host's
-                // root is reachable only if the marker is plainly visible.
+            let visible = outcome.marker_visible_before;
+            let reachable = match &outcome.error {
+                None => Some(outcome.escaped || visible == Some(true)),
                 Some(why) => {
-                    r.body
-                        .push("host_root_reachable", outcome.marker_visible_before);
-                    r.errors.push("host_root_reachable", why);
+                    r.errors.push("host_root_reachable", why.as_str());
+                    if visible == Some(true) {
+                        Some(true)
+                    } else if why.starts_with("chroot: EPERM") {
+                        // No CAP_SYS_CHROOT: this process cannot even try, so it cannot get out.
+                        Some(false)
+                    } else {
+                        None
+                    }
                 }
-            }
+            };
+            (visible, reachable)
         }
-    }
+    };
+    r.body.push("host_marker_visible", visible);
+    r.body.push("host_root_reachable", reachable);
     let errors = r.errors;
     r.body.with("errors", errors)
 }
@@ -232,6 +239,7 @@ mod tests {
                 "gid_map",
                 "caps",
                 "no_new_privs",
+                "host_marker_visible",
                 "host_root_reachable",
                 "errors"
             ]
