@@ -1,0 +1,600 @@
+//! The `cgroups` stage (7) against the real kernel, on whatever cgroup layout this machine has:
+//! v1 or hybrid on the CI host, pure cgroup v2 inside the VM that `cargo xtask test` boots (the
+//! same file runs in both places; see vm/README.md).
+//!
+//! What it shows: the stage says which layout it found; each container gets a group of its own
+//! (two at once get two), with the pids, memory and cpu limits set, and the container's processes
+//! in it but not the runtime; a fork bomb stops at the pids limit with EAGAIN while the host keeps
+//! working; a memory hog is killed by the OOM killer and reported with exit 137; a CPU burner is
+//! throttled; a missing controller is a clear error unless `DESDE_CERO_PARTIAL_CGROUPS=1`; and
+//! every group is gone afterwards, however the container ended. `procfs`, the stage before, has
+//! none of it.
+//!
+//! The group's folders are read from the stage's teaching lines (`parent: mkdir <dir>`), and
+//! looked at from the host while the container runs.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use testkit::{LeakCheck, Run};
+
+/// The limits the slide promises.
+const PIDS_MAX: &str = "20";
+const MEMORY_MAX: &str = "104857600";
+const OOM_LINE: &str = "cgroups: killed by the OOM killer: memory limit 100 MiB";
+
+/// A pipeline of 40 sleeps: the shell forks 40 processes at once, twice the pids limit. Bounded
+/// on purpose: where no limit applies it just sleeps and ends.
+fn pipeline_of_sleeps(seconds: u32) -> String {
+    vec![format!("sleep {seconds}"); 40].join(" | ")
+}
+
+/// busybox awk doubling a string 27 times: a 128 MiB string, about 270 MiB charged to its
+/// group at the peak (measured), well past the limit. Bounded, so harmless where none applies.
+const MEMORY_HOG: &str = r#"BEGIN { s = "x"; for (i = 0; i < 27; i++) s = s s; print length(s) }"#;
+
+/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
+fn container_test(body: impl FnOnce()) {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    body();
+    leaks.assert_clean();
+}
+
+/// Whether this machine has cgroup v2 at /sys/fs/cgroup (else v1 or hybrid).
+fn host_is_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The folders the stage made, from its `parent: mkdir <dir>` lines.
+fn groups(stderr: &str) -> Vec<PathBuf> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("parent: mkdir "))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// The group folder that has `file` (e.g. `pids.max`), from the stage's `echo V > DIR/FILE`
+/// lines.
+fn group_with(stderr: &str, file: &str) -> PathBuf {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("parent: echo "))
+        .filter_map(|line| line.split_once(" > ").map(|(_, path)| PathBuf::from(path)))
+        .find(|path| path.file_name().is_some_and(|name| name == file))
+        .and_then(|path| path.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("the stage wrote no {file}:\n{stderr}"))
+}
+
+/// The runtime's pid, from its first teaching line.
+fn runtime_pid(stderr: &str) -> u32 {
+    stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("parent: pid "))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no `parent: pid` line:\n{stderr}"))
+}
+
+/// A cgroup file's content, trimmed.
+fn read(dir: &Path, file: &str) -> String {
+    let path = dir.join(file);
+    fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// The number after `key ` in a flat-keyed cgroup file (cpu.stat, pids.events, memory.events).
+fn stat(dir: &Path, file: &str, key: &str) -> u64 {
+    let text = read(dir, file);
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {}/{file}:\n{text}", dir.display()))
+}
+
+/// Asserts the stage removed every group it made, and said so.
+#[track_caller]
+fn assert_removed(run: &Run) {
+    let made = groups(&run.stderr);
+    assert!(!made.is_empty(), "no group was made:\n{}", run.stderr);
+    for dir in made {
+        let line = format!("parent: rmdir {}", dir.display());
+        assert!(run.stderr.contains(&line), "no `{line}`:\n{}", run.stderr);
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
+}
+
+/// A stage running in the background, its stderr read line by line as it comes.
+struct Background {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: String,
+    stdout: thread::JoinHandle<String>,
+}
+
+impl Background {
+    fn start(stage: &str, args: &[&str]) -> Background {
+        Background::spawn(Command::new(testkit::bin(stage)).arg("run").args(args))
+    }
+
+    fn spawn(cmd: &mut Command) -> Background {
+        if std::env::var_os(testkit::ROOTFS_ENV).is_none() {
+            cmd.env(testkit::ROOTFS_ENV, testkit::rootfs());
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the stage");
+        let (tx, lines) = channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        });
+        Background {
+            child,
+            lines,
+            stderr: String::new(),
+            stdout,
+        }
+    }
+
+    /// Waits until a stderr line contains `needle`; all of stderr so far is in `self.stderr`.
+    fn wait_for(&mut self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+            if line.contains(needle) {
+                return;
+            }
+        }
+        let _ = self.child.kill();
+        panic!("the stage never said {needle:?}:\n{}", self.stderr);
+    }
+
+    /// Sends `signal` to the runtime (the stage's parent process).
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own unreaped child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Waits (60 s at most) for the stage to end; its whole output.
+    fn finish(mut self) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the stage") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        // The reader thread ends at EOF, once every process holding the pipe has ended.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.stderr.push_str(&line);
+            self.stderr.push('\n');
+        }
+        Run {
+            code: status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr,
+        }
+    }
+}
+
+#[test]
+fn names_the_layout_and_makes_one_group_of_its_own() {
+    container_test(|| {
+        let run = testkit::stage("cgroups", ["cat", "/proc/self/cgroup"]);
+        run.expect_code(0);
+        let pid = runtime_pid(&run.stderr);
+        let name = format!("desde-cero-{pid}");
+        let made = groups(&run.stderr);
+        if host_is_v2() {
+            assert!(run.stderr.contains("parent: cgroup v2"), "{}", run.stderr);
+            assert_eq!(made.len(), 1, "one group on v2:\n{}", run.stderr);
+            // The container's processes are in it: the v2 line names it.
+            let line = run.stdout.lines().find(|l| l.starts_with("0::")).unwrap();
+            assert!(line.ends_with(&format!("/{name}")), "{line}");
+            for (file, value) in [
+                ("pids.max", PIDS_MAX),
+                ("memory.max", MEMORY_MAX),
+                ("cpu.max", "50000 100000"),
+            ] {
+                let echo = format!("parent: echo {value} > {}", made[0].join(file).display());
+                assert!(run.stderr.contains(&echo), "no `{echo}`:\n{}", run.stderr);
+            }
+        } else {
+            assert!(run.stderr.contains("parent: cgroup v1"), "{}", run.stderr);
+            if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
+                assert!(run.stderr.contains("hybrid"), "{}", run.stderr);
+            }
+            assert_eq!(made.len(), 3, "a group per controller:\n{}", run.stderr);
+            // In the pids, memory and cpu trees the container is in its group; in others not.
+            for line in run.stdout.lines() {
+                let controllers = line.split(':').nth(1).unwrap_or("");
+                let limited = controllers
+                    .split(',')
+                    .any(|c| ["pids", "memory", "cpu"].contains(&c));
+                assert_eq!(line.ends_with(&format!("/{name}")), limited, "{line}");
+            }
+            for (file, value) in [
+                ("pids.max", PIDS_MAX),
+                ("memory.limit_in_bytes", MEMORY_MAX),
+                ("cpu.cfs_quota_us", "50000"),
+                ("cpu.cfs_period_us", "100000"),
+            ] {
+                let dir = group_with(&run.stderr, file);
+                assert!(
+                    made.contains(&dir),
+                    "{} is not one of {made:?}",
+                    dir.display()
+                );
+                let echo = format!("parent: echo {value} > {}", dir.join(file).display());
+                assert!(run.stderr.contains(&echo), "no `{echo}`:\n{}", run.stderr);
+            }
+        }
+        for dir in &made {
+            assert_eq!(dir.file_name().unwrap(), name.as_str());
+        }
+        assert_removed(&run);
+    });
+}
+
+#[test]
+fn limits_hold_while_the_container_runs_and_the_group_goes_when_it_is_killed() {
+    container_test(|| {
+        let mut bg = Background::start("cgroups", &["sleep", "60"]);
+        bg.wait_for("child: mounted a fresh /proc");
+        let stderr = bg.stderr.clone();
+        let pids = group_with(&stderr, "pids.max");
+        assert_eq!(read(&pids, "pids.max"), PIDS_MAX);
+        if host_is_v2() {
+            assert_eq!(read(&pids, "memory.max"), MEMORY_MAX);
+            assert_eq!(read(&pids, "cpu.max"), "50000 100000");
+        } else {
+            let memory = group_with(&stderr, "memory.limit_in_bytes");
+            assert_eq!(read(&memory, "memory.limit_in_bytes"), MEMORY_MAX);
+            let cpu = group_with(&stderr, "cpu.cfs_quota_us");
+            assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+            assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+        }
+        // The container's init and the command are in every group; the runtime is not.
+        let runtime = bg.child.id().to_string();
+        for dir in groups(&stderr) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let procs = loop {
+                let procs: BTreeSet<String> = read(&dir, "cgroup.procs")
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                if procs.len() >= 2 || Instant::now() > deadline {
+                    break procs;
+                }
+                thread::sleep(Duration::from_millis(20));
+            };
+            assert_eq!(procs.len(), 2, "{}: {procs:?}", dir.display());
+            assert!(!procs.contains(&runtime), "{}: {procs:?}", dir.display());
+        }
+        // SIGTERM reaches the command through the runtime and the init: it dies of it.
+        bg.signal(libc::SIGTERM);
+        let run = bg.finish();
+        run.expect_code(128 + libc::SIGTERM);
+        assert_removed(&run);
+    });
+}
+
+#[test]
+fn two_containers_at_once_get_two_groups() {
+    container_test(|| {
+        let mut first = Background::start("cgroups", &["sleep", "60"]);
+        let mut second = Background::start("cgroups", &["sleep", "60"]);
+        first.wait_for("child: joined the container's cgroup");
+        second.wait_for("child: joined the container's cgroup");
+        let (a, b) = (groups(&first.stderr), groups(&second.stderr));
+        assert!(!a.is_empty() && !b.is_empty());
+        for dir in a.iter().chain(&b) {
+            assert!(dir.is_dir(), "{} is missing", dir.display());
+        }
+        let shared: Vec<_> = a.iter().filter(|dir| b.contains(dir)).collect();
+        assert!(shared.is_empty(), "both use {shared:?}");
+        first.signal(libc::SIGTERM);
+        second.signal(libc::SIGTERM);
+        assert_removed(&first.finish());
+        assert_removed(&second.finish());
+    });
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working() {
+    container_test(|| {
+        // The 40 forks fail from the 20th process on; the subshell running them gives up, and the
+        // sleeps it started hold the group full for a few seconds more.
+        let script = format!(
+            "({}); echo pipeline exit $?; sleep 3",
+            pipeline_of_sleeps(5)
+        );
+        let mut bg = Background::start("cgroups", &["sh", "-c", &script]);
+        bg.wait_for("can't fork");
+        let pids = group_with(&bg.stderr, "pids.max");
+        let now: u64 = read(&pids, "pids.current").parse().unwrap();
+        assert!(now <= 20, "pids.current {now}");
+        // The kernel counts the forks it refused at the limit.
+        assert!(stat(&pids, "pids.events", "max") > 0);
+        // Meanwhile the host starts processes as usual.
+        let started = Instant::now();
+        let usage = Command::new(testkit::bin("cgroups"))
+            .output()
+            .expect("the host can still start a process");
+        assert_eq!(usage.status.code(), Some(125));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let run = bg.finish();
+        run.expect_code(0);
+        assert!(
+            run.stderr
+                .contains("can't fork: Resource temporarily unavailable"),
+            "fork should fail with EAGAIN:\n{}",
+            run.stderr
+        );
+        assert!(run.stdout.contains("pipeline exit 2"), "{}", run.stdout);
+        assert_removed(&run);
+    });
+}
+
+#[test]
+fn without_the_cgroup_step_the_same_forks_all_succeed() {
+    container_test(|| {
+        let run = testkit::stage("procfs", ["sh", "-c", &pipeline_of_sleeps(1)]);
+        run.expect_code(0);
+        assert!(!run.stderr.contains("can't fork"), "{}", run.stderr);
+        assert!(groups(&run.stderr).is_empty(), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn a_memory_hog_is_killed_by_the_oom_killer_and_reported() {
+    container_test(|| {
+        let run = testkit::stage("cgroups", ["awk", MEMORY_HOG]);
+        run.expect_code(137);
+        assert!(run.stderr.contains(OOM_LINE), "{}", run.stderr);
+        assert_removed(&run);
+        // When a shell inside survives the kill, the command did not die of it: a note only.
+        let script = format!("awk '{MEMORY_HOG}'; echo awk exit $?");
+        let run = testkit::stage("cgroups", ["sh", "-c", &script]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("awk exit 137"), "{}", run.stdout);
+        assert!(!run.stderr.contains(OOM_LINE), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("the OOM killer ended 1"),
+            "{}",
+            run.stderr
+        );
+        // A SIGKILL that is not the OOM killer's is not reported as one.
+        let run = testkit::stage("cgroups", ["sh", "-c", "kill -9 $$"]);
+        run.expect_code(137);
+        assert!(!run.stderr.contains("OOM"), "{}", run.stderr);
+        assert_removed(&run);
+    });
+}
+
+#[test]
+fn without_the_cgroup_step_the_memory_hog_finishes() {
+    container_test(|| {
+        let run = testkit::stage("procfs", ["awk", MEMORY_HOG]);
+        run.expect_code(0);
+        assert_eq!(run.stdout.trim(), (1u64 << 27).to_string());
+    });
+}
+
+#[test]
+fn a_cpu_burner_is_throttled_to_half_a_cpu() {
+    container_test(|| {
+        let mut bg = Background::start("cgroups", &["sh", "-c", "while :; do :; done"]);
+        bg.wait_for("child: mounted a fresh /proc");
+        let file = if host_is_v2() {
+            "cpu.max"
+        } else {
+            "cpu.cfs_quota_us"
+        };
+        let cpu = group_with(&bg.stderr, file);
+        // The VM runs code 5-20 times slower; its clock does not.
+        thread::sleep(Duration::from_secs(if testkit::in_vm() { 4 } else { 2 }));
+        let periods = stat(&cpu, "cpu.stat", "nr_periods");
+        let throttled = stat(&cpu, "cpu.stat", "nr_throttled");
+        bg.signal(libc::SIGTERM);
+        let run = bg.finish();
+        run.expect_code(128 + libc::SIGTERM);
+        assert_removed(&run);
+        assert!(throttled > 0, "never throttled in {periods} periods");
+        if !testkit::in_vm() {
+            // A busy loop uses up its 50 ms early in nearly every 100 ms period.
+            assert!(
+                throttled * 2 >= periods,
+                "throttled in {throttled} of {periods} periods"
+            );
+        }
+    });
+}
+
+#[test]
+fn every_way_out_removes_the_group() {
+    container_test(|| {
+        for (args, code) in [
+            (&["true"][..], 0),
+            (&["sh", "-c", "exit 3"][..], 3),
+            (&["sh", "-c", "kill -9 $$"][..], 137),
+            (&["no-such-command-here"][..], 127),
+            (&["/etc/passwd"][..], 126),
+        ] {
+            let run = testkit::stage("cgroups", args);
+            run.expect_code(code);
+            assert_removed(&run);
+        }
+        // A usage error stops before any group is made.
+        let run = testkit::run_bin(&testkit::bin("cgroups"), ["run"]);
+        run.expect_code(125);
+        assert!(groups(&run.stderr).is_empty(), "{}", run.stderr);
+    });
+}
+
+#[test]
+fn the_probe_inside_is_in_the_group_and_in_procfs_it_is_not() {
+    container_test(|| {
+        let report = testkit::probe("cgroups");
+        let lines: Vec<&str> = report["cgroup"]["lines"]
+            .as_array()
+            .expect("cgroup lines")
+            .iter()
+            .filter_map(|l| l.as_str())
+            .collect();
+        let inside = lines.iter().filter(|l| l.contains("/desde-cero-")).count();
+        assert_eq!(inside, if host_is_v2() { 1 } else { 3 }, "{lines:?}");
+        // The probe finds the limits only where it can see a cgroup filesystem (this stage mounts
+        // none inside); what it finds must be the slide's.
+        let limits = &report["limits"];
+        for (key, value) in [
+            ("pids_max", PIDS_MAX),
+            ("memory_max", MEMORY_MAX),
+            ("cpu_max", "50000 100000"),
+        ] {
+            if !limits[key].is_null() {
+                assert_eq!(limits[key], value, "{report}");
+            }
+        }
+        let report = testkit::probe("procfs");
+        let text = report["cgroup"].to_string();
+        assert!(!text.contains("desde-cero"), "{text}");
+    });
+}
+
+/// Starts the cgroups stage as `cgroups run true` with `env`, after taking away its pids
+/// controller: on v1 by unmounting the pids tree in a mount namespace of its own; on v2 by
+/// running it in a group two levels down from one that does not enable pids for its children.
+fn without_pids(env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(testkit::bin("cgroups"));
+    cmd.args(["run", "true"]).envs(env.iter().copied());
+    if host_is_v2() {
+        let top = Path::new("/sys/fs/cgroup/desde-cero-test-nopids");
+        let leaf = top.join("base").join("runtime");
+        fs::create_dir_all(&leaf).expect("make the test's groups");
+        fs::write(top.join("cgroup.subtree_control"), "+memory +cpu").expect("enable memory, cpu");
+        let procs = std::ffi::CString::new(
+            leaf.join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: between fork and exec only open(2), write(2) and close(2), which are
+        // async-signal-safe; the path was prepared before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+                Ok(())
+            })
+        };
+        let run = testkit::run_cmd(&mut cmd);
+        for dir in [leaf.as_path(), &top.join("base"), top] {
+            // The runtime has been waited for; its group may take a moment to empty.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while let Err(e) = fs::remove_dir(dir) {
+                assert!(Instant::now() < deadline, "rmdir {}: {e}", dir.display());
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        run
+    } else {
+        // SAFETY: between fork and exec only unshare(2), mount(2) and umount2(2), which are
+        // plain system calls; the strings are literals.
+        unsafe {
+            cmd.pre_exec(|| {
+                let ok = libc::unshare(libc::CLONE_NEWNS) == 0
+                    && libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) == 0
+                    && libc::umount2(c"/sys/fs/cgroup/pids".as_ptr(), libc::MNT_DETACH) == 0;
+                match ok {
+                    true => Ok(()),
+                    false => Err(std::io::Error::last_os_error()),
+                }
+            })
+        };
+        testkit::run_cmd(&mut cmd)
+    }
+}
+
+#[test]
+fn a_missing_controller_is_an_error_unless_partial_limits_are_allowed() {
+    container_test(|| {
+        let run = without_pids(&[]);
+        run.expect_code(125);
+        let errors: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("cgroups:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{}", run.stderr);
+        assert!(errors[0].contains("no pids controller"), "{}", errors[0]);
+        assert!(
+            errors[0].contains("DESDE_CERO_PARTIAL_CGROUPS=1"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            !run.stderr.contains("child:"),
+            "the container ran:\n{}",
+            run.stderr
+        );
+        for dir in groups(&run.stderr) {
+            assert!(!dir.exists(), "{} is still there", dir.display());
+        }
+
+        let run = without_pids(&[("DESDE_CERO_PARTIAL_CGROUPS", "1")]);
+        run.expect_code(0);
+        assert!(
+            run.stderr.contains("running WITHOUT a pids limit"),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("pids.max"), "{}", run.stderr);
+        assert!(run.stderr.contains("cpu."), "{}", run.stderr);
+        assert_removed(&run);
+    });
+}
