@@ -10,7 +10,8 @@
 //!   root filesystem intact. `--no-overlay` writes straight into it.
 //! - A minimal `/dev` (a tmpfs with six devices borrowed from the host and a private `devpts`),
 //!   `/sys` read-only, a fresh `/proc` with its dangerous files read-only or hidden, a tmpfs `/tmp`.
-//! - A new cgroup namespace: the container sees its own group as `/`.
+//! - A new cgroup namespace: the container sees its own group as `/`, and it alone (read-only)
+//!   at `/sys/fs/cgroup`.
 //! - Capabilities cut to the set docker and podman grant, also in the bounding set, and
 //!   `no_new_privs`: no setuid binary or file capability can win them back.
 //! - A clean environment (PATH, HOME, TERM, HOSTNAME) instead of the host's.
@@ -67,7 +68,7 @@ const ROOT_HINT: &str = concat!(
     "`, which uses sudo"
 );
 
-/// The container's hostname.
+/// The container's hostname, unless `--hostname` says otherwise.
 const HOSTNAME: &str = "container";
 
 /// Where the root filesystem's path is read from.
@@ -789,7 +790,9 @@ impl Options {
 
 /// `full --help`: every option with its default.
 fn help() -> String {
-    let defaults = Options::defaults();
+    let memory = Options::DEFAULT_MEMORY;
+    let pids = Options::DEFAULT_PIDS;
+    let cpus = Options::DEFAULT_CPUS;
     format!(
         "{NAME}: run a command in a container: every namespace, cgroup limits, pivot_root, a
 copy-on-write overlay, a minimal /dev, reduced capabilities and no_new_privs.
@@ -797,23 +800,27 @@ copy-on-write overlay, a minimal /dev, reduced capabilities and no_new_privs.
 usage: {NAME} run [options] <cmd> [args...]
        (options come before the command; `--` ends them)
 
-options:
-  --hostname NAME   the container's hostname, at most {HOSTNAME_MAX} bytes   [default: {HOSTNAME}]
-  --rootfs DIR      the root filesystem    [default: ${ROOTFS_ENV}, else {}]
-  --memory SIZE     memory limit, bytes or with K, M, G               [default: {}]
-  --pids N          at most N processes at once                        [default: {}]
-  --cpus N          CPU time, in CPUs (0.5 = half of one)              [default: {}]
-  --net none|veth   loopback only, or also a veth link to the host     [default: none]
-  --rootless        map root inside to an ordinary user outside        [default: off]
-  --no-overlay      write into the root filesystem itself              [default: overlay,
-                    with changes in {OVERLAY_PREFIX}<pid>, removed on exit]
+options (each with its default):
+  --hostname NAME   the container's hostname, 1 to {HOSTNAME_MAX} bytes
+                    default: {HOSTNAME}
+  --rootfs DIR      the root filesystem, the overlay's lower layer
+                    default: ${ROOTFS_ENV}, else rootfs/build in this repository
+  --memory SIZE     memory limit: bytes, or with K, M or G (powers of 1024)
+                    default: {memory}
+  --pids N          at most N processes at once
+                    default: {pids}
+  --cpus N          CPU time, in CPUs (0.5: half of one)
+                    default: {cpus}
+  --net none|veth   loopback only, or also a veth link to the host
+                    default: none
+  --rootless        root inside is an ordinary user outside (a user namespace)
+                    default: off, root inside is root outside, with fewer capabilities
+  --no-overlay      write into the root filesystem itself
+                    default: an overlay; changes go to {OVERLAY_PREFIX}<pid>,
+                    removed on exit
 
 exit status: the command's own; 128+N when it died of signal N; 125 when {NAME} failed or
-was called wrongly; 126 when the command cannot be executed; 127 when it is not found.",
-        defaults.rootfs.display(),
-        Options::DEFAULT_MEMORY,
-        Options::DEFAULT_PIDS,
-        Options::DEFAULT_CPUS,
+was called wrongly; 126 when the command cannot be executed; 127 when it is not found."
     )
 }
 
