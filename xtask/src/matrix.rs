@@ -1,7 +1,991 @@
-//! `cargo xtask matrix`: not written yet.
+//! `cargo xtask matrix [--json] [--prebuilt]`: the isolation each stage really has.
+//!
+//! For every stage of the catalog it runs the probe inside (`<stage> run <probe> --host-marker
+//! <file>`), and the probe on the host, and turns the difference into one row of the table:
+//! one column per [`catalog::Property`], `✓` where the stage has it and `·` where it does not.
+//! A cell that differs from what the catalog says the stage adds is marked `!` and listed below
+//! the table, and the exit code is 1. So is a stage whose crate does not exist yet.
+//!
+//! What the probe cannot see from inside (a plain `chroot` has no `/proc`, most stages no
+//! `/sys/fs/cgroup`) is read from the host about the very same process: the probe's report is
+//! held in a full pipe, so the probe is still alive, blocked in write(2), while the matrix reads
+//! its `/proc/<pid>/ns`, `cgroup`, `root` and `status`. Then the pipe is drained.
+//!
+//! `--prebuilt` uses the binaries already built (in `$DESDE_CERO_BIN_DIR`, else `target/debug`)
+//! and the root filesystem as it is: that is how the test suite and the sudo re-run call it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-pub fn main(_args: Vec<OsString>) -> anyhow::Result<u8> {
-    anyhow::bail!("`cargo xtask matrix` is not written yet")
+use anyhow::{bail, Context, Result};
+use catalog::{Property, Stage};
+
+use crate::rootfs;
+use crate::util::{self, usage};
+
+const USAGE: &str = "usage: cargo xtask matrix [--json] [--prebuilt]";
+
+/// Where the probe is inside every root filesystem.
+const PROBE_INSIDE: &str = "/usr/local/bin/probe";
+
+/// How long one stage may take to report.
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// The hostname every stage from `uts` on gives its container.
+const HOSTNAME: &str = "container";
+
+pub fn main(args: Vec<OsString>) -> Result<u8> {
+    let mut json = false;
+    let mut prebuilt = false;
+    for arg in &args {
+        match arg.to_str() {
+            Some("--json") => json = true,
+            Some("--prebuilt") => prebuilt = true,
+            _ => return Err(usage(format!("unexpected argument {arg:?}\n{USAGE}"))),
+        }
+    }
+    let rootfs_dir = if prebuilt {
+        rootfs::default_dir()
+    } else {
+        rootfs::ensure()?
+    };
+    let mut binaries: BTreeMap<&'static str, Result<PathBuf, String>> = BTreeMap::new();
+    for stage in catalog::STAGES {
+        binaries.insert(stage.name, binary(stage, prebuilt));
+    }
+    if !util::is_root() {
+        // Every stage runs as root, so all rows are compared with the same host; reading
+        // another root process's /proc/<pid>/ns needs root too. The builds above ran as the
+        // user, so target/ stays theirs.
+        eprintln!("matrix: the stages need root: running the rest through sudo");
+        let exe = std::env::current_exe().context("cannot find the xtask's own binary")?;
+        let mut sudo = Command::new("sudo");
+        sudo.arg(format!(
+            "--preserve-env={},DESDE_CERO_BIN_DIR",
+            rootfs::ENV_VAR
+        ))
+        .arg("--")
+        .arg(exe)
+        .args(["matrix", "--prebuilt"])
+        .env(rootfs::ENV_VAR, &rootfs_dir);
+        if json {
+            sudo.arg("--json");
+        }
+        return Err(sudo.exec()).context("cannot start sudo");
+    }
+    let probe_on_host = rootfs_dir.join(PROBE_INSIDE.trim_start_matches('/'));
+    if !probe_on_host.is_file() {
+        bail!(
+            "no probe at {}: run `cargo xtask rootfs` first",
+            probe_on_host.display()
+        );
+    }
+    let marker = Marker::create()?;
+    let host = observe(None, &probe_on_host, &marker.0, &rootfs_dir)
+        .context("cannot run the probe on the host")?;
+    let mut rows = Vec::new();
+    for stage in catalog::STAGES {
+        let outcome = match binaries.remove(stage.name).unwrap_or(Err(String::new())) {
+            Err(why) => Outcome::Missing(why),
+            Ok(bin) => {
+                let probe = if stage.needs_rootfs {
+                    PathBuf::from(PROBE_INSIDE)
+                } else {
+                    // These stages keep the host's root: the probe is found by its host path.
+                    probe_on_host.clone()
+                };
+                match observe(Some(&bin), &probe, &marker.0, &rootfs_dir) {
+                    Ok(view) => Outcome::Seen(properties(&view, &host)),
+                    Err(err) => Outcome::Failed(format!("{err:#}")),
+                }
+            }
+        };
+        rows.push(Row { stage, outcome });
+    }
+    let mismatches: Vec<Mismatch> = rows.iter().flat_map(Row::mismatches).collect();
+    let all_seen = rows.iter().all(|r| matches!(r.outcome, Outcome::Seen(_)));
+    if json {
+        println!("{}", to_json(&rows, &mismatches, all_seen));
+    } else {
+        print_table(&rows, &mismatches);
+    }
+    Ok(if mismatches.is_empty() && all_seen {
+        0
+    } else {
+        1
+    })
+}
+
+/// A stage's binary: built now, or already built with `--prebuilt`; an error when its crate
+/// does not exist yet or does not build.
+fn binary(stage: &Stage, prebuilt: bool) -> Result<PathBuf, String> {
+    let manifest = util::project_root()
+        .join("slides")
+        .join(stage.name)
+        .join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err("not built yet: no slides/".to_string() + stage.name);
+    }
+    if prebuilt {
+        let dir = std::env::var_os("DESDE_CERO_BIN_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| util::target_dir().join("debug"));
+        let bin = dir.join(stage.name);
+        return if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!("not built yet: no {}", bin.display()))
+        };
+    }
+    util::build_stage(stage, false).map_err(|err| format!("does not build: {err:#}"))
+}
+
+/// A file only the host has: if a process sees it, it sees the host's root filesystem.
+struct Marker(PathBuf);
+
+impl Marker {
+    fn create() -> Result<Marker> {
+        // In target/, which no root filesystem has; named per run so two runs do not collide.
+        let dir = util::target_dir();
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("desde-cero-matrix-marker-{}", std::process::id()));
+        fs::write(&path, "the host's root filesystem\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Marker(path))
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// What was seen of one probe: its report, and the host's view of the same process.
+struct View {
+    report: Json,
+    /// `/proc/<pid>/ns/<kind>` inode numbers, read from the host.
+    ns: BTreeMap<String, u64>,
+    /// Per controller: the process's group folder in the host's cgroup filesystem (from
+    /// `/proc/<pid>/cgroup`) and whether that folder sets a limit of its own, read while the
+    /// process lives (the stage removes its group when it ends).
+    groups: BTreeMap<&'static str, (PathBuf, bool)>,
+    /// `/proc/<pid>/root`'s device and inode: the process's root directory.
+    root: (u64, u64),
+    /// `/proc/<pid>/status`.
+    status: String,
+    /// `/proc/<pid>/uid_map`, read from the host.
+    uid_map: String,
+}
+
+/// Runs `<stage> run <probe> --host-marker <marker> --compact` (the probe alone without a stage) with its stdout in a pipe that is full
+/// before it starts, so the probe blocks on writing its report; reads the probe's process from
+/// the host meanwhile, then drains the pipe and parses the report.
+fn observe(stage: Option<&Path>, probe: &Path, marker: &Path, rootfs_dir: &Path) -> Result<View> {
+    let (read_end, write_end) = full_pipe()?;
+    let mut cmd = match stage {
+        Some(bin) => {
+            let mut cmd = Command::new(bin);
+            cmd.arg("run").arg(probe);
+            cmd
+        }
+        None => Command::new(probe),
+    };
+    cmd.arg("--host-marker")
+        .arg(marker)
+        .arg("--compact")
+        .env(rootfs::ENV_VAR, rootfs_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    // The command holds our copy of the write end: it must go, or the drain below would never
+    // see the end of the report.
+    drop(cmd);
+    let pid = child.id();
+    // A stage that hangs is killed after the time limit (its container dies with it).
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if watchdog.recv_timeout(TIME_LIMIT).is_err() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    });
+    let mut stderr = child.stderr.take().context("no stderr pipe")?;
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let seen = find_probe(pid, Instant::now() + TIME_LIMIT).map(outside);
+    let mut out = Vec::new();
+    let drained = fs::File::from(read_end).read_to_end(&mut out);
+    let status = child.wait().context("cannot wait for the stage")?;
+    let _ = done.send(());
+    let stderr_text = stderr_reader.join().unwrap_or_default();
+    drained.context("cannot read the probe's report")?;
+    let last_line = stderr_text.lines().last().unwrap_or("").to_string();
+    if !status.success() {
+        bail!("exited with {status}: {last_line}");
+    }
+    let text = String::from_utf8_lossy(&out);
+    let report = Json::parse(text.trim())
+        .map_err(|why| anyhow::anyhow!("the probe printed no JSON ({why}): {last_line}"))?;
+    let (ns, groups, root, status, uid_map) =
+        seen.context("the probe never showed up among the stage's processes")??;
+    Ok(View {
+        report,
+        ns,
+        groups,
+        root,
+        status,
+        uid_map,
+    })
+}
+
+/// A pipe whose buffer is already full: a write to it blocks until the read end is read.
+fn full_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("pipe2");
+    }
+    // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The report will start after this filler: whitespace, which the JSON parser skips.
+    let filler = [b' '; 4096];
+    for chunk in [&filler[..], &filler[..1]] {
+        loop {
+            // SAFETY: writing from a live buffer of the given length.
+            let n = unsafe { libc::write(fds[1], chunk.as_ptr().cast(), chunk.len()) };
+            if n < 0 {
+                break;
+            }
+        }
+    }
+    // O_NONBLOCK belongs to the open pipe, which the probe shares: take it off again, so the
+    // probe's write blocks instead of failing.
+    for fd in fds {
+        // SAFETY: F_SETFL on descriptors we own.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, 0) };
+    }
+    Ok((read_end, write_end))
+}
+
+/// pid, command name and parent pid of every process.
+fn processes() -> Vec<(i32, String, i32)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let (head, tail) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let ppid = tail.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, comm, ppid))
+        })
+        .collect()
+}
+
+/// The probe among the descendants of `top` (the one whose parent is not a probe: the escape
+/// attempt forks a short-lived second one).
+fn find_probe(top: u32, deadline: Instant) -> Option<i32> {
+    let top = i32::try_from(top).ok()?;
+    while Instant::now() < deadline {
+        let procs = processes();
+        let mut family: BTreeSet<i32> = BTreeSet::from([top]);
+        for _ in 0..8 {
+            for (pid, _, ppid) in &procs {
+                if family.contains(ppid) {
+                    family.insert(*pid);
+                }
+            }
+        }
+        let comm_of = |pid: i32| procs.iter().find(|p| p.0 == pid).map(|p| p.1.as_str());
+        let found = procs.iter().find(|(pid, comm, ppid)| {
+            family.contains(pid) && comm == "probe" && comm_of(*ppid) != Some("probe")
+        });
+        if let Some((pid, _, _)) = found {
+            return Some(*pid);
+        }
+        if !Path::new(&format!("/proc/{top}")).exists() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+type Outside = (
+    BTreeMap<String, u64>,
+    BTreeMap<&'static str, (PathBuf, bool)>,
+    (u64, u64),
+    String,
+    String,
+);
+
+/// The host's view of process `pid`.
+fn outside(pid: i32) -> Result<Outside> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let mut ns = BTreeMap::new();
+    for kind in ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts", "time"] {
+        if let Ok(meta) = fs::metadata(proc_dir.join("ns").join(kind)) {
+            ns.insert(kind.to_string(), meta.ino());
+        }
+    }
+    let read = |name: &str| {
+        fs::read_to_string(proc_dir.join(name))
+            .with_context(|| format!("cannot read /proc/{pid}/{name}"))
+    };
+    let lines: Vec<String> = read("cgroup")?.lines().map(str::to_string).collect();
+    let mut groups = BTreeMap::new();
+    for controller in ["pids", "memory", "cpu"] {
+        if let Some((dir, v2)) = cgroup_path(&lines, controller) {
+            let limited = own_limit(&dir, v2, controller);
+            groups.insert(controller, (dir, limited));
+        }
+    }
+    let root = fs::metadata(proc_dir.join("root"))
+        .with_context(|| format!("cannot stat /proc/{pid}/root"))?;
+    let status = read("status")?;
+    let uid_map = read("uid_map")?;
+    Ok((ns, groups, (root.dev(), root.ino()), status, uid_map))
+}
+
+/// Which properties a probe's view shows, compared with the host's view.
+fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
+    let r = &inside.report;
+    let h = &host.report;
+    let mut has = BTreeSet::new();
+    let ns = |v: &View, kind: &str| {
+        v.report
+            .at(&["ns", kind])
+            .and_then(Json::as_u64)
+            .or_else(|| v.ns.get(kind).copied())
+    };
+    let own_ns = |kind: &str| {
+        let (a, b) = (ns(inside, kind), ns(host, kind));
+        a.is_some() && b.is_some() && a != b
+    };
+    for (property, kind) in [
+        (Property::UtsNs, "uts"),
+        (Property::PidNs, "pid"),
+        (Property::MountNs, "mnt"),
+        (Property::IpcNs, "ipc"),
+        (Property::NetNs, "net"),
+        (Property::UserNs, "user"),
+        (Property::CgroupNs, "cgroup"),
+    ] {
+        if own_ns(kind) {
+            has.insert(property);
+        }
+    }
+    if r.at(&["hostname"]).and_then(Json::as_str) == Some(HOSTNAME) {
+        has.insert(Property::Hostname);
+    }
+    if r.at(&["pid"]).and_then(Json::as_u64) == Some(1)
+        || r.at(&["ppid"]).and_then(Json::as_u64) == Some(1)
+    {
+        has.insert(Property::Pid1);
+    }
+    if inside.root != host.root {
+        has.insert(Property::OwnRoot);
+    }
+    // The host's /proc lists every process of the machine, kernel threads included; the
+    // container's lists its init and the probe.
+    if let (Some(n), Some(all)) = (
+        r.at(&["proc_pids"]).and_then(Json::as_u64),
+        h.at(&["proc_pids"]).and_then(Json::as_u64),
+    ) {
+        if n >= 1 && n * 2 < all {
+            has.insert(Property::ProcIsolated);
+        }
+    }
+    for (property, key, controller) in [
+        (Property::PidsLimit, "pids_max", "pids"),
+        (Property::MemoryLimit, "memory_max", "memory"),
+        (Property::CpuLimit, "cpu_max", "cpu"),
+    ] {
+        if limited(inside, host, key, controller) {
+            has.insert(property);
+        }
+    }
+    let uid_map = |v: &View| {
+        v.report
+            .at(&["uid_map"])
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| v.uid_map.clone())
+    };
+    if host_uid_of_root(&uid_map(inside)).is_some_and(|uid| uid != 0) {
+        has.insert(Property::RootNotHostRoot);
+    }
+    let mask = |v: &View, key: &str, status_key: &str| {
+        v.report
+            .at(&["caps", key])
+            .and_then(Json::as_str)
+            .map(str::to_string)
+            .or_else(|| status_field(&v.status, status_key))
+            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    };
+    let reduced = |key: &str, status_key: &str| match (
+        mask(inside, key, status_key),
+        mask(host, key, status_key),
+    ) {
+        (Some(a), Some(b)) => a & !b == 0 && a != b,
+        _ => false,
+    };
+    if reduced("effective", "CapEff") && reduced("bounding", "CapBnd") {
+        has.insert(Property::CapsReduced);
+    }
+    let nnp = |v: &View| {
+        v.report
+            .at(&["no_new_privs"])
+            .and_then(Json::as_bool)
+            .or_else(|| status_field(&v.status, "NoNewPrivs").map(|s| s == "1"))
+    };
+    if nnp(inside) == Some(true) && nnp(host) != Some(true) {
+        has.insert(Property::NoNewPrivs);
+    }
+    // Unreachable only when the escape was really tried and failed: when it could not even be
+    // tried (the probe says why under `errors`), nothing is proven.
+    if r.at(&["host_root_reachable"]).and_then(Json::as_bool) == Some(false)
+        && r.at(&["errors", "host_root_reachable"]).is_none()
+    {
+        has.insert(Property::HostRootUnreachable);
+    }
+    has
+}
+
+/// Whether a limit of `controller` applies inside and not on the host. The probe's own report
+/// decides when it could read the limits; when it could not (no `/sys/fs/cgroup` inside), the
+/// process's group as the host sees it: another group than the host's, with its own limit.
+fn limited(inside: &View, host: &View, key: &str, controller: &str) -> bool {
+    let reachable = |v: &View| {
+        !v.report
+            .at(&["limits_source"])
+            .and_then(Json::as_str)
+            .is_some_and(|s| s.starts_with("unreachable") || s.starts_with("unknown"))
+    };
+    let value = |v: &View| {
+        v.report
+            .at(&["limits", key])
+            .and_then(Json::as_str)
+            .map(str::to_string)
+    };
+    if reachable(inside) {
+        let own = value(inside);
+        return own.is_some() && own != value(host);
+    }
+    match (inside.groups.get(controller), host.groups.get(controller)) {
+        (Some((dir, limited)), Some((host_dir, _))) => dir != host_dir && *limited,
+        _ => false,
+    }
+}
+
+/// The folder of a process's group for `controller` (from its `/proc/<pid>/cgroup` lines) in
+/// the host's cgroup filesystem, and whether it is a v2 one.
+fn cgroup_path(lines: &[String], controller: &str) -> Option<(PathBuf, bool)> {
+    let mounts = crate::clean::mountinfo();
+    for line in lines {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        if controllers.split(',').any(|c| c == controller) {
+            let m = mounts.iter().find(|m| {
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller)
+            })?;
+            return Some((m.mount_point.join(path.trim_start_matches('/')), false));
+        }
+    }
+    let path = lines.iter().find_map(|l| l.strip_prefix("0::"))?;
+    let m = mounts.iter().find(|m| m.fstype == "cgroup2")?;
+    Some((m.mount_point.join(path.trim_start_matches('/')), true))
+}
+
+/// Whether the group folder `dir` sets a limit of its own for `controller`.
+fn own_limit(dir: &Path, v2: bool, controller: &str) -> bool {
+    let read = |name: &str| fs::read_to_string(dir.join(name)).map(|s| s.trim().to_string());
+    match (controller, v2) {
+        ("pids", _) => read("pids.max").is_ok_and(|v| v != "max"),
+        ("memory", true) => read("memory.max").is_ok_and(|v| v != "max"),
+        // v1 says "no limit" with a huge number (the largest page-aligned i64).
+        ("memory", false) => read("memory.limit_in_bytes")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v < 1 << 62),
+        ("cpu", true) => read("cpu.max").is_ok_and(|v| !v.starts_with("max")),
+        ("cpu", false) => read("cpu.cfs_quota_us").is_ok_and(|v| v != "-1"),
+        _ => false,
+    }
+}
+
+/// The host uid that uid 0 inside maps to, from a uid_map's text.
+fn host_uid_of_root(map: &str) -> Option<u64> {
+    map.lines().find_map(|line| {
+        let f: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        match f[..] {
+            [inside, outside, count] if inside == 0 && count > 0 => Some(outside),
+            _ => None,
+        }
+    })
+}
+
+fn status_field(status: &str, key: &str) -> Option<String> {
+    status.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// What happened to one stage.
+enum Outcome {
+    /// Its crate does not exist yet, or does not build.
+    Missing(String),
+    /// It ran, but the probe's report could not be had.
+    Failed(String),
+    /// The properties observed.
+    Seen(BTreeSet<Property>),
+}
+
+struct Row {
+    stage: &'static Stage,
+    outcome: Outcome,
+}
+
+struct Mismatch {
+    stage: &'static str,
+    property: Property,
+    expected: bool,
+}
+
+impl Row {
+    fn expected(&self) -> BTreeSet<Property> {
+        catalog::expected(self.stage).into_iter().collect()
+    }
+
+    fn mismatches(&self) -> Vec<Mismatch> {
+        let Outcome::Seen(seen) = &self.outcome else {
+            return Vec::new();
+        };
+        let expected = self.expected();
+        Property::ALL
+            .iter()
+            .filter(|p| expected.contains(p) != seen.contains(p))
+            .map(|&property| Mismatch {
+                stage: self.stage.name,
+                property,
+                expected: expected.contains(&property),
+            })
+            .collect()
+    }
+}
+
+fn mark(has: bool) -> &'static str {
+    if has {
+        "✓"
+    } else {
+        "·"
+    }
+}
+
+fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
+    let name_width = catalog::STAGES
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(5)
+        + 3;
+    let mut header = format!("{:<name_width$}", "stage");
+    for p in Property::ALL {
+        header.push_str(&format!(" {}", p.label()));
+    }
+    println!("{header}");
+    for row in rows {
+        let mut line = format!(
+            "{:>2} {:<w$}",
+            row.stage.number,
+            row.stage.name,
+            w = name_width - 3
+        );
+        match &row.outcome {
+            Outcome::Missing(why) => line.push_str(&format!(" {why}")),
+            Outcome::Failed(why) => line.push_str(&format!(" failed: {why}")),
+            Outcome::Seen(seen) => {
+                let expected = row.expected();
+                for p in Property::ALL {
+                    let has = seen.contains(p);
+                    let cell = if has == expected.contains(p) {
+                        format!(" {}", mark(has))
+                    } else {
+                        format!("!{}", mark(has))
+                    };
+                    // Labels are ASCII; the marks are one character wide each.
+                    line.push_str(&cell);
+                    line.push_str(&" ".repeat(p.label().len() - 1));
+                }
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+    println!("\n✓ has it   · does not   ! differs from what the catalog says");
+    for p in Property::ALL {
+        println!("  {:<9} {}", p.label(), p.description());
+    }
+    if !mismatches.is_empty() {
+        println!();
+        for m in mismatches {
+            println!(
+                "mismatch: {} × {}: the catalog says {} ({}), the probe saw {}",
+                m.stage,
+                m.property.label(),
+                mark(m.expected),
+                m.property.description(),
+                mark(!m.expected)
+            );
+        }
+    }
+    let incomplete: Vec<&str> = rows
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Seen(_)))
+        .map(|r| r.stage.name)
+        .collect();
+    if !incomplete.is_empty() {
+        println!("\nno row for: {}", incomplete.join(", "));
+    }
+}
+
+fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
+    let labels = |set: &BTreeSet<Property>| {
+        let items: Vec<String> = Property::ALL
+            .iter()
+            .filter(|p| set.contains(p))
+            .map(|p| json_str(p.label()))
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let columns: Vec<String> = Property::ALL
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"label\":{},\"description\":{}}}",
+                json_str(p.label()),
+                json_str(p.description())
+            )
+        })
+        .collect();
+    let stages: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let (status, error, observed) = match &row.outcome {
+                Outcome::Missing(why) => ("not built yet", json_str(why), "null".to_string()),
+                Outcome::Failed(why) => ("failed", json_str(why), "null".to_string()),
+                Outcome::Seen(seen) => ("ok", "null".to_string(), labels(seen)),
+            };
+            let wrong: Vec<String> = row
+                .mismatches()
+                .iter()
+                .map(|m| json_str(m.property.label()))
+                .collect();
+            format!(
+                "{{\"number\":{},\"name\":{},\"status\":{},\"error\":{},\"expected\":{},\
+                 \"observed\":{},\"mismatches\":[{}]}}",
+                row.stage.number,
+                json_str(row.stage.name),
+                json_str(status),
+                error,
+                labels(&row.expected()),
+                observed,
+                wrong.join(",")
+            )
+        })
+        .collect();
+    let cells: Vec<String> = mismatches
+        .iter()
+        .map(|m| {
+            format!(
+                "{{\"stage\":{},\"property\":{},\"expected\":{},\"observed\":{}}}",
+                json_str(m.stage),
+                json_str(m.property.label()),
+                m.expected,
+                !m.expected
+            )
+        })
+        .collect();
+    format!(
+        "{{\"ok\":{},\"columns\":[{}],\"stages\":[{}],\"mismatches\":[{}]}}",
+        mismatches.is_empty() && all_seen,
+        columns.join(","),
+        stages.join(","),
+        cells.join(",")
+    )
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Just enough JSON to read the probe's report: the xtask stays free of serde. Numbers keep
+/// their text, so a 64-bit inode or limit is never rounded.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Result<Json, String> {
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+        };
+        let v = p.value(0)?;
+        p.ws();
+        if p.i != p.s.len() {
+            return Err(format!("trailing text at byte {}", p.i));
+        }
+        Ok(v)
+    }
+
+    /// The value at a path of object keys.
+    fn at(&self, path: &[&str]) -> Option<&Json> {
+        path.iter().try_fold(self, |v, key| match v {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        })
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Num(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Json::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(|b| b.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, String> {
+        if depth > 64 {
+            return Err("nested too deeply".into());
+        }
+        self.ws();
+        let rest = &self.s[self.i..];
+        for (word, v) in [
+            (&b"null"[..], Json::Null),
+            (b"true", Json::Bool(true)),
+            (b"false", Json::Bool(false)),
+        ] {
+            if rest.starts_with(word) {
+                self.i += word.len();
+                return Ok(v);
+            }
+        }
+        match rest.first() {
+            Some(b'"') => self.string().map(Json::Str),
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.eat(b']') {
+                    return Ok(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value(depth + 1)?);
+                    if self.eat(b']') {
+                        return Ok(Json::Arr(items));
+                    }
+                    if !self.eat(b',') {
+                        return Err(format!("expected , or ] at byte {}", self.i));
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut fields = Vec::new();
+                if self.eat(b'}') {
+                    return Ok(Json::Obj(fields));
+                }
+                loop {
+                    self.ws();
+                    let key = self.string()?;
+                    if !self.eat(b':') {
+                        return Err(format!("expected : at byte {}", self.i));
+                    }
+                    fields.push((key, self.value(depth + 1)?));
+                    if self.eat(b'}') {
+                        return Ok(Json::Obj(fields));
+                    }
+                    if !self.eat(b',') {
+                        return Err(format!("expected , or }} at byte {}", self.i));
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                while self
+                    .s
+                    .get(self.i)
+                    .is_some_and(|b| b"+-.eE0123456789".contains(b))
+                {
+                    self.i += 1;
+                }
+                Ok(Json::Num(
+                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+                ))
+            }
+            _ => Err(format!("unexpected input at byte {}", self.i)),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return Err(format!("expected a string at byte {}", self.i));
+        }
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&b) = self.s.get(self.i) else {
+                return Err("unterminated string".into());
+            };
+            self.i += 1;
+            match b {
+                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return Err("unterminated escape".into());
+                    };
+                    self.i += 1;
+                    let c = match e {
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'u' => {
+                            let hex = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
+                            self.i += 4;
+                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16)
+                                .map_err(|_| "bad \\u escape")?;
+                            char::from_u32(code).unwrap_or('\u{fffd}')
+                        }
+                        other => char::from(other),
+                    };
+                    let mut buf = [0; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+                b => out.push(b),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_probe_prints() {
+        let v = Json::parse(
+            r#"  {"a":{"b":[1,-2.5e3,"x\"\u00e9"],"n":null},"t":true,"big":18446744073709551615}"#,
+        )
+        .unwrap();
+        assert_eq!(v.at(&["t"]).and_then(Json::as_bool), Some(true));
+        assert_eq!(v.at(&["big"]).and_then(Json::as_u64), Some(u64::MAX));
+        assert_eq!(v.at(&["a", "n"]), Some(&Json::Null));
+        let Some(Json::Arr(items)) = v.at(&["a", "b"]) else {
+            panic!("no array");
+        };
+        assert_eq!(items[2].as_str(), Some("x\"é"));
+        for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"abc", "[1] 2", "nul"] {
+            assert!(Json::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn root_mapping() {
+        assert_eq!(
+            host_uid_of_root("         0          0 4294967295\n"),
+            Some(0)
+        );
+        assert_eq!(host_uid_of_root("0 100000 65536\n"), Some(100000));
+        assert_eq!(host_uid_of_root(""), None);
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+    }
+
+    #[test]
+    fn bad_flags_are_usage_errors() {
+        let err = main(vec!["--bogus".into()]).unwrap_err();
+        assert!(err.downcast_ref::<util::Usage>().is_some());
+    }
 }
