@@ -59,7 +59,14 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         let started = Instant::now();
         util::run_checked(util::cargo().args(["build", "--workspace", "--bins"]))?;
         let status = util::cargo()
-            .args(["test", "--workspace", "--", "--test-threads=1"])
+            // --no-fail-fast: every test file runs, so one failure does not hide the others.
+            .args([
+                "test",
+                "--workspace",
+                "--no-fail-fast",
+                "--",
+                "--test-threads=1",
+            ])
             .args(&filter)
             .env(rootfs::ENV_VAR, &dir)
             .env("DESDE_CERO_BIN_DIR", util::target_dir().join("debug"))

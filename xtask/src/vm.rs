@@ -15,7 +15,7 @@
 //!    initramfs), mounts cgroup2, runs every test file of [`VM_TESTS`] and powers off. Test output
 //!    comes back on the second serial port, one status line per test file on the third.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
@@ -46,6 +46,12 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     // The first stages' namespace basics and exit codes; the xtask_* tests need cargo.
     ("stages", &["--skip", "xtask_"]),
 ];
+
+/// Programs of this host that the stages and tests run (iproute2's `ip`, util-linux's `nsenter`,
+/// `unshare`, `script`, `mount`, `umount`): copied into the VM's `/usr/local/bin` with the shared
+/// libraries `ldd` names, so the VM behaves like a host rather than like busybox. Missing ones are
+/// left out (busybox has `ip`, `nsenter`, `unshare`, `mount` and `umount` of its own).
+const HOST_TOOLS: &[&str] = &["ip", "nsenter", "unshare", "script", "mount", "umount"];
 
 /// Kernel modules loaded inside the VM (with their dependencies) when the kernel has them as
 /// modules: overlayfs and veth are modules in Debian's kernel.
@@ -611,6 +617,56 @@ fn module_depends(path: &Path) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Host tools.
+
+/// Each of [`HOST_TOOLS`] found on this host: name, path, and the libraries it loads.
+fn host_tools() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
+    let mut found = Vec::new();
+    for name in HOST_TOOLS {
+        let Some(path) = which(name).or_else(|| {
+            ["/usr/sbin", "/sbin"]
+                .iter()
+                .map(|d| Path::new(d).join(name))
+                .find(|p| p.is_file())
+        }) else {
+            continue;
+        };
+        let Some(libs) = shared_libraries(&path) else {
+            eprintln!(
+                "vm: note: cannot list the libraries of {}; left out",
+                path.display()
+            );
+            continue;
+        };
+        found.push((name.to_string(), path, libs));
+    }
+    found
+}
+
+/// The shared libraries (and the dynamic loader) `ldd` says a program loads; empty for a static
+/// one, `None` when ldd cannot tell.
+fn shared_libraries(program: &Path) -> Option<Vec<PathBuf>> {
+    let out = Command::new("ldd").arg(program).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return (text.contains("not a dynamic") || err.contains("not a dynamic")).then(Vec::new);
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let path = match words.as_slice() {
+            [_, "=>", path, ..] if path.starts_with('/') => path,
+            [path, ..] if path.starts_with('/') => path,
+            [_, "=>", "not", "found", ..] => return None,
+            _ => continue,
+        };
+        libs.push(PathBuf::from(path));
+    }
+    Some(libs)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Building the static binaries.
 
 /// `cargo build --target musl --bins` of the default members: every stage and the probe.
@@ -700,16 +756,19 @@ struct VmTest {
 }
 
 fn choose_tests(all: &[(String, PathBuf)]) -> Result<Vec<VmTest>> {
-    let wanted: Vec<(String, Vec<String>)> = match std::env::var("DESDE_CERO_VM_TESTS") {
-        Ok(list) if list == "all" => all.iter().map(|(n, _)| (n.clone(), Vec::new())).collect(),
-        Ok(list) => list
-            .split(',')
-            .map(|s| (s.trim().to_string(), Vec::new()))
-            .collect(),
-        Err(_) => VM_TESTS
+    // A listed file keeps its arguments when it is chosen by DESDE_CERO_VM_TESTS too.
+    let with_args = |name: &str| {
+        let args = VM_TESTS
             .iter()
-            .map(|(n, args)| (n.to_string(), args.iter().map(|a| a.to_string()).collect()))
-            .collect(),
+            .find(|(n, _)| *n == name)
+            .map(|(_, args)| args.iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default();
+        (name.to_string(), args)
+    };
+    let wanted: Vec<(String, Vec<String>)> = match std::env::var("DESDE_CERO_VM_TESTS") {
+        Ok(list) if list == "all" => all.iter().map(|(n, _)| with_args(n)).collect(),
+        Ok(list) => list.split(',').map(|s| with_args(s.trim())).collect(),
+        Err(_) => VM_TESTS.iter().map(|(n, _)| with_args(n)).collect(),
     };
     let mut chosen = Vec::new();
     let mut missing = Vec::new();
@@ -791,7 +850,7 @@ if [ "$1" != stage2 ]; then
     exec $bb switch_root /newroot /init stage2
 fi
 # Stage 2, on the tmpfs.
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 $bb --install -s 2>/dev/null
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -853,6 +912,27 @@ fn write_initramfs(
     cpio.file("init", 0o755, script.as_bytes())?;
     cpio.file("etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\n")?;
     cpio.file("etc/group", 0o644, b"root:x:0:\n")?;
+    cpio.file(
+        "etc/os-release",
+        0o644,
+        // Like a distribution's, and not naming this project: tests tell the container's
+        // root filesystem from the host's by that name.
+        b"NAME=\"cgroup v2 test VM\"\nID=cgroup2-vm\nPRETTY_NAME=\"cgroup v2 test VM (busybox)\"\n",
+    )?;
+    // The host tools the stages and tests call, with the shared libraries they load.
+    let mut libs = BTreeSet::new();
+    for (name, path, needs) in host_tools() {
+        cpio.parents(&format!("usr/local/bin/{name}"))?;
+        let data = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        cpio.file(&format!("usr/local/bin/{name}"), 0o755, &data)?;
+        libs.extend(needs);
+    }
+    for lib in libs {
+        let inside = lib.to_string_lossy().trim_start_matches('/').to_string();
+        cpio.parents(&inside)?;
+        let data = fs::read(&lib).with_context(|| format!("cannot read {}", lib.display()))?;
+        cpio.file(&inside, 0o755, &data)?;
+    }
     cpio.dir(&format!("{VM_HOME}/bin"), 0o755)?;
     for (name, exe) in bins {
         cpio.file(
@@ -902,6 +982,8 @@ struct Cpio<W: Write> {
     out: W,
     ino: u32,
     written: u64,
+    /// Folders already in the archive.
+    dirs: BTreeSet<String>,
 }
 
 impl<W: Write> Cpio<W> {
@@ -910,6 +992,7 @@ impl<W: Write> Cpio<W> {
             out,
             ino: 1,
             written: 0,
+            dirs: BTreeSet::new(),
         }
     }
 
@@ -952,7 +1035,21 @@ impl<W: Write> Cpio<W> {
     }
 
     fn dir(&mut self, name: &str, perm: u32) -> Result<()> {
+        self.dirs.insert(name.to_string());
         self.entry(name, 0o040000 | perm, &[], (0, 0))
+    }
+
+    /// Adds the folders above `name` that are not in the archive yet.
+    fn parents(&mut self, name: &str) -> Result<()> {
+        let mut at = 0;
+        while let Some(slash) = name[at..].find('/') {
+            let dir = &name[..at + slash];
+            if !self.dirs.contains(dir) {
+                self.dir(dir, 0o755)?;
+            }
+            at += slash + 1;
+        }
+        Ok(())
     }
 
     fn file(&mut self, name: &str, perm: u32, data: &[u8]) -> Result<()> {
