@@ -54,11 +54,11 @@ pub fn default_dir() -> PathBuf {
 pub fn ensure() -> Result<PathBuf> {
     let dir = default_dir();
     if made_from(&dir).is_some() {
-        let probe = probe::build()?;
-        match probe::install(&dir, &probe) {
+        // A stale or missing probe only makes the probe's report stale: say so, do not stop a
+        // demo that may not even use it.
+        match probe::build().and_then(|probe| probe::install(&dir, &probe)) {
             Ok(true) => eprintln!("rootfs: refreshed /{} in {}", probe::INSIDE, dir.display()),
             Ok(false) => {}
-            // A stale probe only makes the probe's report stale: say so, do not stop the demo.
             Err(err) => eprintln!(
                 "rootfs: warning: cannot refresh /{} in {}: {err:#}",
                 probe::INSIDE,
@@ -120,9 +120,11 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
                     "alpine" => Source::Alpine,
                     "tar" => Source::Tar(value("--from tar", &mut args)?.into()),
                     "dir" => Source::Dir(value("--from dir", &mut args)?.into()),
-                    other => return Err(usage(format!(
+                    other => {
+                        return Err(usage(format!(
                         "unknown source {other:?}: busybox, alpine, tar FILE or dir DIR\n{USAGE}"
-                    ))),
+                    )))
+                    }
                 });
             }
             "-h" | "--help" => return Err(usage(USAGE)),
