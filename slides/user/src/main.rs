@@ -170,7 +170,12 @@ fn main() -> ExitCode {
 fn run(command: &[OsString]) -> Result<u8, Failure> {
     eprintln!("parent: pid {}, running {:?}", process::id(), command);
     // Without root, the steps that need privileges on the host are skipped, each said aloud.
-    let host_root = geteuid().is_root();
+    // Root on the host is uid 0 in the host's user namespace, whose uid_map maps every id to
+    // itself; uid 0 of another one (a rootless container's) is not.
+    let identity = ["0", "0", "4294967295"];
+    let host_root = geteuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().eq(identity));
     let signals = catch_signals()?;
     // The arguments of the re-executed program, prepared before clone(2) so that a bad one is
     // reported by the parent, before any process is created.
