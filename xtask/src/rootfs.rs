@@ -170,7 +170,16 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
         }
         return Ok(());
     }
-    check_replaceable(&dest)?;
+    // `--from dir` naming the destination itself uses it in place: nothing is replaced.
+    let in_place = match &from {
+        Some(Source::Dir(dir)) => fs::canonicalize(dir)
+            .ok()
+            .is_some_and(|d| fs::canonicalize(&dest).is_ok_and(|dest| dest == d)),
+        _ => false,
+    };
+    if !in_place {
+        check_replaceable(&dest)?;
+    }
     // Fail before any download when the probe cannot be built.
     let probe = probe::build()?;
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
@@ -350,6 +359,13 @@ fn check_replaceable(dest: &Path) -> Result<()> {
     if !meta.is_dir() {
         bail!(
             "{} exists and is not a folder: move it away",
+            dest.display()
+        );
+    }
+    if made_from(dest).is_some_and(|origin| origin.starts_with("folder ")) {
+        bail!(
+            "{} is a folder used in place (`--from dir`): the xtask never removes it; move it \
+             away yourself, or choose another --dest",
             dest.display()
         );
     }

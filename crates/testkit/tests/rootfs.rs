@@ -622,6 +622,20 @@ fn dir_uses_a_folder_in_place_and_force_only_drops_the_link() {
         theirs.join("bin/busybox").is_file(),
         "--force touched the folder behind the link"
     );
+
+    // Used in place (`--dest` is the folder itself), it is never removed, not even by --force.
+    fs::remove_file(theirs.join(".desde-cero-rootfs")).unwrap();
+    let run = xtask(&["--from", "dir", s(&theirs), "--dest", s(&theirs)], &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("in place"), "{}", run.stderr);
+    let run = xtask(&["--force", "--dest", s(&theirs)], &[]);
+    run.expect_code(1);
+    assert!(
+        error_line(&run).contains("never removes it"),
+        "{}",
+        run.stderr
+    );
+    assert!(theirs.join("bin/busybox").is_file());
 }
 
 #[test]
