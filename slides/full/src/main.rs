@@ -1,7 +1,11 @@
 //! # Stage 11 — full: every step together, hardened like a real runtime
 //!
 //! The previous stages isolate; this one also closes the holes a security engineer would poke
-//! at. Each step below is marked `full:` where it is added:
+//! at. It keeps their steps, three of them now behind options: the cgroup limits (`--memory`,
+//! `--pids`, `--cpus`), the veth link (`--net veth`; by default the container has only its
+//! loopback) and the user namespace (`--rootless`; by default, as with docker, container root
+//! is host root with fewer capabilities, since a root filesystem owned by host root cannot be
+//! changed by a container root that is not). Each new step is marked `full:` where it is added:
 //!
 //! - `pivot_root` instead of `chroot`: the root filesystem becomes a mount point, the host's root
 //!   is pivoted away and lazily unmounted, so not even the classic chroot escape reaches it.
@@ -34,20 +38,31 @@ use std::env;
 use std::ffi::{CString, OsString};
 use std::fs::{self, DirBuilder, File, Permissions};
 use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command, ExitCode};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::ifaddrs::getifaddrs;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{clone, unshare, CloneFlags};
 use nix::sys::prctl;
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::socket::SockaddrStorage;
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chdir, execv, pivot_root, sethostname, Pid};
+use nix::unistd::{
+    chdir, chown, close, execv, geteuid, getgid, getuid, pipe2, pivot_root, read, setgroups,
+    sethostname, setresgid, setresuid, write, Gid, Pid, Uid,
+};
 
 /// The name this program reports its errors under.
 const NAME: &str = env!("CARGO_PKG_NAME");
@@ -95,6 +110,37 @@ const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// Where the kernel's cgroup filesystem is mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// The controllers the limits need, named as their v1 trees are (v2 uses the same names).
+const CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+// full: the pids, memory and cpu limits are options now (`--pids`, `--memory`, `--cpus`).
+/// The CPU limit is a quota of CPU time in every period of this length (in µs).
+const CPU_PERIOD_US: u32 = 100_000;
+/// Set to 1 to run the container even when some controller is missing, without its limit.
+const PARTIAL_ENV: &str = "DESDE_CERO_PARTIAL_CGROUPS";
+/// What to do when cgroup v2 refuses to enable a controller for a group's children.
+const NO_INTERNAL_PROCESSES_HINT: &str = "cgroup v2 enables controllers only in groups without \
+     processes of their own: start this from a group whose parent has none (e.g. with \
+     `systemd-run --scope -p Delegate=yes`)";
+
+/// The pool of the containers' point-to-point /30s: the host's end gets `.1`, the container's `.2`.
+const SUBNET_POOL: &str = "10.200.0.0/24";
+/// The variable that names another pool (or a single /30), e.g. `DESDE_CERO_SUBNET=10.9.9.0/30`.
+const SUBNET_ENV: &str = "DESDE_CERO_SUBNET";
+
+/// The host id that container root maps to when root runs this stage: no account has it, and
+/// it is past the ranges useradd gives out in /etc/subuid (SUB_UID_MAX in login.defs).
+const HOST_ID_OF_ROOT: u32 = 700_000_000;
+
+/// The container's link to the host: the veth pair's ends, `dc<our pid>h` on the host and
+/// `dc<our pid>c` inside (names have at most 15 characters), and the /30 of their addresses.
+struct Link {
+    host: String,
+    container: String,
+    net: Ipv4Addr,
+}
+
 // ---- full: the constants of the hardening steps ----
 
 /// The longest hostname the kernel accepts (HOST_NAME_MAX).
@@ -140,6 +186,17 @@ struct Failure {
     message: String,
 }
 
+/// The container's cgroup: one folder on v2; on v1 one per controller, each in its own tree.
+/// Dropping it removes them (see the `Drop` impl at the end).
+struct Cgroup {
+    /// Whether the host uses cgroup v2 (else v1: the file names differ).
+    v2: bool,
+    /// The group's folders, as created.
+    dirs: Vec<PathBuf>,
+    /// The folder with the memory controller's files, if there is one.
+    memory: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     // args_os, not args: an argument that is not UTF-8 is passed through, never a panic.
     let args: Vec<OsString> = env::args_os().skip(1).collect();
@@ -178,6 +235,27 @@ fn print_help() -> u8 {
 /// `child <overlay folder> [options] <cmd> [args...]`, waits for it, and removes the folder.
 fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8, Failure> {
     eprintln!("parent: pid {}, running {:?}", process::id(), command);
+    // Without root, the steps that need privileges on the host are skipped, each said aloud.
+    // Root on the host is uid 0 in the host's user namespace, whose uid_map maps every id to
+    // itself; uid 0 of another one (a rootless container's) is not.
+    let identity = ["0", "0", "4294967295"];
+    let host_root = geteuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().eq(identity));
+    // full: without root on the host, only a rootless container can be made; and its veth
+    // would need root on the host. Both are said before anything is created.
+    if !host_root && !options.rootless {
+        return Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!("this needs root on the host — {ROOT_HINT}; or add --rootless"),
+        });
+    }
+    if !host_root && options.veth {
+        return Err(usage_failure(
+            "--net veth needs root on the host: the host's end of the pair is made there"
+                .to_string(),
+        ));
+    }
     let signals = catch_signals()?;
     // full: the overlay's writable layer goes in a folder named after our pid.
     let overlay_dir = if options.overlay {
@@ -194,13 +272,6 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
             message: "an argument contains a NUL byte".to_string(),
         })?);
     }
-    // full: `_scratch` removes the folder when `run` returns, whichever way it does: after the
-    // child ended (even if it was killed), and on every error below.
-    let _scratch = if options.overlay {
-        Some(Scratch::create(PathBuf::from(&overlay_dir))?)
-    } else {
-        None
-    };
     // No namespaces yet: the next stages add their flags here, one per isolation step.
     let mut flags = CloneFlags::empty();
     // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the hostname, which it
@@ -212,6 +283,52 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
     // CLONE_NEWNS gives the child its own copy of the mount table (the first namespace ever
     // added to Linux, hence the unspecific name): mounts it makes are its own.
     flags |= CloneFlags::CLONE_NEWNS;
+    // CLONE_NEWIPC gives the child a new IPC namespace: its own, empty sets of System V shared
+    // memory, semaphores and message queues, and of POSIX message queues.
+    flags |= CloneFlags::CLONE_NEWIPC;
+    // The addresses are chosen first, so that a clash with the host's networks is reported
+    // before anything is created.
+    // full: only with --net veth; with --net none the container has its loopback alone.
+    let link = if options.veth {
+        Some(pick_link()?)
+    } else {
+        eprintln!("parent: no veth pair (--net none): the container has only its loopback");
+        None
+    };
+    // CLONE_NEWNET gives the child a new network namespace: its own interfaces, addresses,
+    // routes and ports. At first it holds a loopback interface, down, and nothing else.
+    flags |= CloneFlags::CLONE_NEWNET;
+    // full: the overlay's folder is made once the options and the network are checked.
+    // `_scratch` removes it when `run` returns, whichever way it does: after the child ended
+    // (even if it was killed), and on every error below.
+    let _scratch = if options.overlay {
+        let owner = (options.rootless && host_root).then_some(HOST_ID_OF_ROOT);
+        Some(Scratch::create(PathBuf::from(&overlay_dir), owner)?)
+    } else {
+        None
+    };
+    // A cgroup of its own, with the limits set, before the child exists. When `cgroup` goes out
+    // of scope, on every return from here on, errors included, Rust drops it: that removes it.
+    let cgroup = if host_root {
+        Some(create_cgroup(options)?)
+    } else {
+        eprintln!("parent: skipping the cgroup limits: making a cgroup needs root on the host");
+        None
+    };
+    // A pipe the child waits on until the parent has connected it (pipe(7)). O_CLOEXEC: neither
+    // end outlives the execve(2) below, so the command never holds one.
+    let ready = pipe2(OFlag::O_CLOEXEC).map_err(|err| failure("pipe", err, "see pipe(2)"))?;
+    // full: only with --rootless.
+    if options.rootless {
+        // CLONE_NEWUSER gives the child a new user namespace. The kernel creates it before the
+        // others, so it owns them: the child gets every capability over them and none on the host.
+        flags |= CloneFlags::CLONE_NEWUSER;
+        if host_root {
+            // Supplementary groups cannot be mapped or dropped inside (setgroups is denied there):
+            // as root, drop ours (group 0 among them) so that the child does not take them along.
+            setgroups(&[]).map_err(|err| failure("setgroups", err, "see setgroups(2)"))?;
+        }
+    }
     let mut stack = vec![0u8; STACK_SIZE];
     // clone(2) creates the child process. The callback runs in the child and replaces it with a
     // fresh copy of this program; SIGCHLD tells the parent when it ends, as fork(2) would.
@@ -219,14 +336,34 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
     // as with fork) is a consistent copy of it; the callback only execs, or reports and returns.
     let child_pid = unsafe {
         clone(
-            Box::new(|| match execv(c"/proc/self/exe", &argv) {
-                Ok(never) => match never {},
-                Err(err) => {
-                    eprintln!(
-                        "{NAME}: {}",
-                        failure("execve", err, "see execve(2)").message
-                    );
-                    EXIT_RUNTIME as isize
+            Box::new(|| {
+                // The child joins the group first, before it runs anything: a process stays in
+                // the group it was forked in, so whatever it forked before joining (here: the
+                // command) would escape the limits. (clone3(2)'s CLONE_INTO_CGROUP creates the
+                // child inside the group in one step; nix has no clone3 yet.)
+                // Then it waits until the parent has mapped its ids and connected it, and
+                // becomes root in its user namespace.
+                let ready_to_go = cgroup
+                    .as_ref()
+                    .map_or(Ok(()), join_cgroup)
+                    .and_then(|()| wait_for_parent(&ready))
+                    .and_then(|()| match options.rootless {
+                        true => become_root(),
+                        false => Ok(()),
+                    });
+                if let Err(failure) = ready_to_go {
+                    eprintln!("{NAME}: {}", failure.message);
+                    return EXIT_RUNTIME as isize;
+                }
+                match execv(c"/proc/self/exe", &argv) {
+                    Ok(never) => match never {},
+                    Err(err) => {
+                        eprintln!(
+                            "{NAME}: {}",
+                            failure("execve", err, "see execve(2)").message
+                        );
+                        EXIT_RUNTIME as isize
+                    }
                 }
             }),
             &mut stack,
@@ -234,8 +371,30 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
             Some(Signal::SIGCHLD as i32),
         )
     }
-    .map_err(|err| failure("clone", err, ROOT_HINT))?;
-    supervise(child_pid, &signals)
+    .map_err(|err| failure("clone", err, &userns_hint()))?;
+    if options.rootless {
+        if let Err(failure) = map_ids(child_pid, host_root) {
+            // The child is still waiting: end it, so that it never runs with its ids unmapped.
+            let _ = kill(child_pid, Signal::SIGKILL);
+            let _ = waitpid(child_pid, None);
+            return Err(failure);
+        }
+    }
+    if let Some(link) = &link {
+        connect(link, child_pid)?;
+    }
+    // One byte on the pipe lets the child go on.
+    write(&ready.1, b"!").map_err(|err| failure("write to the pipe", err, "see pipe(7)"))?;
+    let code = supervise(child_pid, &signals)?;
+    if let Some(cgroup) = &cgroup {
+        report_oom(cgroup, code, options);
+    }
+    // The kernel deletes the pair when the container's namespace ends, but in the background,
+    // a moment later: deleting it now means the host is as it was when we exit.
+    if let Some(link) = &link {
+        disconnect(link);
+    }
+    Ok(code)
 }
 
 /// The child: this program again, now the container's init. It builds the container's
@@ -247,6 +406,16 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         return Err(usage_failure("child needs a command".to_string()));
     };
     eprintln!("child: pid {}, running {:?}", process::id(), command);
+    // full: a user namespace only with --rootless.
+    if options.rootless {
+        let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        let map: Vec<&str> = map.split_whitespace().collect();
+        eprintln!(
+            "child: uid {} in a new user namespace (uid_map: {})",
+            getuid(),
+            map.join(" ")
+        );
+    }
     // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
     // never leaves its container running on its own.
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
@@ -261,6 +430,9 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         "child: hostname set to {} in a new UTS namespace",
         options.hostname
     );
+    // Our network namespace starts with `lo` down, and even 127.0.0.1 is unreachable until it
+    // is up. This `ip` is the host's (we have not changed root yet), acting in our namespace.
+    loud("child", "ip link set lo up")?;
     // Our mount table is a copy of the host's, and mounts that were shared there (systemd
     // mounts `/` shared) would still propagate both ways. MS_PRIVATE with MS_REC cuts every
     // mount loose before we mount anything, so nothing reaches the host.
@@ -304,12 +476,17 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         // empty upper folder, where every change goes: a changed file is copied up first, a
         // deleted one is hidden by a marker. `work` is overlayfs's own scratch space.
         let dir = PathBuf::from(overlay_dir);
-        let layers = format!(
+        let mut layers = format!(
             "lowerdir={},upperdir={},workdir={}",
             rootfs.display(),
             dir.join("upper").display(),
             dir.join("work").display()
         );
+        // In a user namespace overlayfs may not write its bookkeeping into `trusted.*` extended
+        // attributes, which only host root may: `userxattr` has it use `user.*` ones.
+        if options.rootless {
+            layers.push_str(",userxattr");
+        }
         mount_fs(
             "overlay",
             &dir.join("root"),
@@ -337,6 +514,7 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         None,
     )?;
     eprintln!("child: mounted a fresh /proc in a new mount namespace");
+    eprintln!("child: in a new IPC namespace: no shared memory, semaphores or queues of the host");
     protect_proc(&new_root)?;
     // full: sysfs shows the machine's devices and kernel settings; read-only, the container can
     // look but change nothing.
@@ -482,6 +660,477 @@ fn failure(step: &str, err: Errno, hint: &str) -> Failure {
         code: EXIT_RUNTIME,
         message: format!("{step}: {err:?} ({}) — {hint}", err.desc().to_lowercase()),
     }
+}
+
+/// Finds the host's cgroup layout, makes the container's group, and sets its limits.
+/// full: the limits given as options.
+fn create_cgroup(options: &Options) -> Result<Cgroup, Failure> {
+    let name = format!("desde-cero-{}", process::id());
+    let root = Path::new(CGROUP_ROOT);
+    // statfs(2) says which filesystem is mounted at a path. cgroup v2 mounts its one tree right
+    // there (cgroup2); v1 mounts a tmpfs there, with a cgroup filesystem per controller inside.
+    let kind = statfs(root)
+        .map_err(|err| failure("statfs /sys/fs/cgroup", err, "is sysfs mounted?"))?
+        .filesystem_type();
+    let mut cgroup = Cgroup {
+        v2: kind == CGROUP2_SUPER_MAGIC,
+        dirs: Vec::new(),
+        memory: None,
+    };
+    if cgroup.v2 {
+        eprintln!("parent: cgroup v2: one tree at {CGROUP_ROOT} for every controller");
+        // Our own group holds a process (us), so v2 would not enable controllers for a child of
+        // it: the container's group goes beside it, in its parent. The root group is exempt.
+        let own = root.join(own_group("")?.trim_start_matches('/'));
+        let base = match own.parent() {
+            Some(parent) if own != root => parent.to_path_buf(),
+            _ => own,
+        };
+        let offered = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
+        let enabled = fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
+        let mut wanted = Vec::new();
+        for controller in CONTROLLERS {
+            if !offered.split_whitespace().any(|c| c == controller) {
+                missing(
+                    controller,
+                    &format!(
+                        "{} does not offer it: enable it in the cgroup.subtree_control of the \
+                         group above, or have it delegated (systemd: Delegate=yes)",
+                        base.display()
+                    ),
+                )?;
+                continue;
+            }
+            // A group's files for a controller exist only when its parent enables that
+            // controller for its children, in cgroup.subtree_control.
+            if !enabled.split_whitespace().any(|c| c == controller) {
+                cgroup_write(
+                    &base.join("cgroup.subtree_control"),
+                    &format!("+{controller}"),
+                    NO_INTERNAL_PROCESSES_HINT,
+                )?;
+            }
+            wanted.push(controller);
+        }
+        let dir = base.join(&name);
+        make_group(&mut cgroup, &dir)?;
+        for controller in wanted {
+            set_limits(&dir, controller, true, options)?;
+            if controller == "memory" {
+                cgroup.memory = Some(dir.clone());
+            }
+        }
+    } else if kind == TMPFS_MAGIC {
+        let hybrid = statfs(&root.join("unified"))
+            .is_ok_and(|found| found.filesystem_type() == CGROUP2_SUPER_MAGIC);
+        let also = if hybrid {
+            " (hybrid: a cgroup2 tree at /sys/fs/cgroup/unified too, unused here)"
+        } else {
+            ""
+        };
+        eprintln!("parent: cgroup v1: a tree per controller under {CGROUP_ROOT}{also}");
+        for controller in CONTROLLERS {
+            let tree = root.join(controller);
+            if !statfs(&tree).is_ok_and(|found| found.filesystem_type() == CGROUP_SUPER_MAGIC) {
+                missing(
+                    controller,
+                    &format!(
+                        "its tree is not mounted: `mkdir -p {0} && mount -t cgroup -o {controller} \
+                         cgroup {0}`",
+                        tree.display()
+                    ),
+                )?;
+                continue;
+            }
+            // v1 has no rule against processes in inner groups: ours goes below our own group.
+            let dir = tree
+                .join(own_group(controller)?.trim_start_matches('/'))
+                .join(&name);
+            make_group(&mut cgroup, &dir)?;
+            set_limits(&dir, controller, false, options)?;
+            if controller == "memory" {
+                cgroup.memory = Some(dir);
+            }
+        }
+    } else {
+        return Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!(
+                "cgroup: no cgroup filesystem at {CGROUP_ROOT} — mount one: \
+                 `mount -t cgroup2 none {CGROUP_ROOT}`"
+            ),
+        });
+    }
+    Ok(cgroup)
+}
+
+/// This process's group in the tree of `controller` ("" for v2's single tree), read from
+/// /proc/self/cgroup, whose lines are `id:controllers:path` (v2's is `0::path`).
+fn own_group(controller: &str) -> Result<String, Failure> {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    for line in text.lines() {
+        let mut fields = line.splitn(3, ':').skip(1);
+        if let (Some(controllers), Some(path)) = (fields.next(), fields.next()) {
+            if controllers.split(',').any(|c| c == controller) {
+                return Ok(path.to_string());
+            }
+        }
+    }
+    Err(Failure {
+        code: EXIT_RUNTIME,
+        message: format!(
+            "cgroup: /proc/self/cgroup names no {controller} group — is /proc mounted?"
+        ),
+    })
+}
+
+/// A controller we cannot use: an error naming it and the fix; or, when the user allowed it
+/// with DESDE_CERO_PARTIAL_CGROUPS=1, a warning, and the container runs without that limit.
+fn missing(controller: &str, fix: &str) -> Result<(), Failure> {
+    if env::var_os(PARTIAL_ENV).is_some_and(|value| value == "1") {
+        eprintln!("parent: no {controller} controller: running WITHOUT a {controller} limit, as {PARTIAL_ENV}=1 allows");
+        return Ok(());
+    }
+    Err(Failure {
+        code: EXIT_RUNTIME,
+        message: format!(
+            "cgroup: no {controller} controller — {fix}; or set {PARTIAL_ENV}=1 to run without a \
+             {controller} limit"
+        ),
+    })
+}
+
+/// mkdir(2) in a cgroup filesystem makes a group: the kernel fills the folder with its files.
+fn make_group(cgroup: &mut Cgroup, dir: &Path) -> Result<(), Failure> {
+    eprintln!("parent: mkdir {}", dir.display());
+    fs::create_dir(dir).map_err(|err| {
+        let hint = match errno(&err) {
+            Errno::EEXIST => "a runtime killed by SIGKILL left it behind: rmdir it",
+            _ => ROOT_HINT,
+        };
+        failure(&format!("mkdir {}", dir.display()), errno(&err), hint)
+    })?;
+    cgroup.dirs.push(dir.to_path_buf());
+    Ok(())
+}
+
+/// Writes the limits of one controller into the group's files.
+fn set_limits(dir: &Path, controller: &str, v2: bool, options: &Options) -> Result<(), Failure> {
+    let memory = options.memory.to_string();
+    // full: --cpus in thousandths of a CPU, as a quota of CPU time per period.
+    let quota_us = options.millicpus * u64::from(CPU_PERIOD_US) / 1000;
+    match (controller, v2) {
+        // fork(2) and clone(2) fail with EAGAIN once the group has this many processes/threads.
+        ("pids", _) => cgroup_write(&dir.join("pids.max"), &options.pids.to_string(), ROOT_HINT),
+        // Past the limit the kernel reclaims what it can, then its OOM killer kills a process
+        // of the group. Swap counts too where the kernel accounts for it (then the file exists),
+        // or the command would just swap its way past the limit.
+        ("memory", true) => {
+            cgroup_write(&dir.join("memory.max"), &memory, ROOT_HINT)?;
+            let swap = dir.join("memory.swap.max");
+            match swap.exists() {
+                true => cgroup_write(&swap, "0", ROOT_HINT),
+                false => Ok(()),
+            }
+        }
+        // v1 limits memory plus swap as a whole ("memsw"), which must not be below memory alone.
+        ("memory", false) => {
+            cgroup_write(&dir.join("memory.limit_in_bytes"), &memory, ROOT_HINT)?;
+            let memsw = dir.join("memory.memsw.limit_in_bytes");
+            match memsw.exists() {
+                true => cgroup_write(&memsw, &memory, ROOT_HINT),
+                false => Ok(()),
+            }
+        }
+        // The CFS scheduler lets the group run for the quota in every period, then throttles it
+        // until the next period starts: 50 ms of every 100 ms is half a CPU.
+        ("cpu", true) => cgroup_write(
+            &dir.join("cpu.max"),
+            &format!("{quota_us} {CPU_PERIOD_US}"),
+            ROOT_HINT,
+        ),
+        _ => {
+            let period = CPU_PERIOD_US.to_string();
+            cgroup_write(&dir.join("cpu.cfs_period_us"), &period, ROOT_HINT)?;
+            let quota = quota_us.to_string();
+            cgroup_write(&dir.join("cpu.cfs_quota_us"), &quota, ROOT_HINT)
+        }
+    }
+}
+
+/// Writes `value` into a cgroup file, shown as the shell command that does the same.
+fn cgroup_write(path: &Path, value: &str, hint: &str) -> Result<(), Failure> {
+    let step = format!("echo {value} > {}", path.display());
+    eprintln!("parent: {step}");
+    fs::write(path, value).map_err(|err| failure(&step, errno(&err), hint))
+}
+
+/// Moves the calling process into the container's group (into each tree's, on v1).
+fn join_cgroup(cgroup: &Cgroup) -> Result<(), Failure> {
+    for dir in &cgroup.dirs {
+        // Writing a pid to cgroup.procs moves that process there, all its threads; 0 means the
+        // writer. Whatever it forks from now on starts in the group too.
+        let procs = dir.join("cgroup.procs");
+        fs::write(&procs, "0").map_err(|err| {
+            let step = format!("echo 0 > {}", procs.display());
+            failure(&step, errno(&err), "see cgroups(7)")
+        })?;
+    }
+    eprintln!("child: joined the container's cgroup, before running anything");
+    Ok(())
+}
+
+/// Says so when the memory limit made the OOM killer end the command (`code` is SIGKILL's 137).
+fn report_oom(cgroup: &Cgroup, code: u8, options: &Options) {
+    let Some(dir) = &cgroup.memory else {
+        return;
+    };
+    let mib = options.memory >> 20;
+    // The kernel counts the processes it killed in a group: a line `oom_kill N` in memory.events
+    // on v2, in memory.oom_control on v1 (since Linux 4.13).
+    let file = if cgroup.v2 {
+        "memory.events"
+    } else {
+        "memory.oom_control"
+    };
+    let kills: u64 = fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("oom_kill "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
+    if kills > 0 && code == 128 + Signal::SIGKILL as u8 {
+        eprintln!("{NAME}: killed by the OOM killer: memory limit {mib} MiB");
+    } else if kills > 0 {
+        eprintln!("parent: the OOM killer ended {kills} process(es) in the container: memory limit {mib} MiB");
+    }
+}
+
+impl Drop for Cgroup {
+    /// Removes the group once the container has ended, however it ended. rmdir(2) removes a
+    /// group with no process left (its files go with it); while one is left, or still exiting,
+    /// it fails with EBUSY: kill what is left and retry, for some seconds at most.
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            eprintln!("parent: rmdir {}", dir.display());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let removed = loop {
+                match fs::remove_dir(dir).map_err(|err| errno(&err)) {
+                    Err(Errno::EBUSY) if Instant::now() < deadline => kill_group(dir, self.v2),
+                    result => break result,
+                }
+                thread::sleep(Duration::from_millis(20));
+            };
+            if let Err(err) = removed {
+                let step = format!("rmdir {}", dir.display());
+                let hint = "remove it by hand once its processes have ended";
+                eprintln!("{NAME}: {}", failure(&step, err, hint).message);
+            }
+        }
+    }
+}
+
+/// Kills every process in a group: v2 does it in one write to cgroup.kill (Linux 5.14), v1 needs
+/// a kill(2) for each process cgroup.procs lists.
+fn kill_group(dir: &Path, v2: bool) {
+    if v2 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        return;
+    }
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// The kernel's error number in an io::Error (what std's file functions return).
+fn errno(err: &io::Error) -> Errno {
+    Errno::from_raw(err.raw_os_error().unwrap_or(0))
+}
+
+/// Chooses the container's link: the first /30 of the pool that nothing on the host overlaps,
+/// starting at a place that depends on our pid, so that two containers starting together are
+/// unlikely to race for the same one.
+fn pick_link() -> Result<Link, Failure> {
+    let pool = env::var(SUBNET_ENV).unwrap_or(SUBNET_POOL.to_string());
+    // `<first address>/<length>`: at most a /30, and the address is the subnet's first.
+    let parsed = pool.split_once('/').and_then(|(first, len)| {
+        let first = u32::from(first.parse::<Ipv4Addr>().ok()?);
+        let len = len.parse::<u32>().ok().filter(|len| *len <= 30)?;
+        (u64::from(first) % (1 << (32 - len)) == 0).then_some((first, len))
+    });
+    let Some((first, len)) = parsed else {
+        return Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!("{SUBNET_ENV}={pool}: not a subnet like {SUBNET_POOL} or 10.9.9.0/30"),
+        });
+    };
+    let taken = host_networks();
+    let count = 1 << (30 - len);
+    let mut clash = String::new();
+    for i in 0..count {
+        let net = first + (process::id().wrapping_add(i) % count) * 4;
+        // Two networks overlap when they agree on the bits that both masks cover (a /30's: !3).
+        match taken
+            .iter()
+            .find(|(addr, mask, _)| (addr ^ net) & mask & !3 == 0)
+        {
+            Some((_, _, what)) => clash = format!("{}/30 overlaps {what}", Ipv4Addr::from(net)),
+            None => {
+                return Ok(Link {
+                    host: format!("dc{}h", process::id()),
+                    container: format!("dc{}c", process::id()),
+                    net: Ipv4Addr::from(net),
+                })
+            }
+        }
+    }
+    Err(Failure {
+        code: EXIT_RUNTIME,
+        message: format!("no free /30 in {pool}: {clash} — choose another with {SUBNET_ENV}"),
+    })
+}
+
+/// The networks in use on the host, as (address, mask, what): the address of each interface,
+/// with the network it belongs to, and each route of the main routing table but the default one
+/// (whose mask, 0, would overlap everything).
+fn host_networks() -> Vec<(u32, u32, String)> {
+    let mut taken = Vec::new();
+    for ifa in getifaddrs().into_iter().flatten() {
+        let ip = |a: Option<SockaddrStorage>| Some(u32::from(a?.as_sockaddr_in()?.ip()));
+        if let (Some(addr), Some(mask)) = (ip(ifa.address), ip(ifa.netmask)) {
+            taken.push((addr, mask, format!("an address of {}", ifa.interface_name)));
+        }
+    }
+    // /proc/net/route shows addresses in hex, in the byte order of the kernel's memory.
+    let hex = |s: &str| u32::from_str_radix(s, 16).map(|n| u32::from_be_bytes(n.to_ne_bytes()));
+    let routes = fs::read_to_string("/proc/net/route").unwrap_or_default();
+    for line in routes.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [dev, dest, _, _, _, _, _, mask, ..] = fields[..] {
+            if let (Ok(dest), Ok(mask)) = (hex(dest), hex(mask)) {
+                taken.push((dest, mask, format!("a route on {dev}")));
+            }
+        }
+    }
+    taken.retain(|(_, mask, _)| *mask != 0);
+    taken
+}
+
+/// In the child, before it runs anything: waits until the parent writes its byte. End of file
+/// instead means the parent ended first; the container must not run half made.
+fn wait_for_parent(ready: &(OwnedFd, OwnedFd)) -> Result<(), Failure> {
+    // Our copy of the writing end goes first: while any is open, the pipe never reports the
+    // end of file that tells us the parent died.
+    let _ = close(ready.1.as_raw_fd());
+    match read(&ready.0, &mut [0u8]) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: "the parent ended before the container was ready".to_string(),
+        }),
+        Err(err) => Err(failure("read from the pipe", err, "see pipe(7)")),
+    }
+}
+
+/// Connects the container to the host with a veth pair. If a step fails, the pair is deleted
+/// and the child, still waiting, is ended: no command runs without its network.
+fn connect(link: &Link, child: Pid) -> Result<(), Failure> {
+    let (host, container, net) = (&link.host, &link.container, u32::from(link.net));
+    let (host_addr, container_addr) = (Ipv4Addr::from(net + 1), Ipv4Addr::from(net + 2));
+    let inside = format!("nsenter --target {child} --net");
+    let steps = [
+        // The container's end is made right in the child's namespace (`netns <pid>`), so that
+        // a pair is never left on the host with both ends.
+        format!("ip link add {host} type veth peer name {container} netns {child}"),
+        format!("ip address add {host_addr}/30 dev {host}"),
+        format!("ip link set {host} up"),
+        // nsenter(1) runs `ip` in the child's network namespace, where the other end now is.
+        format!("{inside} ip address add {container_addr}/30 dev {container}"),
+        format!("{inside} ip link set {container} up"),
+    ];
+    for step in steps {
+        if let Err(failure) = loud("parent", &step) {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            disconnect(link);
+            return Err(failure);
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the veth pair, if it is still there: deleting either end deletes both, with their
+/// addresses and the route.
+fn disconnect(link: &Link) {
+    eprintln!("parent: ip link delete {}", link.host);
+    let _ = Command::new("ip")
+        .args(["link", "delete", &link.host])
+        .stderr(process::Stdio::null())
+        .status();
+}
+
+/// Prints a command for the audience, as `<who>: <command>`, then runs it.
+fn loud(who: &str, command: &str) -> Result<(), Failure> {
+    eprintln!("{who}: {command}");
+    let argv: Vec<&str> = command.split_whitespace().collect();
+    match Command::new(argv[0]).args(&argv[1..]).status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!("{command}: {status} — see its message above"),
+        }),
+        Err(err) => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!("{}: {err} — is it installed?", argv[0]),
+        }),
+    }
+}
+
+/// Writes the child's maps: uid and gid 0 inside are the user who ran us, or when that is root,
+/// HOST_ID_OF_ROOT. Each map is written once, by a process outside the namespace.
+fn map_ids(child: Pid, host_root: bool) -> Result<(), Failure> {
+    let (uid, gid) = match host_root {
+        true => (HOST_ID_OF_ROOT, HOST_ID_OF_ROOT),
+        false => (getuid().as_raw(), getgid().as_raw()),
+    };
+    write_proc(child, "uid_map", &format!("0 {uid} 1"))?;
+    // The order of the next two is the kernel's rule: without root, gid_map may be written only
+    // once setgroups(2) is denied in the namespace. Else container root could drop one of the
+    // user's groups, and with it a restriction: a file with mode 0705 is closed to that group.
+    write_proc(child, "setgroups", "deny")?;
+    write_proc(child, "gid_map", &format!("0 {gid} 1"))
+}
+
+/// Writes `text` to `/proc/<child>/<file>`, saying it as the shell command that would.
+fn write_proc(child: Pid, file: &str, text: &str) -> Result<(), Failure> {
+    let path = format!("/proc/{child}/{file}");
+    eprintln!("parent: echo '{text}' > {path}");
+    fs::write(&path, text)
+        .map_err(|err| failure(&format!("write {path}"), errno(&err), &userns_hint()))
+}
+
+/// In the child, once the maps are written: become uid and gid 0 of the namespace. execve(2)
+/// keeps the capabilities the kernel gave us in it only for uid 0, and root on the host is not
+/// uid 0 in here: host root is not mapped.
+fn become_root() -> Result<(), Failure> {
+    let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
+    setresgid(gid, gid, gid).map_err(|err| failure("setresgid", err, "see user_namespaces(7)"))?;
+    setresuid(uid, uid, uid).map_err(|err| failure("setresuid", err, "see user_namespaces(7)"))
+}
+
+/// What to say when the kernel refuses a user namespace: the setting that forbids it, if any.
+fn userns_hint() -> String {
+    for (setting, off, on) in [
+        ("kernel.unprivileged_userns_clone", "0", "1"),
+        ("user.max_user_namespaces", "0", "15000"),
+        ("kernel.apparmor_restrict_unprivileged_userns", "1", "0"),
+    ] {
+        let path = format!("/proc/sys/{}", setting.replace('.', "/"));
+        if fs::read_to_string(path).is_ok_and(|value| value.trim() == off) {
+            return format!("{setting} is {off}, which forbids user namespaces here: `sudo sysctl -w {setting}={on}` allows them");
+        }
+    }
+    "see user_namespaces(7)".to_string()
 }
 
 // ---- full: the hardening steps' helpers ----
@@ -687,20 +1336,29 @@ fn clean_env(hostname: &str) -> Vec<(&'static str, String)> {
 struct Scratch(PathBuf);
 
 impl Scratch {
-    fn create(dir: PathBuf) -> Result<Scratch, Failure> {
+    /// Makes the folder; `owner` is the host uid of container root when it is not root itself
+    /// (--rootless run by root): the overlay is mounted by container root, and needs its folders.
+    fn create(dir: PathBuf, owner: Option<u32>) -> Result<Scratch, Failure> {
         // Mode 0700: no other user of the host may read or change the container's files.
         DirBuilder::new()
             .mode(0o700)
             .create(&dir)
             .map_err(|err| io_failure("mkdir", &dir, err))?;
         let scratch = Scratch(dir);
-        for name in ["upper", "work", "root"] {
-            let sub = scratch.0.join(name);
-            fs::create_dir(&sub).map_err(|err| io_failure("mkdir", &sub, err))?;
+        let subs = ["upper", "work", "root"].map(|name| scratch.0.join(name));
+        for sub in &subs {
+            fs::create_dir(sub).map_err(|err| io_failure("mkdir", sub, err))?;
             // 0755, whatever the umask: the overlay's `/` takes its mode from `upper`, and every
             // user of the container must be able to enter it.
-            fs::set_permissions(&sub, Permissions::from_mode(0o755))
-                .map_err(|err| io_failure("chmod", &sub, err))?;
+            fs::set_permissions(sub, Permissions::from_mode(0o755))
+                .map_err(|err| io_failure("chmod", sub, err))?;
+        }
+        if let Some(uid) = owner {
+            let id = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(uid)));
+            for path in subs.iter().chain([&scratch.0]) {
+                chown(path, id.0, id.1)
+                    .map_err(|err| failure(&format!("chown {}", path.display()), err, ROOT_HINT))?;
+            }
         }
         Ok(scratch)
     }
@@ -709,7 +1367,13 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         // The overlay was mounted in the child's mount namespace only, which ended with it.
-        match fs::remove_dir_all(&self.0) {
+        // overlayfs leaves `work/work` with mode 000 (and the container may have made folders
+        // like it): without root, their owner must open them before removing what is inside.
+        let removed = fs::remove_dir_all(&self.0).or_else(|_| {
+            open_up(&self.0);
+            fs::remove_dir_all(&self.0)
+        });
+        match removed {
             Ok(()) => eprintln!(
                 "parent: removed the container's changes in {}",
                 self.0.display()
@@ -718,6 +1382,17 @@ impl Drop for Scratch {
                 "{NAME}: remove {}: {err} — `cargo xtask clean` removes it",
                 self.0.display()
             ),
+        }
+    }
+}
+
+/// Gives the owner of every folder under `dir` (`dir` included) full access to it, 0700.
+fn open_up(dir: &Path) {
+    let _ = fs::set_permissions(dir, Permissions::from_mode(0o700));
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        // file_type does not follow symbolic links: only real folders are opened.
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            open_up(&entry.path());
         }
     }
 }
