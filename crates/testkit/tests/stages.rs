@@ -53,7 +53,8 @@ fn every_stage_propagates_exit_codes() {
             let run = testkit::stage(name, ["no-such-command-here"]);
             run.expect_code(127);
             assert!(
-                run.stderr.contains("no-such-command-here: command not found"),
+                run.stderr
+                    .contains("no-such-command-here: command not found"),
                 "{name}: {}",
                 run.stderr
             );
@@ -82,11 +83,19 @@ fn uts_has_its_own_hostname_and_base2_shares_the_hosts() {
     container_test(|| {
         let before = hostname();
         let base2 = testkit::probe("base2");
-        assert_eq!(ns(&base2, "uts"), host_ns("uts"), "base2 must share the host's UTS ns");
+        assert_eq!(
+            ns(&base2, "uts"),
+            host_ns("uts"),
+            "base2 must share the host's UTS ns"
+        );
         assert_eq!(base2["hostname"], before.as_str());
 
         let uts = testkit::probe("uts");
-        assert_ne!(ns(&uts, "uts"), host_ns("uts"), "uts must have its own UTS ns");
+        assert_ne!(
+            ns(&uts, "uts"),
+            host_ns("uts"),
+            "uts must have its own UTS ns"
+        );
         assert_eq!(uts["hostname"], "container");
         assert_eq!(hostname(), before, "the host's hostname changed");
     });
@@ -100,7 +109,11 @@ fn pid_makes_the_init_pid_1_and_uts_does_not() {
         assert_ne!(uts["ppid"], 1);
 
         let pid = testkit::probe("pid");
-        assert_ne!(ns(&pid, "pid"), host_ns("pid"), "pid must have its own PID ns");
+        assert_ne!(
+            ns(&pid, "pid"),
+            host_ns("pid"),
+            "pid must have its own PID ns"
+        );
         // The init (the stage's child) is PID 1; the command it runs, here the probe, is PID 2.
         assert_eq!(pid["ppid"], 1, "{pid}");
         assert_eq!(pid["pid"], 2, "{pid}");
@@ -129,7 +142,8 @@ fn a_missing_root_filesystem_is_one_clear_line() {
         let run = testkit::run_cmd(&mut cmd);
         run.expect_code(125);
         assert!(
-            run.stderr.contains("chroot: no root filesystem at /nonexistent/desde-cero"),
+            run.stderr
+                .contains("chroot: no root filesystem at /nonexistent/desde-cero"),
             "{}",
             run.stderr
         );
@@ -147,10 +161,17 @@ fn procfs_shows_only_the_containers_processes_and_chroot_does_not() {
         );
         let chroot = testkit::probe("chroot");
         assert_eq!(ns(&chroot, "mnt"), host_ns("mnt"));
-        assert_eq!(chroot["proc_pids"], 0, "nothing is mounted on the rootfs's /proc");
+        assert_eq!(
+            chroot["proc_pids"], 0,
+            "nothing is mounted on the rootfs's /proc"
+        );
 
         let procfs = testkit::probe("procfs");
-        assert_ne!(ns(&procfs, "mnt"), host_ns("mnt"), "procfs must have its own mount ns");
+        assert_ne!(
+            ns(&procfs, "mnt"),
+            host_ns("mnt"),
+            "procfs must have its own mount ns"
+        );
         // The init and the probe: nothing else.
         assert_eq!(procfs["proc_pids"], 2, "{procfs}");
     });
@@ -192,7 +213,11 @@ fn signals_to_the_runtime_reach_the_command() {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let status = child.wait().expect("wait for the stage");
             assert_eq!(status.signal(), None, "{stage}: the runtime itself died");
-            assert_eq!(status.code(), Some(128 + 15), "{stage}: sleep did not get SIGTERM");
+            assert_eq!(
+                status.code(),
+                Some(128 + 15),
+                "{stage}: sleep did not get SIGTERM"
+            );
         }
     });
 }
@@ -236,14 +261,26 @@ fn xtask_rejects_unknown_stages_and_flags_with_exit_2() {
     let xtask = testkit::bin("xtask");
     let run = testkit::run_bin(&xtask, ["run", "pidnamespce"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("did you mean `pidnamespace`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean `pidnamespace`"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("base1, base2, uts"), "{}", run.stderr);
     let run = testkit::run_bin(&xtask, ["run"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("usage: cargo xtask run"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("usage: cargo xtask run"),
+        "{}",
+        run.stderr
+    );
     let run = testkit::run_bin(&xtask, ["run", "pid", "--bogus"]);
     run.expect_code(2);
-    assert!(run.stderr.contains("unknown flag \"--bogus\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown flag \"--bogus\""),
+        "{}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 2, "{}", run.stderr);
 }
 
