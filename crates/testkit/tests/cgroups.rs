@@ -359,6 +359,8 @@ fn a_fork_bomb_stops_at_the_pids_limit_and_the_host_keeps_working() {
         assert_eq!(usage.status.code(), Some(125));
         assert!(started.elapsed() < Duration::from_secs(10));
         let run = bg.finish();
+        // The transcript, for `--nocapture` (the closing note shows it).
+        eprintln!("{}{}", run.stdout, run.stderr);
         run.expect_code(0);
         assert!(
             run.stderr
@@ -385,6 +387,8 @@ fn without_the_cgroup_step_the_same_forks_all_succeed() {
 fn a_memory_hog_is_killed_by_the_oom_killer_and_reported() {
     container_test(|| {
         let run = testkit::stage("cgroups", ["awk", MEMORY_HOG]);
+        // The transcript, for `--nocapture` (the closing note shows it).
+        eprintln!("{}{}", run.stdout, run.stderr);
         run.expect_code(137);
         assert!(run.stderr.contains(OOM_LINE), "{}", run.stderr);
         assert_removed(&run);
