@@ -8,7 +8,6 @@
 //! behave as in the earlier stages; every invalid option is rejected with 125 before anything
 //! is created; after every run no mount, cgroup, link, process or overlay folder is left.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -19,32 +18,16 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use testkit::{host_ns, LeakCheck, Run};
 
-/// The folders `full` keeps its overlay's changes in, named `/tmp/desde-cero-overlay-<pid>`.
-fn overlay_folders() -> BTreeSet<String> {
-    fs::read_dir("/tmp")
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with("desde-cero-overlay-"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked, and no
-/// overlay folder left behind.
+/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked (the
+/// leak check covers `full`'s overlay folders too).
 fn container_test(body: impl FnOnce()) {
     if !testkit::require_root() {
         return;
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let folders = overlay_folders();
     body();
     leaks.assert_clean();
-    let left: Vec<_> = overlay_folders().difference(&folders).cloned().collect();
-    assert!(left.is_empty(), "overlay folders left in /tmp: {left:?}");
 }
 
 /// `full run <args...>`.
@@ -143,7 +126,7 @@ fn the_chroot_escape_reaches_the_host_from_chroot_but_not_from_full() {
 fn full_reports_every_hardening_step() {
     container_test(|| {
         let report = testkit::probe("full");
-        for kind in ["uts", "pid", "mnt", "cgroup"] {
+        for kind in ["uts", "pid", "mnt", "cgroup", "ipc", "net"] {
             let inside = report["ns"][kind].as_u64().unwrap_or(0);
             assert_ne!(
                 inside,
@@ -151,7 +134,22 @@ fn full_reports_every_hardening_step() {
                 "{kind} namespace shared with the host"
             );
         }
+        // Without --rootless there is no user namespace: container root is host root, with
+        // docker's capabilities only (see the rootless tests below).
+        assert_eq!(report["ns"]["user"].as_u64().unwrap(), host_ns("user"));
         assert_eq!(report["hostname"], "container");
+        // With --net none (the default) the only interface is the container's own loopback.
+        let names: Vec<&str> = report["interfaces"]
+            .as_array()
+            .expect("interfaces")
+            .iter()
+            .map(|i| i["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["lo"], "{report}");
+        // The cgroups stage's limits are the options' defaults, and visible inside.
+        assert_eq!(report["limits"]["pids_max"], "20", "{report}");
+        assert_eq!(report["limits"]["memory_max"], "104857600", "{report}");
+        assert_eq!(report["limits"]["cpu_max"], "50000 100000", "{report}");
         // The host's processes are invisible: only the init and the probe.
         assert_eq!(report["proc_pids"], 2, "{report}");
         // The cgroup namespace's root is the container's own group.
@@ -426,14 +424,13 @@ fn a_killed_container_still_leaves_nothing_behind() {
             sleep(Duration::from_millis(20));
         };
         sleep(Duration::from_millis(300));
-        assert!(
-            !overlay_folders().is_empty(),
-            "no overlay folder while running"
-        );
+        let folder = PathBuf::from(format!("/tmp/desde-cero-overlay-{runtime}"));
+        assert!(folder.is_dir(), "no {} while running", folder.display());
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(init.parse().unwrap(), libc::SIGKILL) };
         let status = child.wait().expect("wait for full");
         assert_eq!(status.code(), Some(128 + 9));
+        assert!(!folder.exists(), "{} left behind", folder.display());
     });
 }
 
@@ -489,5 +486,166 @@ fn every_invalid_option_is_rejected_with_125_before_anything_is_created() {
             "{}",
             help.stdout
         );
+    });
+}
+
+#[test]
+fn the_hosts_ipc_objects_and_hostname_are_invisible() {
+    container_test(|| {
+        // A System V shared memory segment on the host, removed at the end of the test.
+        // SAFETY: plain system calls; the segment is not attached.
+        let id = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
+        assert!(id >= 0, "shmget: {}", std::io::Error::last_os_error());
+        let listed = |text: &str| {
+            text.lines()
+                .skip(1)
+                .any(|l| l.split_whitespace().nth(1) == Some(&id.to_string()))
+        };
+        let host = fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+        let inside = sh("cat /proc/sysvipc/shm; hostname");
+        // SAFETY: id is the segment made above.
+        unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+        assert!(listed(&host), "the host does not list its own segment {id}");
+        inside.expect_code(0);
+        eprintln!("inside: {:?}", inside.stdout);
+        assert!(
+            !listed(&inside.stdout),
+            "the host's segment is visible: {}",
+            inside.stdout
+        );
+        assert_eq!(inside.stdout.lines().last(), Some("container"));
+        assert_ne!(
+            fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap()
+                .trim(),
+            "container"
+        );
+    });
+}
+
+#[test]
+fn limit_and_network_options_apply() {
+    container_test(|| {
+        let run = full(&[
+            "--memory=50M",
+            "--pids",
+            "5",
+            "--cpus",
+            "1.5",
+            "--net",
+            "veth",
+            "/usr/local/bin/probe",
+        ]);
+        run.expect_code(0);
+        let report = json(&run);
+        assert_eq!(report["limits"]["pids_max"], "5", "{report}");
+        assert_eq!(report["limits"]["memory_max"], "52428800", "{report}");
+        assert_eq!(report["limits"]["cpu_max"], "150000 100000", "{report}");
+        let interfaces = report["interfaces"].as_array().unwrap();
+        let veth = interfaces
+            .iter()
+            .find(|i| i["name"].as_str().unwrap().starts_with("dc"))
+            .unwrap_or_else(|| panic!("no veth inside with --net veth: {report}"));
+        eprintln!("--net veth: {veth}");
+        assert_eq!(veth["up"], true, "{veth}");
+        // The pids limit holds: a sixth process cannot be started.
+        let run = full(&[
+            "--pids",
+            "5",
+            "sh",
+            "-c",
+            "sleep 5 & sleep 5 & sleep 5 & sleep 5 & sleep 5 & wait",
+        ]);
+        eprintln!("--pids 5: exit {} {}", run.code, said(&run));
+        assert_ne!(run.code, 0);
+        assert!(said(&run).contains("can't fork"), "{}", run.stderr);
+    });
+}
+
+/// The host's uid and gid map of the container's root, as the probe reports it.
+fn uid_map(report: &Value) -> Vec<String> {
+    report["uid_map"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn rootless_run_by_root_maps_container_root_to_an_unused_id() {
+    container_test(|| {
+        let run = full(&["--rootless", "/usr/local/bin/probe"]);
+        run.expect_code(0);
+        let report = json(&run);
+        assert_ne!(report["ns"]["user"].as_u64().unwrap(), host_ns("user"));
+        assert_eq!(report["uid"], 0);
+        assert_eq!(uid_map(&report), ["0", "700000000", "1"], "{report}");
+        assert_eq!(report["caps"]["bounding"], "00000000a80425fb");
+        assert_eq!(report["no_new_privs"], true);
+        // The overlay still takes new files; the limits still apply.
+        sh_rootless("touch /new-file && test -e /new-file").expect_code(0);
+        assert_eq!(report["limits"]["pids_max"], "20", "{report}");
+    });
+}
+
+fn sh_rootless(script: &str) -> Run {
+    full(&["--rootless", "sh", "-c", script])
+}
+
+#[test]
+fn rootless_needs_no_root_on_the_host() {
+    container_test(|| {
+        let as_nobody = |args: &[&str]| {
+            let mut cmd = Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(testkit::bin("full"))
+                .args(args);
+            testkit::run_cmd(&mut cmd)
+        };
+        let probe = as_nobody(&["--help"]);
+        if !testkit::require(
+            probe.code == 0,
+            &format!(
+                "setpriv (util-linux) cannot run full as uid 65534: {}",
+                probe.stderr
+            ),
+        ) {
+            return;
+        }
+        // Without --rootless, no root: refused before anything is made.
+        let run = as_nobody(&["run", "true"]);
+        run.expect_code(125);
+        assert!(run.stderr.contains("add --rootless"), "{}", run.stderr);
+        let run = as_nobody(&["run", "--rootless", "--net", "veth", "true"]);
+        run.expect_code(125);
+        // With it: root inside, uid 65534 outside, every other step as before.
+        let run = as_nobody(&["run", "--rootless", "/usr/local/bin/probe"]);
+        run.expect_code(0);
+        let report = json(&run);
+        eprintln!(
+            "rootless as nobody: uid {} uid_map {:?}",
+            report["uid"],
+            uid_map(&report)
+        );
+        assert_eq!(report["uid"], 0);
+        assert_eq!(uid_map(&report), ["0", "65534", "1"], "{report}");
+        assert_eq!(report["no_new_privs"], true);
+        assert_eq!(report["caps"]["bounding"], "00000000a80425fb");
+        assert!(
+            run.stderr.contains("skipping the cgroup limits"),
+            "{}",
+            run.stderr
+        );
+        // Folders the container closes (mode 000) are still removed afterwards.
+        let run = as_nobody(&[
+            "run",
+            "--rootless",
+            "sh",
+            "-c",
+            "mkdir -p /a/b && chmod 000 /a/b /a",
+        ]);
+        run.expect_code(0);
+        assert!(!run.stderr.contains("full: remove"), "{}", run.stderr);
     });
 }
