@@ -144,7 +144,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         eprintln!("clean: could not remove {line}");
     }
     if report.removed.is_empty() && report.failed.is_empty() {
-        println!("clean: nothing to clean");
+        println!("clean: nothing else to clean: the rest belongs to running containers");
     }
     Ok(if report.failed.is_empty() { 0 } else { 1 })
 }
