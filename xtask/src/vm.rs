@@ -119,7 +119,11 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
     let qemu = ensure_qemu()?;
     ensure_busybox()?;
     ensure_musl_target()?;
-    let kernel = ensure_kernel(&cache)?;
+    let kernel = {
+        // Two test runs at once must not download into the same folder.
+        let _lock = Lock::take(&cache.join("kernel.lock"))?;
+        ensure_kernel(&cache)?
+    };
     let accel = accel();
 
     let bins = build_bins()?;
@@ -131,12 +135,7 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
     let modules = resolve_modules(&kernel);
 
     let rootfs_dir = rootfs::ensure()?;
-    let run_dir = cache.join("run");
-    if run_dir.exists() {
-        fs::remove_dir_all(&run_dir)
-            .with_context(|| format!("cannot remove {}", run_dir.display()))?;
-    }
-    fs::create_dir_all(&run_dir)?;
+    let run_dir = run_dir(&cache)?;
     let initramfs = run_dir.join("initramfs.cpio");
     let names: Vec<&str> = tests.iter().map(|t| t.name.as_str()).collect();
     let script = init_script(&tests, filter, &modules);
@@ -200,6 +199,55 @@ fn run_inner(filter: &[String], started: Instant) -> Result<Outcome> {
         "the VM did not boot ({last_err}); see {}",
         run_dir.join("console.log").display()
     )))
+}
+
+/// This run's own folder, `target/vm/run/<pid>`, so that two test runs at once do not mix their
+/// files; folders of runs that have ended are removed (the last one's logs stay until the next).
+fn run_dir(cache: &Path) -> Result<PathBuf> {
+    let runs = cache.join("run");
+    fs::create_dir_all(&runs)?;
+    for entry in fs::read_dir(&runs)?.flatten() {
+        let alive = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+            // SAFETY: kill with signal 0 only asks whether the process exists.
+            .is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = runs.join(std::process::id().to_string());
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// An exclusive `flock` on a file, released when dropped.
+struct Lock(fs::File);
+
+impl Lock {
+    fn take(path: &Path) -> Result<Lock> {
+        use std::os::fd::AsRawFd;
+        let file =
+            fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!(
+                "cannot lock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(Lock(file))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking a file descriptor we own (closing it would too).
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
