@@ -1,0 +1,98 @@
+//! The isolation matrix is a test: `cargo xtask matrix` runs the probe inside every stage of the
+//! catalog and compares what it sees with what the host sees. Each stage must have exactly the
+//! properties the catalog says it has — its own step plus every earlier one — so a stage that
+//! gains or loses one fails here, naming the cell (stage × property).
+
+use std::process::Command;
+
+use serde_json::Value;
+use testkit::LeakCheck;
+
+#[test]
+fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _g = testkit::serial();
+    let leaks = LeakCheck::start();
+    // --prebuilt: the binaries `cargo xtask test` built, and the root filesystem as it is (a
+    // cargo inside `cargo test` could wait on cargo's own lock).
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.args(["matrix", "--json", "--prebuilt"]);
+    let run = testkit::run_cmd(&mut cmd);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "matrix printed no JSON ({e}), exit {}:\n{}\n{}",
+            run.code, run.stdout, run.stderr
+        )
+    });
+
+    let rows = report["stages"].as_array().expect("a `stages` array");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        catalog::names(),
+        "the matrix's rows are the catalog's stages"
+    );
+    let columns: Vec<&str> = report["columns"]
+        .as_array()
+        .expect("a `columns` array")
+        .iter()
+        .filter_map(|c| c["label"].as_str())
+        .collect();
+    let labels: Vec<&str> = catalog::Property::ALL.iter().map(|p| p.label()).collect();
+    assert_eq!(
+        columns, labels,
+        "the matrix's columns are the catalog's properties"
+    );
+
+    let mut problems = Vec::new();
+    for row in rows {
+        let name = row["name"].as_str().unwrap_or("?");
+        if row["status"] != "ok" {
+            problems.push(format!("{name}: {} — {}", row["status"], row["error"]));
+            continue;
+        }
+        // The catalog's expectation for this row, from the catalog itself (not from the xtask).
+        let stage = catalog::find(name).expect("a catalog stage");
+        let expected: Vec<&str> = catalog::expected(stage).iter().map(|p| p.label()).collect();
+        let observed: Vec<&str> = row["observed"]
+            .as_array()
+            .expect("observed properties")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for p in catalog::Property::ALL {
+            let (want, saw) = (expected.contains(&p.label()), observed.contains(&p.label()));
+            if want != saw {
+                problems.push(format!(
+                    "cell {name} × {}: the catalog says {}, the probe saw {} ({})",
+                    p.label(),
+                    if want { "✓" } else { "·" },
+                    if saw { "✓" } else { "·" },
+                    p.description()
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "the matrix differs from the catalog:\n  {}\n--- stderr\n{}",
+        problems.join("\n  "),
+        run.stderr
+    );
+    assert_eq!(report["ok"], true);
+    run.expect_code(0);
+    leaks.assert_clean();
+}
+
+#[test]
+fn matrix_refuses_unknown_arguments_with_exit_2() {
+    let run = testkit::run_bin(&testkit::bin("xtask"), ["matrix", "--bogus"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("usage: cargo xtask matrix"),
+        "{}",
+        run.stderr
+    );
+}
