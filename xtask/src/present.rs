@@ -443,7 +443,8 @@ enum Rendered {
 
 /// The notes as plain terminal text: the `#` title dropped (the slide title replaces it),
 /// headings set apart, paragraphs and list items wrapped to `width`, links shown by their text,
-/// code blocks kept as they are, and demo blocks left out (the demos run live after the diff).
+/// code blocks kept as they are, and of demo blocks only the commands (they run live after the
+/// diff, where their output shows).
 fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
     let mut lines = Vec::new();
     let mut paragraph = String::new();
@@ -472,11 +473,12 @@ fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
             if line.trim_start().starts_with(ticks.as_str())
                 && line.trim().trim_matches('`').is_empty()
             {
-                if !is_demo {
-                    lines.push(Rendered::Text(String::new()));
-                }
+                lines.push(Rendered::Text(String::new()));
                 fence = None;
             } else if !is_demo {
+                lines.push(Rendered::Text(format!("    {line}")));
+            } else if line.starts_with("$ ") {
+                // Of a demo, only the command: its output comes live, after the diff.
                 lines.push(Rendered::Text(format!("    {line}")));
             }
             continue;
@@ -685,22 +687,20 @@ mod tests {
 
     #[test]
     fn renders_notes_without_title_links_or_demos() {
-        let md = "# Stage 1 — x\n\nSee [clone(2)](https://man7.org/x) and\nmore.\n\n## Demo\n\n```demo\n$ true\n```\n\n- an item that is long enough to wrap around\n";
+        let md = "# Stage 1 — x\n\nSee [clone(2)](https://man7.org/x) and\nmore.\n\n## Demo\n\n```demo\n$ true\nexpected\n```\n\n- an item that is long enough to wrap around\n";
         let lines = render_notes(md, 20);
+        assert!(!lines.contains(&Rendered::Text("    expected".into())));
         assert_eq!(lines[0], Rendered::Text("See clone(2) and".into()));
         assert_eq!(lines[1], Rendered::Text("more.".into()));
         assert!(lines.contains(&Rendered::Heading("Demo".into())));
-        assert!(!lines
-            .iter()
-            .any(|l| matches!(l, Rendered::Text(t) if t.contains("$ true"))));
-        let items: Vec<_> = lines
-            .iter()
-            .filter_map(|l| match l {
-                Rendered::Text(t) if t.starts_with("- ") || t.starts_with("  ") => Some(t),
-                _ => None,
-            })
-            .collect();
-        assert!(items.len() >= 2 && items[0].starts_with("- "), "{items:?}");
+        assert!(lines.contains(&Rendered::Text("    $ true".into())));
+        // A list item wraps with a hanging indent.
+        let tail = &lines[lines.len() - 3..];
+        assert_eq!(
+            tail,
+            ["- an item that is", "  long enough to", "  wrap around"]
+                .map(|t| Rendered::Text(t.into()))
+        );
     }
 
     #[test]
