@@ -59,9 +59,16 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let binary = util::build_stage(req.stage, req.release)?;
     let mut cmd = if req.stage.needs_root && !util::is_root() {
         // The build above ran as the user, so target/ stays theirs; only the container runs as
-        // root. sudo would drop our environment variable, so it is passed explicitly.
+        // root. sudo drops the environment, so the project's own variables are passed on.
+        let mut keep: Vec<String> = std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .filter(|key| key.starts_with("DESDE_CERO_"))
+            .collect();
+        keep.push(rootfs::ENV_VAR.to_string());
+        keep.sort();
+        keep.dedup();
         let mut sudo = Command::new("sudo");
-        sudo.arg(format!("--preserve-env={}", rootfs::ENV_VAR))
+        sudo.arg(format!("--preserve-env={}", keep.join(",")))
             .arg("--")
             .arg(&binary);
         sudo
