@@ -79,7 +79,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         if json {
             sudo.arg("--json");
         }
-        return Err(sudo.exec()).context("cannot start sudo");
+        return Err(sudo.exec())
+            .context("cannot start sudo: run `cargo xtask matrix` as root, or install sudo");
     }
     let probe_on_host = rootfs_dir.join(PROBE_INSIDE.trim_start_matches('/'));
     if !probe_on_host.is_file() {

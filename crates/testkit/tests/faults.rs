@@ -456,7 +456,7 @@ fn hostile_command_lines_never_make_a_stage_panic() {
         let mut rng = Rng::new();
         for stage in catalog::STAGES {
             let bin = testkit::bin(stage.name);
-            for _ in 0..40 {
+            for _ in 0..24 {
                 let mut args: Vec<OsString> = Vec::new();
                 // Most cases get past the verb, so the options and the command are reached.
                 // Never `child`: that verb is the stage's own re-execution, not a command line
