@@ -392,17 +392,12 @@ fn a_memory_hog_is_killed_by_the_oom_killer_and_reported() {
         run.expect_code(137);
         assert!(run.stderr.contains(OOM_LINE), "{}", run.stderr);
         assert_removed(&run);
-        // When a shell inside survives the kill, the command did not die of it: a note only.
+        // When a shell inside survives the kill, the command did not die of it: no such line.
         let script = format!("awk '{MEMORY_HOG}'; echo awk exit $?");
         let run = testkit::stage("cgroups", ["sh", "-c", &script]);
         run.expect_code(0);
         assert!(run.stdout.contains("awk exit 137"), "{}", run.stdout);
         assert!(!run.stderr.contains(OOM_LINE), "{}", run.stderr);
-        assert!(
-            run.stderr.contains("the OOM killer ended 1"),
-            "{}",
-            run.stderr
-        );
         // A SIGKILL that is not the OOM killer's is not reported as one.
         let run = testkit::stage("cgroups", ["sh", "-c", "kill -9 $$"]);
         run.expect_code(137);
@@ -423,6 +418,7 @@ fn without_the_cgroup_step_the_memory_hog_finishes() {
 #[test]
 fn a_cpu_burner_is_throttled_to_half_a_cpu() {
     container_test(|| {
+        let started = Instant::now();
         let mut bg = Background::start("cgroups", &["sh", "-c", "while :; do :; done"]);
         bg.wait_for("child: mounted a fresh /proc");
         let file = if host_is_v2() {
@@ -431,22 +427,46 @@ fn a_cpu_burner_is_throttled_to_half_a_cpu() {
             "cpu.cfs_quota_us"
         };
         let cpu = group_with(&bg.stderr, file);
-        // The VM runs code 5-20 times slower; its clock does not.
-        thread::sleep(Duration::from_secs(if testkit::in_vm() { 4 } else { 2 }));
-        let periods = stat(&cpu, "cpu.stat", "nr_periods");
+        // Throttled as soon as it gets the CPU for more than 50 ms of a 100 ms period: at once
+        // on an idle machine, later on a busy one (other work leaves it less than that). It
+        // burns for 2 s at least, so that its CPU time says something.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while (stat(&cpu, "cpu.stat", "nr_throttled") == 0 && Instant::now() < deadline)
+            || started.elapsed() < Duration::from_secs(2)
+        {
+            thread::sleep(Duration::from_millis(100));
+        }
         let throttled = stat(&cpu, "cpu.stat", "nr_throttled");
+        let periods = stat(&cpu, "cpu.stat", "nr_periods");
+        // And never more than half a CPU, however long it ran: the CPU time of the group's
+        // processes (utime + stime, /proc/PID/stat), against the time since the group was made.
+        let ticks: u64 = read(&cpu, "cgroup.procs")
+            .lines()
+            .map(|pid| {
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let after = stat.rsplit_once(')').map_or("", |(_, after)| after);
+                let fields: Vec<&str> = after.split_whitespace().collect();
+                // After the command's name: state is field 3, utime 14 and stime 15.
+                let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+                field(14).unwrap_or(0) + field(15).unwrap_or(0)
+            })
+            .sum();
+        let elapsed = started.elapsed().as_secs_f64();
+        // SAFETY: sysconf has no preconditions.
+        let used = ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         bg.signal(libc::SIGTERM);
         let run = bg.finish();
         run.expect_code(128 + libc::SIGTERM);
         assert_removed(&run);
+        eprintln!(
+            "{used:.2} s of CPU in {elapsed:.2} s, throttled in {throttled} of {periods} periods"
+        );
         assert!(throttled > 0, "never throttled in {periods} periods");
-        if !testkit::in_vm() {
-            // A busy loop uses up its 50 ms early in nearly every 100 ms period.
-            assert!(
-                throttled * 2 >= periods,
-                "throttled in {throttled} of {periods} periods"
-            );
-        }
+        // Slack: one period's quota, and the clock tick's granularity.
+        assert!(
+            used <= elapsed * 0.5 + 0.1,
+            "{used:.2} s of CPU in {elapsed:.2} s is more than half a CPU"
+        );
     });
 }
 
