@@ -48,26 +48,27 @@ pub const BUDGETS: &[(&str, usize, &str)] = &[
     ),
     (
         "cgroups",
-        220,
-        "a cgroup is files, not a flag: create it, write three limits, move the child in, remove \
-         it afterwards",
+        280,
+        "a cgroup is files, not a flag: find the hierarchy (v1, hybrid or v2), create the group, \
+         write three limits, join it before exec, remove it on every exit, report an OOM kill",
     ),
     (
         "net",
-        200,
-        "a veth pair with addresses and routes on both ends, set up by the parent once the child \
-         exists, and removed afterwards",
+        210,
+        "a veth pair from a free /30, set up by the parent while the child waits on a pipe, and \
+         removed afterwards",
     ),
     (
         "user",
-        200,
-        "uid and gid maps written by the parent while the child waits on a pipe",
+        160,
+        "uid and gid maps written by the parent while the child waits, and the steps an \
+         ordinary user must skip",
     ),
     (
         "full",
-        450,
-        "the closing stage hardens everything at once: pivot_root, overlay, cgroup namespace, \
-         capabilities, no_new_privs",
+        900,
+        "the closing stage hardens everything at once: options, pivot_root, overlay, minimal \
+         /dev, read-only /proc and /sys, cgroup namespace, capabilities, no_new_privs",
     ),
 ];
 

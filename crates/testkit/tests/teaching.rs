@@ -1,0 +1,313 @@
+//! The teaching tools, run as a student and a presenter would: `cargo xtask diff` shows the
+//! syscall lines a step adds, `cargo xtask present --yes` walks the whole talk (notes, diffs,
+//! live demos) without an error, and `cargo xtask check` passes on this repository but fails,
+//! naming each problem, on a deliberately broken copy of it made in a temporary folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use testkit::{LeakCheck, Run};
+
+/// Runs the built xtask with `args`.
+fn xtask(args: &[&str]) -> Run {
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.args(args).env_remove("NO_COLOR");
+    testkit::run_cmd(&mut cmd)
+}
+
+#[test]
+fn diff_shows_the_syscall_lines_a_step_adds() {
+    let run = xtask(&["diff", "chroot"]);
+    run.expect_code(0);
+    let out = &run.stdout;
+    assert!(
+        out.starts_with("--- slides/pid/src/main.rs\n+++ slides/chroot/src/main.rs\n@@ "),
+        "one argument diffs against the stage before:\n{out}"
+    );
+    for line in [
+        "+    chroot(&rootfs).map_err(|err| failure(\"chroot\", err, ROOT_HINT))?;",
+        "+    chdir(\"/\").map_err(|err| failure(\"chdir\", err, \"see chdir(2)\"))?;",
+        "+use nix::unistd::{chdir, chroot, execv, sethostname, Pid};",
+        "-use nix::unistd::{execv, sethostname, Pid};",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
+    }
+    assert!(!out.contains('\x1b'), "colours in a pipe:\n{out}");
+
+    // Two stages: FROM and TO, in either order; the uts step is its clone flag and sethostname.
+    let run = xtask(&["diff", "base2", "utsnamespace"]);
+    run.expect_code(0);
+    assert!(run
+        .stdout
+        .lines()
+        .any(|l| l == "+    flags |= CloneFlags::CLONE_NEWUTS;"));
+    assert!(run
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("+    sethostname(")));
+    let back = xtask(&["diff", "uts", "base2"]);
+    assert!(back
+        .stdout
+        .lines()
+        .any(|l| l == "-    flags |= CloneFlags::CLONE_NEWUTS;"));
+
+    // The first stage is diffed against nothing.
+    let run = xtask(&["diff", "1"]);
+    run.expect_code(0);
+    assert!(run
+        .stdout
+        .starts_with("--- /dev/null\n+++ slides/base1/src/main.rs\n"));
+}
+
+#[test]
+fn diff_stat_has_one_line_per_step() {
+    let run = xtask(&["diff", "--stat"]);
+    run.expect_code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), catalog::STAGES.len() - 1, "{}", run.stdout);
+    for (line, stage) in lines.iter().zip(catalog::STAGES.iter().skip(1)) {
+        let prev = catalog::previous(stage).unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            words[..4],
+            [
+                stage.number.to_string().as_str(),
+                prev.name,
+                "->",
+                stage.name
+            ],
+            "{line}"
+        );
+        assert!(
+            line.contains(" code +") && line.contains(" comments +"),
+            "{line}"
+        );
+    }
+    let pid = xtask(&["diff", "pid", "--stat"]);
+    pid.expect_code(0);
+    assert_eq!(pid.stdout.lines().count(), 1);
+    assert!(
+        pid.stdout.contains("uts      -> pid      code +1 "),
+        "{}",
+        pid.stdout
+    );
+}
+
+#[test]
+fn diff_rejects_bad_input_with_a_usage_error() {
+    for args in [
+        &["diff"][..],
+        &["diff", "chrot"],
+        &["diff", "--color"],
+        &["diff", "1", "2", "3"],
+    ] {
+        let run = xtask(args);
+        run.expect_code(2);
+        assert!(
+            run.stderr.starts_with("xtask: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert!(xtask(&["diff", "chrot"])
+        .stderr
+        .contains("did you mean `chroot`?"));
+}
+
+#[test]
+fn present_yes_walks_the_whole_talk() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let run = xtask(&["present", "--yes"]);
+    leaks.assert_clean();
+    run.expect_code(0);
+    let out = &run.stdout;
+    let mut from = 0;
+    for stage in catalog::STAGES {
+        let title = format!(
+            "Stage {} of {} — {}",
+            stage.number,
+            catalog::STAGES.len(),
+            stage.name
+        );
+        // Stages come in talk order, each with its notes, its diff and its demos.
+        let at = out[from..]
+            .find(&title)
+            .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
+        from += at;
+        let diff_header = format!("+++ slides/{}/src/main.rs", stage.name);
+        assert!(out[from..].contains(&diff_header), "{title}: no diff");
+        let notes = fs::read_to_string(
+            testkit::project_root()
+                .join("slides")
+                .join(stage.name)
+                .join("README.md"),
+        )
+        .unwrap();
+        for demo in catalog::notes::demos(&notes).unwrap() {
+            assert!(
+                out[from..].contains(&format!("$ {}", demo.command)),
+                "{title}: demo `{}` not shown",
+                demo.command
+            );
+        }
+    }
+    // The demos ran: the uts stage's `hostname` printed the container's name.
+    assert!(out.lines().any(|l| l == "container"), "{out}");
+}
+
+#[test]
+fn present_one_stage_and_bad_input() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let run = xtask(&["present", "pidnamespace", "--only", "--yes"]);
+    leaks.assert_clean();
+    run.expect_code(0);
+    assert!(run.stdout.contains("Stage 4 of"));
+    assert!(!run.stdout.contains("Stage 5 of"), "--only shows one stage");
+    // The pid demo `echo $$ $PPID` ran inside the stage: the shell is PID 2 under the init.
+    assert!(run.stdout.lines().any(|l| l == "2 1"), "{}", run.stdout);
+
+    // Without a terminal and without --yes, present says what to do instead of hanging.
+    let run = xtask(&["present", "pid"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    xtask(&["present", "nope", "--yes"]).expect_code(2);
+}
+
+#[test]
+fn check_passes_on_this_repository() {
+    // Clippy included: this is the full rule set, as `cargo xtask check` runs it.
+    let run = xtask(&["check"]);
+    assert_eq!(
+        run.code, 0,
+        "cargo xtask check found problems:\n{}{}",
+        run.stdout, run.stderr
+    );
+}
+
+/// A temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("desde-cero-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn check_fails_on_a_broken_copy_naming_each_problem() {
+    let tmp = TempDir::new("check");
+    let root = testkit::project_root();
+    let copy = &tmp.0;
+    fs::copy(root.join("Cargo.toml"), copy.join("Cargo.toml")).unwrap();
+    fs::copy(root.join("README.md"), copy.join("README.md")).unwrap();
+    copy_tree(&root.join("slides"), &copy.join("slides"));
+    copy_tree(&root.join("crates/catalog"), &copy.join("crates/catalog"));
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--no-clippy", "--root", copy.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    };
+    // The copy as it is passes, like the repository.
+    let pristine = check(&[]);
+    assert_eq!(pristine.code, 0, "{}{}", pristine.stdout, pristine.stderr);
+
+    // Break it five ways (six problems: the copied stage also has the wrong title).
+    let slides = copy.join("slides");
+    fs::remove_file(slides.join("uts/README.md")).unwrap();
+    // The last stage becomes the one before it: its step adds nothing (and its title is wrong).
+    let last = catalog::STAGES.last().unwrap();
+    let before = catalog::previous(last).unwrap();
+    fs::copy(
+        slides.join(before.name).join("src/main.rs"),
+        slides.join(last.name).join("src/main.rs"),
+    )
+    .unwrap();
+    let readme = fs::read_to_string(copy.join("README.md")).unwrap();
+    let stale = readme.replace("| `pidnamespace` |", "| `pidns` |");
+    assert_ne!(
+        stale, readme,
+        "README.md's table has no pid row to make stale"
+    );
+    fs::write(copy.join("README.md"), stale).unwrap();
+    fs::write(
+        slides.join("base1/src/extra.rs"),
+        "pub fn  badly_formatted( ) {}\n",
+    )
+    .unwrap();
+    fs::create_dir_all(slides.join("bogus/src")).unwrap();
+
+    let run = check(&[]);
+    run.expect_code(1);
+    for problem in [
+        "slides/uts/README.md: missing: stage uts has no notes".to_string(),
+        format!(
+            "slides/{}/src/main.rs: the diff from {} is empty: the stage adds nothing",
+            last.name, before.name
+        ),
+        format!(
+            "slides/{}/src/main.rs: the first line should start with `//! # Stage {} — {}:`",
+            last.name, last.number, last.name
+        ),
+        "README.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
+            .to_string(),
+        "slides/base1/src/extra.rs: not formatted: run `cargo fmt -p base1`".to_string(),
+        "slides/bogus: not a stage in the catalog (crates/catalog/src/lib.rs)".to_string(),
+    ] {
+        assert!(
+            run.stdout.lines().any(|l| l == problem.as_str()),
+            "check did not report {problem:?}; it said:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        run.stdout.lines().count(),
+        6,
+        "one line per problem:\n{}",
+        run.stdout
+    );
+
+    // --fix rewrites the stale table, and only the table.
+    check(&["--fix"]).expect_code(1);
+    assert_eq!(fs::read_to_string(copy.join("README.md")).unwrap(), readme);
+    let after = check(&[]);
+    assert_eq!(after.stdout.lines().count(), 5, "{}", after.stdout);
+}
