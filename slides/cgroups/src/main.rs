@@ -2,8 +2,8 @@
 //!
 //! Namespaces limit what a process sees; control groups (cgroups) limit what it uses. The parent
 //! makes a group for the container with three limits: 20 processes (a fork bomb's forks fail
-//! with EAGAIN), 100 MiB of memory (past it the OOM killer kills, and the stage says so) and half
-//! a CPU. The child joins the group before it runs anything; when the container has ended,
+//! with EAGAIN), 100 MiB of memory (past it the OOM killer kills: the stage says so, exit 137)
+//! and half a CPU. The child joins the group before it runs anything; when the container has ended,
 //! however it ended, the parent kills what is left in the group and removes it. cgroups are
 //! files: each step is a `mkdir` or an `echo` under /sys/fs/cgroup, printed as such.
 //!
