@@ -157,9 +157,12 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     let name = name.to_string_lossy().into_owned();
 
     if let (false, Some(origin)) = (force, made_from(&dest)) {
+        let shown = match fs::read_link(&dest) {
+            Ok(target) => format!("{} (-> {})", dest.display(), target.display()),
+            Err(_) => dest.display().to_string(),
+        };
         eprintln!(
-            "rootfs: {} already exists, made from {origin}: nothing to do (--force remakes it)",
-            dest.display()
+            "rootfs: {shown} already exists, made from {origin}: nothing to do (--force remakes it)"
         );
         if let Some(from) = &from {
             eprintln!("rootfs: (--from {} was not used)", describe(from));
@@ -333,8 +336,16 @@ fn use_dir(dir: &Path, dest: &Path, probe: &Path, tmp: Temp) -> Result<()> {
             dir.display()
         );
     }
-    let origin = format!("folder {}", dir.display());
-    safe::write(&dir, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
+    let origin = match made_from(&dir) {
+        // A root filesystem the xtask made elsewhere keeps its own marker (and stays removable
+        // by a --force aimed at it).
+        Some(earlier) => format!("folder {}, itself made from {earlier}", dir.display()),
+        None => {
+            let origin = format!("folder {}", dir.display());
+            safe::write(&dir, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
+            origin
+        }
+    };
     if fs::canonicalize(dest).is_ok_and(|d| d == dir) {
         eprintln!("rootfs: using {} in place, from {origin}", dest.display());
         return Ok(());
