@@ -347,9 +347,12 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
                     .as_ref()
                     .map_or(Ok(()), join_cgroup)
                     .and_then(|()| wait_for_parent(&ready))
-                    .and_then(|()| match options.rootless {
-                        true => become_root(),
-                        false => Ok(()),
+                    .and_then(|()| {
+                        if options.rootless {
+                            become_root()
+                        } else {
+                            Ok(())
+                        }
                     });
                 if let Err(failure) = ready_to_go {
                     eprintln!("{NAME}: {}", failure.message);
@@ -420,8 +423,9 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
     // never leaves its container running on its own.
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
     // full: unshare(2) with CLONE_NEWCGROUP puts us in a new cgroup namespace, rooted at the
-    // cgroup we are in now (the container's, once joined): /proc/self/cgroup then reads `/`,
-    // and the host's cgroup tree is out of sight. (A clone flag would root it at the parent's.)
+    // cgroup we are in: the container's, joined before the execve. /proc/self/cgroup then reads
+    // `/`, and the host's cgroup tree is out of sight. (CLONE_NEWCGROUP given to clone(2) would
+    // root it at the parent's group, where the child still was.)
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|err| failure("unshare", err, ROOT_HINT))?;
     // sethostname(2) changes the hostname of the UTS namespace we are in, which is ours alone
     // since the parent created us with CLONE_NEWUTS. The host's hostname stays as it was.
@@ -1453,9 +1457,9 @@ impl Options {
         Options {
             hostname: HOSTNAME.to_string(),
             rootfs: PathBuf::from(env::var_os(ROOTFS_ENV).unwrap_or(DEFAULT_ROOTFS.into())),
-            memory: 100 << 20,
+            memory: 100 << 20, // DEFAULT_MEMORY
             pids: Options::DEFAULT_PIDS,
-            millicpus: 500,
+            millicpus: 500, // DEFAULT_CPUS
             veth: false,
             rootless: false,
             overlay: true,
@@ -1488,8 +1492,9 @@ options (each with its default):
                     default: {cpus}
   --net none|veth   loopback only, or also a veth link to the host
                     default: none
-  --rootless        root inside is an ordinary user outside (a user namespace)
-                    default: off, root inside is root outside, with fewer capabilities
+  --rootless        root inside is an ordinary user outside (a user namespace); needs
+                    no root on the host, but files of host root can then only be read
+                    default: off: root inside is root outside, with fewer capabilities
   --no-overlay      write into the root filesystem itself
                     default: an overlay; changes go to {OVERLAY_PREFIX}<pid>,
                     removed on exit
@@ -1581,7 +1586,7 @@ fn set_option(options: &mut Options, name: &str, value: &str) -> Result<(), Fail
         "--net" if value == "none" => options.veth = false,
         "--net" if value == "veth" => options.veth = true,
         "--net" => return Err(invalid("expected none or veth")),
-        _ => unreachable!("parse only passes the options it knows"),
+        _ => return Err(usage_failure(format!("unknown option {name}"))),
     }
     Ok(())
 }
