@@ -4,9 +4,10 @@
 //! the title and the slide notes (`slides/<stage>/README.md`, wrapped to the terminal), the diff
 //! from the stage before, then the notes' demo commands, each run live inside the stage on a key
 //! press. Keys: Enter (or space) runs a demo / goes on, `s` skips a demo (on notes or a diff: the
-//! rest of the stage), `b` goes back one step, `q` (or Ctrl-C, Ctrl-D) quits. Long pages pause
-//! every screenful. The terminal is put in raw mode only while waiting for a key, and restored
-//! on every way out (quit, error, panic).
+//! rest of the stage), `b` goes back one step, `q` (or Ctrl-D) quits, and so does Ctrl-C from any
+//! prompt, a "more" one included (status 130); Ctrl-C while a demo runs is the demo's. Long pages
+//! pause every screenful. The terminal is put in raw mode only while waiting for a key, and
+//! restored on every way out (quit, error, panic, Ctrl-C).
 //!
 //! `--yes` runs the whole thing without a key press and without paging, demos included (the test
 //! suite runs it so); it exits 1 if a demo ends with another status than its notes promise.
@@ -660,8 +661,15 @@ fn read_key() -> Result<Key> {
             b'\r' | b'\n' | b' ' => break Key::Go,
             b's' | b'S' => break Key::Skip,
             b'b' | b'B' => break Key::Back,
-            // q, Ctrl-C, Ctrl-D.
-            b'q' | b'Q' | 3 | 4 => break Key::Quit,
+            // q, Ctrl-D.
+            b'q' | b'Q' | 4 => break Key::Quit,
+            // Ctrl-C leaves at once, from any prompt, the terminal put back first, with the
+            // status of a shell interrupted by SIGINT.
+            3 => {
+                restore();
+                println!();
+                std::process::exit(130);
+            }
             // Anything else (arrow keys' escape sequences included) is ignored.
             _ => {}
         }
