@@ -33,6 +33,7 @@ pub fn build() -> Result<PathBuf> {
         return Ok(path);
     }
     let target = target();
+    add_target(&target);
     let mut cmd = util::cargo();
     cmd.args([
         "build",
@@ -53,6 +54,27 @@ pub fn build() -> Result<PathBuf> {
         .join(&target)
         .join("release")
         .join("probe"))
+}
+
+/// A fresh machine has rustup's host target only: add the musl one first, saying so, so the
+/// first `cargo xtask run` needs no manual step. Without rustup, the build's error says what to do.
+fn add_target(target: &str) {
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let Ok(out) = installed else {
+        return;
+    };
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|line| line.trim() == target)
+    {
+        return;
+    }
+    eprintln!("rootfs: the probe is a static binary: adding the Rust target {target}");
+    let _ = std::process::Command::new("rustup")
+        .args(["target", "add", target])
+        .status();
 }
 
 /// Puts `probe` into `root` unless an identical copy is already there. Returns whether it wrote.
