@@ -318,16 +318,14 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
     // A pipe the child waits on until the parent has connected it (pipe(7)). O_CLOEXEC: neither
     // end outlives the execve(2) below, so the command never holds one.
     let ready = pipe2(OFlag::O_CLOEXEC).map_err(|err| failure("pipe", err, "see pipe(2)"))?;
+    // CLONE_NEWUSER gives the child a new user namespace. The kernel creates it before the
+    // others, so it owns them: the child gets every capability over them and none on the host.
     // full: only with --rootless.
-    if options.rootless {
-        // CLONE_NEWUSER gives the child a new user namespace. The kernel creates it before the
-        // others, so it owns them: the child gets every capability over them and none on the host.
-        flags |= CloneFlags::CLONE_NEWUSER;
-        if host_root {
-            // Supplementary groups cannot be mapped or dropped inside (setgroups is denied there):
-            // as root, drop ours (group 0 among them) so that the child does not take them along.
-            setgroups(&[]).map_err(|err| failure("setgroups", err, "see setgroups(2)"))?;
-        }
+    flags.set(CloneFlags::CLONE_NEWUSER, options.rootless);
+    if host_root && options.rootless {
+        // Supplementary groups cannot be mapped or dropped inside (setgroups is denied there):
+        // as root, drop ours (group 0 among them) so that the child does not take them along.
+        setgroups(&[]).map_err(|err| failure("setgroups", err, "see setgroups(2)"))?;
     }
     let mut stack = vec![0u8; STACK_SIZE];
     // clone(2) creates the child process. The callback runs in the child and replaces it with a
@@ -347,13 +345,7 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
                     .as_ref()
                     .map_or(Ok(()), join_cgroup)
                     .and_then(|()| wait_for_parent(&ready))
-                    .and_then(|()| {
-                        if options.rootless {
-                            become_root()
-                        } else {
-                            Ok(())
-                        }
-                    });
+                    .and_then(|()| become_root());
                 if let Err(failure) = ready_to_go {
                     eprintln!("{NAME}: {}", failure.message);
                     return EXIT_RUNTIME as isize;
@@ -409,16 +401,13 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         return Err(usage_failure("child needs a command".to_string()));
     };
     eprintln!("child: pid {}, running {:?}", process::id(), command);
-    // full: a user namespace only with --rootless.
-    if options.rootless {
-        let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-        let map: Vec<&str> = map.split_whitespace().collect();
-        eprintln!(
-            "child: uid {} in a new user namespace (uid_map: {})",
-            getuid(),
-            map.join(" ")
-        );
-    }
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let map: Vec<&str> = map.split_whitespace().collect();
+    eprintln!(
+        "child: uid {} (uid_map: {}; a new user namespace only with --rootless)",
+        getuid(),
+        map.join(" ")
+    );
     // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
     // never leaves its container running on its own.
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
