@@ -12,13 +12,19 @@ use testkit::LeakCheck;
 
 /// Runs one demo in its stage; `Err` says what differs.
 fn run_demo(stage: &Stage, demo: &Demo) -> Result<(), String> {
-    let leaks = LeakCheck::start();
-    let run = testkit::stage(stage.name, ["sh", "-c", &demo.command]);
-    leaks.assert_clean();
     let place = format!(
         "slides/{}/README.md line {}: `$ {}`",
         stage.name, demo.line, demo.command
     );
+    eprintln!("notes: {place}");
+    let leaks = LeakCheck::start();
+    let run = testkit::stage(stage.name, ["sh", "-c", &demo.command]);
+    // A leak fails this demo, named, and the other demos still run.
+    if std::panic::catch_unwind(|| leaks.assert_clean()).is_err() {
+        return Err(format!(
+            "{place}: left something behind on the host (see above)"
+        ));
+    }
     if run.code != demo.exit {
         return Err(format!(
             "{place}: exited {}, the notes say {}\n--- stdout\n{}--- stderr\n{}",
