@@ -212,21 +212,24 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         print!("{}", stages(&root, from, to, color_wanted())?);
         return Ok(0);
     }
-    let mut missing = 0;
+    // A stage that is not written yet is said once, not once per pair it is in.
+    let mut missing: Vec<&str> = Vec::new();
     for (from, to) in pairs {
         let old = match from {
-            Some(from) => source(&root, from),
+            Some(from) => source(&root, from).map_err(|e| (from.name, e)),
             None => Ok(String::new()),
         };
-        match (old, source(&root, to)) {
+        match (old, source(&root, to).map_err(|e| (to.name, e))) {
             (Ok(old), Ok(new)) => println!("{}", stat_line(from, to, counts(&old, &new))),
-            (Err(err), _) | (_, Err(err)) => {
-                missing += 1;
-                eprintln!("xtask: {err:#}");
+            (Err((name, err)), _) | (_, Err((name, err))) => {
+                if !missing.contains(&name) {
+                    missing.push(name);
+                    eprintln!("xtask: {err:#}");
+                }
             }
         }
     }
-    Ok(if missing > 0 { 1 } else { 0 })
+    Ok(if missing.is_empty() { 0 } else { 1 })
 }
 
 #[cfg(test)]
