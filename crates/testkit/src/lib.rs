@@ -158,6 +158,11 @@ where
 
 /// Runs a prepared command with stdin closed, the root filesystem set, and a 60 s time limit.
 pub fn run_cmd(cmd: &mut Command) -> Run {
+    run_cmd_within(cmd, Duration::from_secs(60))
+}
+
+/// [`run_cmd`] with another time limit, for the few commands that build or measure for long.
+pub fn run_cmd_within(cmd: &mut Command, limit: Duration) -> Run {
     let set_by_caller = cmd.get_envs().any(|(key, _)| key == ROOTFS_ENV);
     if !set_by_caller && std::env::var_os(ROOTFS_ENV).is_none() {
         cmd.env(ROOTFS_ENV, rootfs());
@@ -168,7 +173,7 @@ pub fn run_cmd(cmd: &mut Command) -> Run {
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
-    Run::from_output(wait_with_timeout(child, Duration::from_secs(60)))
+    Run::from_output(wait_with_timeout(child, limit))
 }
 
 /// Runs `stage run <args...>`: the syntax every slide shares.
