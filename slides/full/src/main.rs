@@ -57,7 +57,7 @@ use nix::sched::{clone, unshare, CloneFlags};
 use nix::sys::prctl;
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::socket::SockaddrStorage;
-use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{
     chdir, chown, close, execv, geteuid, getgid, getuid, pipe2, pivot_root, read, setgroups,
@@ -110,19 +110,15 @@ const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
-/// Where the kernel's cgroup filesystem is mounted.
+/// Where the kernel's cgroup filesystems are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-/// The controllers the limits need, named as their v1 trees are (v2 uses the same names).
+/// The controllers of the limits, by their v1 tree names (v2 uses the same names).
 const CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
-// full: the pids, memory and cpu limits are options now (`--pids`, `--memory`, `--cpus`).
-/// The CPU limit is a quota of CPU time in every period of this length (in µs).
+// full: the limits are options now (`--pids`, `--memory`, `--cpus`).
+/// The CPU limit is CPU time per period of this length, in µs.
 const CPU_PERIOD_US: u32 = 100_000;
-/// Set to 1 to run the container even when some controller is missing, without its limit.
+/// Set to 1 to run without the limits of missing controllers (else they are an error).
 const PARTIAL_ENV: &str = "DESDE_CERO_PARTIAL_CGROUPS";
-/// What to do when cgroup v2 refuses to enable a controller for a group's children.
-const NO_INTERNAL_PROCESSES_HINT: &str = "cgroup v2 enables controllers only in groups without \
-     processes of their own: start this from a group whose parent has none (e.g. with \
-     `systemd-run --scope -p Delegate=yes`)";
 
 /// The pool of the containers' point-to-point /30s: the host's end gets `.1`, the container's `.2`.
 const SUBNET_POOL: &str = "10.200.0.0/24";
@@ -186,16 +182,8 @@ struct Failure {
     message: String,
 }
 
-/// The container's cgroup: one folder on v2; on v1 one per controller, each in its own tree.
-/// Dropping it removes them (see the `Drop` impl at the end).
-struct Cgroup {
-    /// Whether the host uses cgroup v2 (else v1: the file names differ).
-    v2: bool,
-    /// The group's folders, as created.
-    dirs: Vec<PathBuf>,
-    /// The folder with the memory controller's files, if there is one.
-    memory: Option<PathBuf>,
-}
+/// The container's cgroup folders: one on v2, one per controller on v1. Dropping it removes them.
+struct Cgroup(Vec<PathBuf>);
 
 fn main() -> ExitCode {
     // args_os, not args: an argument that is not UTF-8 is passed through, never a panic.
@@ -335,10 +323,8 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
     let child_pid = unsafe {
         clone(
             Box::new(|| {
-                // The child joins the group first, before it runs anything: a process stays in
-                // the group it was forked in, so whatever it forked before joining (here: the
-                // command) would escape the limits. (clone3(2)'s CLONE_INTO_CGROUP creates the
-                // child inside the group in one step; nix has no clone3 yet.)
+                // The child joins first: what a process forks stays in the group it was forked
+                // in, so a command started before the move would escape the limits.
                 // Then it waits until the parent has mapped its ids and connected it, and
                 // becomes root in its user namespace.
                 let ready_to_go = cgroup
@@ -655,283 +641,194 @@ fn failure(step: &str, err: Errno, hint: &str) -> Failure {
     }
 }
 
-/// Finds the host's cgroup layout, makes the container's group, and sets its limits.
-/// full: the limits given as options.
+/// Finds the cgroup layout, makes the container's group and writes its limits.
 fn create_cgroup(options: &Options) -> Result<Cgroup, Failure> {
-    let name = format!("desde-cero-{}", process::id());
-    let root = Path::new(CGROUP_ROOT);
-    // statfs(2) says which filesystem is mounted at a path. cgroup v2 mounts its one tree right
-    // there (cgroup2); v1 mounts a tmpfs there, with a cgroup filesystem per controller inside.
-    let kind = statfs(root)
-        .map_err(|err| failure("statfs /sys/fs/cgroup", err, "is sysfs mounted?"))?
-        .filesystem_type();
-    let mut cgroup = Cgroup {
-        v2: kind == CGROUP2_SUPER_MAGIC,
-        dirs: Vec::new(),
-        memory: None,
+    // statfs(2) says which filesystem is mounted at a path: v2 mounts its one tree at
+    // /sys/fs/cgroup; v1 mounts a tmpfs there, with a cgroup filesystem per controller in it.
+    let is = |path: &str, magic| statfs(path).is_ok_and(|found| found.filesystem_type() == magic);
+    let v2 = is(CGROUP_ROOT, CGROUP2_SUPER_MAGIC);
+    let layout = match (v2, is("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC)) {
+        (true, _) => "v2: one tree for every controller",
+        (false, true) => {
+            "v1, hybrid: a tree per controller, and a cgroup2 one at unified/ unused here"
+        }
+        (false, false) => "v1: a tree per controller",
     };
-    if cgroup.v2 {
-        eprintln!("parent: cgroup v2: one tree at {CGROUP_ROOT} for every controller");
-        // Our own group holds a process (us), so v2 would not enable controllers for a child of
-        // it: the container's group goes beside it, in its parent. The root group is exempt.
-        let own = root.join(own_group("")?.trim_start_matches('/'));
-        let base = match own.parent() {
-            Some(parent) if own != root => parent.to_path_buf(),
-            _ => own,
+    eprintln!("parent: cgroup {layout}, under {CGROUP_ROOT}");
+    let mut cgroup = Cgroup(Vec::new());
+    for controller in CONTROLLERS {
+        let Some(parent) = parent_group(controller, v2)? else {
+            missing(controller, v2)?;
+            continue;
         };
-        let offered = fs::read_to_string(base.join("cgroup.controllers")).unwrap_or_default();
-        let enabled = fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
-        let mut wanted = Vec::new();
-        for controller in CONTROLLERS {
-            if !offered.split_whitespace().any(|c| c == controller) {
-                missing(
-                    controller,
-                    &format!(
-                        "{} does not offer it: enable it in the cgroup.subtree_control of the \
-                         group above, or have it delegated (systemd: Delegate=yes)",
-                        base.display()
-                    ),
-                )?;
-                continue;
-            }
-            // A group's files for a controller exist only when its parent enables that
-            // controller for its children, in cgroup.subtree_control.
-            if !enabled.split_whitespace().any(|c| c == controller) {
-                cgroup_write(
-                    &base.join("cgroup.subtree_control"),
-                    &format!("+{controller}"),
-                    NO_INTERNAL_PROCESSES_HINT,
-                )?;
-            }
-            wanted.push(controller);
+        let dir = parent.join(format!("desde-cero-{}", process::id()));
+        if !cgroup.0.contains(&dir) {
+            // mkdir(2) in a cgroup filesystem makes a group: the kernel fills in its files.
+            let step = format!("mkdir {}", dir.display());
+            eprintln!("parent: {step}");
+            fs::create_dir(&dir).map_err(|err| failure(&step, errno(&err), ROOT_HINT))?;
+            cgroup.0.push(dir.clone());
         }
-        let dir = base.join(&name);
-        make_group(&mut cgroup, &dir)?;
-        for controller in wanted {
-            set_limits(&dir, controller, true, options)?;
-            if controller == "memory" {
-                cgroup.memory = Some(dir.clone());
-            }
-        }
-    } else if kind == TMPFS_MAGIC {
-        let hybrid = statfs(&root.join("unified"))
-            .is_ok_and(|found| found.filesystem_type() == CGROUP2_SUPER_MAGIC);
-        let also = if hybrid {
-            " (hybrid: a cgroup2 tree at /sys/fs/cgroup/unified too, unused here)"
-        } else {
-            ""
-        };
-        eprintln!("parent: cgroup v1: a tree per controller under {CGROUP_ROOT}{also}");
-        for controller in CONTROLLERS {
-            let tree = root.join(controller);
-            if !statfs(&tree).is_ok_and(|found| found.filesystem_type() == CGROUP_SUPER_MAGIC) {
-                missing(
-                    controller,
-                    &format!(
-                        "its tree is not mounted: `mkdir -p {0} && mount -t cgroup -o {controller} \
-                         cgroup {0}`",
-                        tree.display()
-                    ),
-                )?;
-                continue;
-            }
-            // v1 has no rule against processes in inner groups: ours goes below our own group.
-            let dir = tree
-                .join(own_group(controller)?.trim_start_matches('/'))
-                .join(&name);
-            make_group(&mut cgroup, &dir)?;
-            set_limits(&dir, controller, false, options)?;
-            if controller == "memory" {
-                cgroup.memory = Some(dir);
-            }
-        }
-    } else {
-        return Err(Failure {
-            code: EXIT_RUNTIME,
-            message: format!(
-                "cgroup: no cgroup filesystem at {CGROUP_ROOT} — mount one: \
-                 `mount -t cgroup2 none {CGROUP_ROOT}`"
-            ),
-        });
+        set_limits(&dir, controller, v2, options)?;
     }
     Ok(cgroup)
 }
 
-/// This process's group in the tree of `controller` ("" for v2's single tree), read from
-/// /proc/self/cgroup, whose lines are `id:controllers:path` (v2's is `0::path`).
-fn own_group(controller: &str) -> Result<String, Failure> {
+/// The group the container's group goes in, for one controller; None when it is not available.
+fn parent_group(controller: &str, v2: bool) -> Result<Option<PathBuf>, Failure> {
+    // Our own group in the controller's tree (v2's line has no controllers), from the lines
+    // `id:controllers:path` of /proc/self/cgroup.
+    let wanted = if v2 { "" } else { controller };
     let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    for line in text.lines() {
-        let mut fields = line.splitn(3, ':').skip(1);
-        if let (Some(controllers), Some(path)) = (fields.next(), fields.next()) {
-            if controllers.split(',').any(|c| c == controller) {
-                return Ok(path.to_string());
-            }
-        }
+    let own = text
+        .lines()
+        .filter_map(|line| line.split_once(':')?.1.split_once(':'))
+        .find(|(controllers, _)| controllers.split(',').any(|c| c == wanted))
+        .map_or("", |(_, path)| path.trim_start_matches('/'));
+    if !v2 {
+        // v1 allows processes in any group: the container's goes below ours.
+        let tree = Path::new(CGROUP_ROOT).join(controller);
+        let mounted = statfs(&tree).is_ok_and(|on| on.filesystem_type() == CGROUP_SUPER_MAGIC);
+        return Ok(mounted.then(|| tree.join(own)));
     }
-    Err(Failure {
-        code: EXIT_RUNTIME,
-        message: format!(
-            "cgroup: /proc/self/cgroup names no {controller} group — is /proc mounted?"
-        ),
-    })
+    // On v2 ours has a process (us), so it cannot enable controllers for children: the
+    // container's group goes beside it, in its parent (the root group is exempt from the rule).
+    let base = Path::new(CGROUP_ROOT).join(Path::new(own).parent().unwrap_or(Path::new("")));
+    let listed = |file: &str| {
+        let text = fs::read_to_string(base.join(file)).unwrap_or_default();
+        text.split_whitespace().any(|c| c == controller)
+    };
+    if !listed("cgroup.controllers") {
+        return Ok(None);
+    }
+    // A group has a controller's files only when its parent enables it in subtree_control.
+    if !listed("cgroup.subtree_control") {
+        cgroup_write(
+            &base.join("cgroup.subtree_control"),
+            &format!("+{controller}"),
+        )?;
+    }
+    Ok(Some(base))
 }
 
-/// A controller we cannot use: an error naming it and the fix; or, when the user allowed it
-/// with DESDE_CERO_PARTIAL_CGROUPS=1, a warning, and the container runs without that limit.
-fn missing(controller: &str, fix: &str) -> Result<(), Failure> {
+/// A controller that is not available: an error with the fix, unless the user allowed it.
+fn missing(controller: &str, v2: bool) -> Result<(), Failure> {
     if env::var_os(PARTIAL_ENV).is_some_and(|value| value == "1") {
-        eprintln!("parent: no {controller} controller: running WITHOUT a {controller} limit, as {PARTIAL_ENV}=1 allows");
+        eprintln!("parent: no {controller} controller: running WITHOUT a {controller} limit ({PARTIAL_ENV}=1)");
         return Ok(());
     }
+    let fix = match v2 {
+        true => "enable it in the cgroup.subtree_control of the groups above ours".to_string(),
+        false => {
+            format!("mount it: `mount -t cgroup -o {controller} cgroup {CGROUP_ROOT}/{controller}`")
+        }
+    };
     Err(Failure {
         code: EXIT_RUNTIME,
-        message: format!(
-            "cgroup: no {controller} controller — {fix}; or set {PARTIAL_ENV}=1 to run without a \
-             {controller} limit"
-        ),
+        message: format!("cgroup: no {controller} controller — {fix}, or set {PARTIAL_ENV}=1 to run without a {controller} limit"),
     })
 }
 
-/// mkdir(2) in a cgroup filesystem makes a group: the kernel fills the folder with its files.
-fn make_group(cgroup: &mut Cgroup, dir: &Path) -> Result<(), Failure> {
-    eprintln!("parent: mkdir {}", dir.display());
-    fs::create_dir(dir).map_err(|err| {
-        let hint = match errno(&err) {
-            Errno::EEXIST => "a runtime killed by SIGKILL left it behind: rmdir it",
-            _ => ROOT_HINT,
-        };
-        failure(&format!("mkdir {}", dir.display()), errno(&err), hint)
-    })?;
-    cgroup.dirs.push(dir.to_path_buf());
+/// Writes one controller's limits into the group's files.
+/// full: the limits are the options'; --cpus is in thousandths of a CPU.
+fn set_limits(dir: &Path, controller: &str, v2: bool, options: &Options) -> Result<(), Failure> {
+    let memory = options.memory.to_string();
+    let quota_us = options.millicpus * u64::from(CPU_PERIOD_US) / 1000;
+    let files = match (controller, v2) {
+        // fork(2) and clone(2) fail with EAGAIN once the group has this many tasks.
+        ("pids", _) => vec![("pids.max", options.pids.to_string())],
+        // Past the limit the kernel reclaims, then its OOM killer kills a process of the group.
+        // Swap is limited too (v1 limits memory and swap together), or it would be the way out.
+        ("memory", true) => vec![("memory.max", memory), ("memory.swap.max", "0".into())],
+        ("memory", _) => vec![
+            ("memory.limit_in_bytes", memory.clone()),
+            ("memory.memsw.limit_in_bytes", memory),
+        ],
+        // The scheduler runs the group for the quota in every period, then throttles it.
+        ("cpu", true) => vec![("cpu.max", format!("{quota_us} {CPU_PERIOD_US}"))],
+        _ => vec![
+            ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
+            ("cpu.cfs_quota_us", quota_us.to_string()),
+        ],
+    };
+    for (file, value) in files {
+        // The swap files exist only where the kernel counts swap.
+        let swap = file.contains("swap") || file.contains("memsw");
+        if !swap || dir.join(file).exists() {
+            cgroup_write(&dir.join(file), &value)?;
+        }
+    }
     Ok(())
 }
 
-/// Writes the limits of one controller into the group's files.
-fn set_limits(dir: &Path, controller: &str, v2: bool, options: &Options) -> Result<(), Failure> {
-    let memory = options.memory.to_string();
-    // full: --cpus in thousandths of a CPU, as a quota of CPU time per period.
-    let quota_us = options.millicpus * u64::from(CPU_PERIOD_US) / 1000;
-    match (controller, v2) {
-        // fork(2) and clone(2) fail with EAGAIN once the group has this many processes/threads.
-        ("pids", _) => cgroup_write(&dir.join("pids.max"), &options.pids.to_string(), ROOT_HINT),
-        // Past the limit the kernel reclaims what it can, then its OOM killer kills a process
-        // of the group. Swap counts too where the kernel accounts for it (then the file exists),
-        // or the command would just swap its way past the limit.
-        ("memory", true) => {
-            cgroup_write(&dir.join("memory.max"), &memory, ROOT_HINT)?;
-            let swap = dir.join("memory.swap.max");
-            match swap.exists() {
-                true => cgroup_write(&swap, "0", ROOT_HINT),
-                false => Ok(()),
-            }
-        }
-        // v1 limits memory plus swap as a whole ("memsw"), which must not be below memory alone.
-        ("memory", false) => {
-            cgroup_write(&dir.join("memory.limit_in_bytes"), &memory, ROOT_HINT)?;
-            let memsw = dir.join("memory.memsw.limit_in_bytes");
-            match memsw.exists() {
-                true => cgroup_write(&memsw, &memory, ROOT_HINT),
-                false => Ok(()),
-            }
-        }
-        // The CFS scheduler lets the group run for the quota in every period, then throttles it
-        // until the next period starts: 50 ms of every 100 ms is half a CPU.
-        ("cpu", true) => cgroup_write(
-            &dir.join("cpu.max"),
-            &format!("{quota_us} {CPU_PERIOD_US}"),
-            ROOT_HINT,
-        ),
-        _ => {
-            let period = CPU_PERIOD_US.to_string();
-            cgroup_write(&dir.join("cpu.cfs_period_us"), &period, ROOT_HINT)?;
-            let quota = quota_us.to_string();
-            cgroup_write(&dir.join("cpu.cfs_quota_us"), &quota, ROOT_HINT)
-        }
-    }
-}
-
-/// Writes `value` into a cgroup file, shown as the shell command that does the same.
-fn cgroup_write(path: &Path, value: &str, hint: &str) -> Result<(), Failure> {
+/// Writes a value into a cgroup file, shown as the shell command that does the same.
+fn cgroup_write(path: &Path, value: &str) -> Result<(), Failure> {
     let step = format!("echo {value} > {}", path.display());
     eprintln!("parent: {step}");
-    fs::write(path, value).map_err(|err| failure(&step, errno(&err), hint))
+    fs::write(path, value).map_err(|err| match errno(&err) {
+        // v2's "no internal processes" rule: a group with processes cannot pass controllers on.
+        Errno::EBUSY => failure(
+            &step,
+            Errno::EBUSY,
+            "that group has processes: start this from a group whose parent has none",
+        ),
+        other => failure(&step, other, ROOT_HINT),
+    })
 }
 
-/// Moves the calling process into the container's group (into each tree's, on v1).
+/// Moves the calling process into the container's group (into each tree's, on v1): writing a pid
+/// to cgroup.procs moves that process, and 0 means the writer.
 fn join_cgroup(cgroup: &Cgroup) -> Result<(), Failure> {
-    for dir in &cgroup.dirs {
-        // Writing a pid to cgroup.procs moves that process there, all its threads; 0 means the
-        // writer. Whatever it forks from now on starts in the group too.
-        let procs = dir.join("cgroup.procs");
-        fs::write(&procs, "0").map_err(|err| {
-            let step = format!("echo 0 > {}", procs.display());
-            failure(&step, errno(&err), "see cgroups(7)")
-        })?;
+    for dir in &cgroup.0 {
+        let step = format!("echo 0 > {}", dir.join("cgroup.procs").display());
+        fs::write(dir.join("cgroup.procs"), "0")
+            .map_err(|err| failure(&step, errno(&err), "see cgroups(7)"))?;
     }
     eprintln!("child: joined the container's cgroup, before running anything");
     Ok(())
 }
 
-/// Says so when the memory limit made the OOM killer end the command (`code` is SIGKILL's 137).
+/// Says so when the memory limit's OOM killer ended the command (137 is 128 + SIGKILL). The
+/// kernel counts its kills as `oom_kill N`, in memory.events (v2) or memory.oom_control (v1).
 fn report_oom(cgroup: &Cgroup, code: u8, options: &Options) {
-    let Some(dir) = &cgroup.memory else {
-        return;
-    };
-    let mib = options.memory >> 20;
-    // The kernel counts the processes it killed in a group: a line `oom_kill N` in memory.events
-    // on v2, in memory.oom_control on v1 (since Linux 4.13).
-    let file = if cgroup.v2 {
-        "memory.events"
-    } else {
-        "memory.oom_control"
-    };
-    let kills: u64 = fs::read_to_string(dir.join(file))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("oom_kill "))
-        .and_then(|count| count.trim().parse().ok())
-        .unwrap_or(0);
+    let mut kills = 0;
+    for dir in &cgroup.0 {
+        for file in ["memory.events", "memory.oom_control"] {
+            let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
+            let count = text.lines().find_map(|line| line.strip_prefix("oom_kill "));
+            kills += count.and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+        }
+    }
     if kills > 0 && code == 128 + Signal::SIGKILL as u8 {
+        let mib = options.memory >> 20;
         eprintln!("{NAME}: killed by the OOM killer: memory limit {mib} MiB");
-    } else if kills > 0 {
-        eprintln!("parent: the OOM killer ended {kills} process(es) in the container: memory limit {mib} MiB");
     }
 }
 
 impl Drop for Cgroup {
-    /// Removes the group once the container has ended, however it ended. rmdir(2) removes a
-    /// group with no process left (its files go with it); while one is left, or still exiting,
-    /// it fails with EBUSY: kill what is left and retry, for some seconds at most.
+    /// Removes the groups once the container has ended. rmdir(2) removes a group without
+    /// processes; while one is left, or still exiting, it fails with EBUSY: kill them (v2: one
+    /// write to cgroup.kill; v1: kill(2) each one) and try again, for 10 s at most.
     fn drop(&mut self) {
-        for dir in &self.dirs {
-            eprintln!("parent: rmdir {}", dir.display());
+        for dir in &self.0 {
+            let step = format!("rmdir {}", dir.display());
+            eprintln!("parent: {step}");
             let deadline = Instant::now() + Duration::from_secs(10);
-            let removed = loop {
-                match fs::remove_dir(dir).map_err(|err| errno(&err)) {
-                    Err(Errno::EBUSY) if Instant::now() < deadline => kill_group(dir, self.v2),
-                    result => break result,
+            while let Err(err) = fs::remove_dir(dir) {
+                if errno(&err) != Errno::EBUSY || Instant::now() > deadline {
+                    let hint = "remove it by hand once its processes have ended";
+                    eprintln!("{NAME}: {}", failure(&step, errno(&err), hint).message);
+                    break;
+                }
+                if fs::write(dir.join("cgroup.kill"), "1").is_err() {
+                    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                    for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
                 }
                 thread::sleep(Duration::from_millis(20));
-            };
-            if let Err(err) = removed {
-                let step = format!("rmdir {}", dir.display());
-                let hint = "remove it by hand once its processes have ended";
-                eprintln!("{NAME}: {}", failure(&step, err, hint).message);
             }
         }
-    }
-}
-
-/// Kills every process in a group: v2 does it in one write to cgroup.kill (Linux 5.14), v1 needs
-/// a kill(2) for each process cgroup.procs lists.
-fn kill_group(dir: &Path, v2: bool) {
-    if v2 && fs::write(dir.join("cgroup.kill"), "1").is_ok() {
-        return;
-    }
-    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter_map(|pid| pid.parse().ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
