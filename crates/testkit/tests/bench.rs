@@ -1,0 +1,104 @@
+//! `cargo xtask bench --runs 3` as a smoke test: it builds every stage in release, times each one
+//! and each installed peer (unshare, bwrap, crun, runc) on `true`, and reports them all — a peer
+//! that is not installed is named as skipped with its package — then exits 0 and leaves nothing
+//! behind. No timing is asserted: the numbers are read from the benchmark, never tested.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::{LeakCheck, Scratch};
+
+/// The peers, the executable each one is, and the package that provides it.
+const PEERS: [(&str, &str); 4] = [
+    ("unshare", "util-linux"),
+    ("bwrap", "bubblewrap"),
+    ("crun", "crun"),
+    ("runc", "runc"),
+];
+
+fn installed(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(Into::into))
+        .any(|dir| Path::new(&dir).join(program).is_file())
+}
+
+#[test]
+fn bench_times_every_stage_and_every_installed_peer() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _g = testkit::serial();
+    let leaks = LeakCheck::start();
+    let scratch = Scratch::new("bench-test");
+    let json_path = scratch.path.join("bench.json");
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.args(["bench", "--runs", "3", "--json"]).arg(&json_path);
+    // The release build of every stage comes first: minutes on a fresh 2-core machine.
+    let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(900));
+    run.expect_code(0);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&json_path).expect("the bench writes its --json file"),
+    )
+    .expect("the --json file is JSON");
+
+    let measured: Vec<&str> = report["cases"]
+        .as_array()
+        .expect("a `cases` array")
+        .iter()
+        .filter(|c| c["median_ms"].is_number() && c["peak_rss_kib"].as_i64() > Some(0))
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let skipped: Vec<(&str, &str)> = report["skipped"]
+        .as_array()
+        .expect("a `skipped` array")
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["reason"].as_str().unwrap()))
+        .collect();
+    let row = |name: &str| {
+        run.stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(name))
+    };
+
+    assert!(measured.contains(&"exec"), "the baseline: {measured:?}");
+    for name in catalog::names() {
+        assert!(
+            measured.contains(&name),
+            "stage {name} measured, as root: {measured:?}\n{}",
+            run.stdout
+        );
+        assert!(row(name), "a row for {name}:\n{}", run.stdout);
+    }
+    for (peer, package) in PEERS {
+        assert!(row(peer), "a row for {peer}:\n{}", run.stdout);
+        if installed(peer) {
+            assert!(
+                measured.contains(&peer),
+                "{peer} is installed, so it is measured: skipped {skipped:?}\n{}",
+                run.stdout
+            );
+        } else {
+            let reason = skipped.iter().find(|(n, _)| *n == peer).map(|(_, r)| *r);
+            assert!(
+                reason.is_some_and(|r| r.contains(package)),
+                "{peer} is not installed: skipped naming {package}, got {reason:?}"
+            );
+            testkit::require(false, &format!("{peer} is not installed (apt: {package})"));
+        }
+    }
+    assert!(
+        report["steps"].as_array().map(Vec::len) == Some(catalog::names().len() - 1),
+        "a cost for every step: {}",
+        report["steps"]
+    );
+    assert!(
+        report["xtask_run"]["cargo_xtask_run_ms"].is_number(),
+        "`cargo xtask run` timed: {}",
+        report["xtask_run"]
+    );
+    assert!(report["failed"].as_array().is_some_and(Vec::is_empty));
+    leaks.assert_clean();
+}
