@@ -558,12 +558,12 @@ fn strip_links(text: &str) -> String {
     out
 }
 
-/// Greedy word wrap; every line starts with `indent`. A word longer than the width gets a line
-/// of its own.
+/// Greedy word wrap; every line starts with `indent`. A `code span` that fits a line stays on one;
+/// a word (or span) longer than the width gets a line of its own.
 fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::from(indent);
-    for word in text.split_whitespace() {
+    for word in words(text, width.saturating_sub(indent.len())) {
         let len = line.chars().count();
         if len > indent.len() && len + 1 + word.chars().count() > width {
             lines.push(std::mem::replace(&mut line, String::from(indent)));
@@ -571,12 +571,38 @@ fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
         if line.len() > indent.len() {
             line.push(' ');
         }
-        line.push_str(word);
+        line.push_str(&word);
     }
     if line.len() > indent.len() {
         lines.push(line);
     }
     lines
+}
+
+/// The words of `text`, a `code span` with spaces counting as one word when it is at most
+/// `longest` characters long.
+fn words(text: &str, longest: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut span: Vec<&str> = Vec::new();
+    for word in text.split_whitespace() {
+        let ticks = word.matches('`').count();
+        if span.is_empty() && ticks % 2 == 0 {
+            out.push(word.to_string());
+            continue;
+        }
+        span.push(word);
+        if span.len() > 1 && ticks % 2 == 1 {
+            let joined = span.join(" ");
+            if joined.chars().count() <= longest {
+                out.push(joined);
+            } else {
+                out.extend(span.iter().map(|w| w.to_string()));
+            }
+            span.clear();
+        }
+    }
+    out.extend(span.iter().map(|w| w.to_string()));
+    out
 }
 
 fn stdin_is_terminal() -> bool {
@@ -687,6 +713,8 @@ mod tests {
         let lines = wrap("one two three four five six", 10, "");
         assert_eq!(lines, vec!["one two", "three four", "five six"]);
         assert!(wrap("a b c", 10, "  ").iter().all(|l| l.starts_with("  ")));
+        assert_eq!(wrap("xx `ip link`", 10, ""), vec!["xx", "`ip link`"]);
+        assert_eq!(wrap("xx `a b c d e f`", 8, ""), vec!["xx `a b", "c d e f`"]);
         assert_eq!(
             wrap("unbreakablewordhere x", 5, ""),
             vec!["unbreakablewordhere", "x"]
