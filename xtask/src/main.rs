@@ -29,9 +29,9 @@ commands:
   matrix [--json]                               the isolation each stage really has
   doctor                                        what this host can and cannot do, with fixes
   clean                                         remove what a killed demo left behind
-  present [STAGE] [--yes]                       step through the talk
+  present [STAGE] [--only] [--yes]              step through the talk
   bench [--runs N] [--stages a,b] [--json FILE] time every stage against its peers
-  check                                         the repository's rules
+  check [--fix] [--no-clippy] [--root DIR]      the repository's rules
 
 exit codes: 0 ok, 1 failure, 2 usage error; `run` exits with the stage's own status";
 

@@ -1,7 +1,7 @@
 //! # Stage 6 — procfs: a mount namespace and a /proc of its own
 //!
 //! `ps` reads `/proc`, and the `/proc` a process sees shows the PID namespace it was mounted
-//! for. The parent adds `CLONE_NEWMNT` so the child gets its own copy of the mount table; the
+//! for. The parent adds `CLONE_NEWNS` so the child gets its own copy of the mount table; the
 //! child makes every mount in it private (so nothing it mounts propagates back to the host,
 //! whose `/` systemd mounts shared), changes root, and mounts a fresh `proc` at `/proc`: `ps`
 //! now lists only the container's processes. The mounts vanish with the mount namespace when
