@@ -214,7 +214,8 @@ fn run_dir(cache: &Path) -> Result<PathBuf> {
             // SAFETY: kill with signal 0 only asks whether the process exists.
             .is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
         if !alive {
-            let _ = fs::remove_dir_all(entry.path());
+            let path = entry.path();
+            let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
         }
     }
     let dir = runs.join(std::process::id().to_string());
