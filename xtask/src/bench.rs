@@ -385,11 +385,15 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     );
     for round in 0..opts.runs {
         for case in cases.iter_mut() {
-            match run_once(case, cgroup2_ns.as_ref(), Stdio::null(), Spawn::Spawn) {
+            // stderr goes to a file (made before the clock starts), so that a failure says why.
+            let err = File::create(&log).context("cannot create the bench's log file")?;
+            match run_once(case, cgroup2_ns.as_ref(), Stdio::from(err), Spawn::Spawn) {
                 Ok((0, sample)) => case.samples.push(sample),
-                Ok((code, _)) => case
-                    .failures
-                    .push(format!("round {}: exit {code}", round + 1)),
+                Ok((code, _)) => case.failures.push(format!(
+                    "round {}: exit {code}: {}",
+                    round + 1,
+                    last_line(&log)
+                )),
                 Err(err) => case.failures.push(format!("round {}: {err:#}", round + 1)),
             }
         }
@@ -450,6 +454,13 @@ impl Case {
     fn walls_ms(&self) -> Vec<f64> {
         self.samples.iter().map(|s| ms(s.wall)).collect()
     }
+}
+
+/// The last line of a log that is not empty.
+fn last_line(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let line = text.lines().rev().find(|l| !l.trim().is_empty());
+    line.unwrap_or("(nothing on stderr)").trim().to_string()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -901,12 +912,7 @@ impl Report {
                     min: walls.iter().copied().fold(f64::INFINITY, f64::min),
                     max: walls.iter().copied().fold(0.0, f64::max),
                     ratio,
-                    max_rss_kib: case
-                        .samples
-                        .iter()
-                        .map(|s| s.max_rss_kib)
-                        .max()
-                        .unwrap_or(0),
+                    max_rss_kib: case.max_rss_kib,
                     user: cpu(|s| s.user),
                     sys: cpu(|s| s.sys),
                 }
