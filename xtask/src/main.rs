@@ -24,7 +24,7 @@ commands:
   run <stage> [--release] [--] [cmd [args...]]   build a stage and run it (default cmd: sh)
   list                                          the stages in talk order
   rootfs [--from SOURCE] [--force]              make the container's root filesystem
-  test [--vm|--no-vm]                           prepare everything and run every test
+  test [--vm-only|--no-vm] [-- FILTER]         prepare everything and run every test
   diff [FROM] TO [--stat]                       what a stage adds to the one before it
   matrix [--json]                               the isolation each stage really has
   doctor                                        what this host can and cannot do, with fixes

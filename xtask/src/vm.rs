@@ -45,6 +45,8 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     ("cgroups", &[]),
     // The first stages' namespace basics and exit codes; the xtask_* tests need cargo.
     ("stages", &["--skip", "xtask_"]),
+    // The hardened stage: its cgroup namespace and limits on a pure cgroup2 host.
+    ("full", &[]),
 ];
 
 /// Programs of this host that the stages and tests run (iproute2's `ip`, util-linux's `nsenter`,

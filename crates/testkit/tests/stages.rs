@@ -158,7 +158,11 @@ fn procfs_shows_only_the_containers_processes_and_chroot_does_not() {
             "pid reads the host's /proc: {pid}"
         );
         let chroot = testkit::probe("chroot");
-        assert_eq!(ns(&chroot, "mnt"), host_ns("mnt"));
+        // Without a /proc the probe reads namespaces through pidfd ioctls, new in Linux 6.11;
+        // the cgroup v2 VM's kernel is older, and only there may the answer be missing.
+        if !(chroot["ns"].is_null() && testkit::in_vm()) {
+            assert_eq!(ns(&chroot, "mnt"), host_ns("mnt"));
+        }
         assert_eq!(
             chroot["proc_pids"], 0,
             "nothing is mounted on the rootfs's /proc"
