@@ -58,7 +58,16 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         banner("host tests (cargo test --workspace -- --test-threads=1)");
         let started = Instant::now();
         util::run_checked(util::cargo().args(["build", "--workspace", "--bins"]))?;
-        let status = util::cargo()
+        let mut cargo_test = util::cargo();
+        if !util::is_root() {
+            // The tests need root, but target/ must stay the user's: cargo builds as the user and
+            // starts each test executable through sudo (cargo's per-target "runner").
+            let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+            let var = format!("CARGO_TARGET_{}_RUNNER", triple.to_uppercase().replace('-', "_"));
+            println!("not root: the test executables run through `sudo -E` ({var})");
+            cargo_test.env(var, "sudo -E");
+        }
+        let status = cargo_test
             // --no-fail-fast: every test file runs, so one failure does not hide the others.
             .args([
                 "test",
