@@ -30,6 +30,7 @@
 //! Also reported: the cost of each step (a stage's median minus the previous stage's), how much
 //! `cargo xtask run` adds on a warm build against the bare binary, each stage's binary size, and
 //! with `--build-time` the clean build time of the workspace (in a temporary target folder).
+//! `--profile STAGE` shows where one stage spends its time, from its teaching lines.
 //!
 //! Stages that need root are skipped, loudly, when the bench does not run as root. Timings are
 //! only read, never asserted: `cargo xtask bench --runs 3` is a smoke test.
@@ -49,7 +50,7 @@ use crate::rootfs;
 use crate::util::{self, usage};
 
 const USAGE: &str = "usage: cargo xtask bench [--runs N] [--stages a,b,...] [--json FILE] \
-                     [--install-peers] [--build-time]";
+                     [--install-peers] [--build-time] [--profile STAGE]";
 
 /// Rounds measured when `--runs` is not given.
 const DEFAULT_RUNS: usize = 50;
@@ -108,6 +109,7 @@ struct Options {
     json: Option<PathBuf>,
     install_peers: bool,
     build_time: bool,
+    profile: Option<&'static Stage>,
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
@@ -117,6 +119,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
         json: None,
         install_peers: false,
         build_time: false,
+        profile: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -152,6 +155,10 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
             "--json" => opts.json = Some(value("--json")?.into()),
             "--install-peers" => opts.install_peers = true,
             "--build-time" => opts.build_time = true,
+            "--profile" => {
+                let text = value("--profile")?;
+                opts.profile = Some(util::stage(util::utf8(&text)?)?);
+            }
             "-h" | "--help" => return Err(usage(USAGE)),
             other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
         }
@@ -425,6 +432,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         build_time,
     };
     print!("{}", report.text());
+    if let Some(stage) = opts.profile {
+        if stage.needs_root && !root {
+            eprintln!("bench: --profile {}: SKIPPED, it needs root", stage.name);
+        } else {
+            print!("{}", profile(stage, &report.rootfs, opts.runs.max(5))?);
+        }
+    }
     if let Some(path) = &opts.json {
         fs::write(path, report.json())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -784,6 +798,88 @@ fn time_xtask_run(true_path: &Path, n: usize) -> Result<(f64, f64)> {
         bare_ms.push(time(bare()?)?);
     }
     Ok((median(&cargo_ms), median(&bare_ms)))
+}
+
+/// Where a stage's time goes, step by step: its teaching lines (stderr) mark the end of each
+/// step, so the time from one line to the next, read as they arrive, is that step's cost. The
+/// median over `n` runs of each gap, then the gap from the last line to the stage's exit (the
+/// command, the container's end, the clean-up after its last line).
+fn profile(stage: &Stage, rootfs_dir: &Path, n: usize) -> Result<String> {
+    use std::io::{BufRead, BufReader};
+    let binary = util::stage_binary(stage, true);
+    let target = if stage.needs_rootfs {
+        PathBuf::from("/bin/true")
+    } else {
+        rootfs_dir.join("bin/true")
+    };
+    // Lines of different runs differ only in numbers (pids): those become `N`.
+    let key = |line: &str| -> String {
+        let mut out = String::new();
+        for c in line.chars() {
+            if c.is_ascii_digit() {
+                if !out.ends_with('N') {
+                    out.push('N');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let mut steps: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut totals = Vec::new();
+    for run in 0..n + 1 {
+        let started = Instant::now();
+        let mut child = Command::new(&binary)
+            .arg("run")
+            .arg(&target)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut last = 0.0;
+        let mut seen = Vec::new();
+        for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
+            let now = ms(started.elapsed());
+            seen.push((key(&line?), now - last));
+            last = now;
+        }
+        let status = child.wait()?;
+        let end = ms(started.elapsed());
+        if !status.success() {
+            bail!("{} run true failed with {status}", stage.name);
+        }
+        seen.push((
+            "(exit: the command, the container's end, the clean-up)".into(),
+            end - last,
+        ));
+        // The first run warms up; a run whose lines differ (another path taken) is not mixed in.
+        if run == 0 {
+            steps = seen.into_iter().map(|(k, _)| (k, Vec::new())).collect();
+        } else if seen.len() == steps.len() && seen.iter().zip(&steps).all(|(a, b)| a.0 == b.0) {
+            for ((_, gap), (_, gaps)) in seen.into_iter().zip(steps.iter_mut()) {
+                gaps.push(gap);
+            }
+            totals.push(end);
+        }
+    }
+    let mut out = format!(
+        "
+where {} spends its time ({} runs; the median time up to each of its lines on stderr):
+",
+        stage.name,
+        totals.len()
+    );
+    for (line, gaps) in &steps {
+        let mut text: String = line.chars().take(96).collect();
+        if text.len() < line.len() {
+            text.push('…');
+        }
+        let _ = writeln!(out, "  {:>7.2} ms  {text}", median(gaps));
+    }
+    let _ = writeln!(out, "  {:>7.2} ms  total (median)", median(&totals));
+    Ok(out)
 }
 
 /// Clean builds of the workspace's binaries, debug and release, in a temporary target folder:
