@@ -865,9 +865,7 @@ fn profile(stage: &Stage, rootfs_dir: &Path, n: usize) -> Result<String> {
         }
     }
     let mut out = format!(
-        "
-where {} spends its time ({} runs; the median time up to each of its lines on stderr):
-",
+        "\nwhere {} spends its time ({} runs; median time since the previous line of its stderr):\n",
         stage.name,
         totals.len()
     );
