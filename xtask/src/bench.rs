@@ -16,11 +16,12 @@
 //! tree mounted at `/sys/fs/cgroup`, keeps it open, and starts crun inside it (setns before the
 //! spawn, back right after), so crun is timed like every other case.
 //!
-//! The cases run interleaved, one of each per round (A B C … A B C …), after three warm-up
-//! rounds, so drift (frequency, caches, other load) hits them alike. Per case: median, min and
-//! max wall time from just before the spawn to `wait4` returning; the ratio to `unshare`, taken
-//! round by round and then the median; mean user and system CPU time from `wait4`'s rusage
-//! (charged by the tick, hence a mean), including the children the process waited for.
+//! The cases run interleaved, one of each per round (A B C, then B C A, C A B, …), after three
+//! warm-up rounds, so drift (frequency, caches, other load) and what one case leaves behind for
+//! the next hit them alike. Per case: median, min and max wall time from just before the spawn
+//! to `wait4` returning; the ratio to `unshare`, taken round by round and then the median; mean
+//! user and system CPU time from `wait4`'s rusage (charged by the tick, hence a mean), including
+//! the children the process waited for.
 //!
 //! Peak RSS is ru_maxrss from `wait4` in the two forked warm-up rounds (see [`Spawn`] for why
 //! not the timed ones). It is a maximum, not a sum: that of the process started (the stage, the
@@ -390,8 +391,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         opts.runs,
         cases.len()
     );
+    let count = cases.len();
     for round in 0..opts.runs {
-        for case in cases.iter_mut() {
+        // Each round starts one case further on (A B C, B C A, C A B, …): what one case leaves
+        // behind for the next (the kernel's cgroup lock stays cheap for a moment after a
+        // cgroup move, caches, …) does not always help the same case.
+        for i in 0..count {
+            let case = &mut cases[(round + i) % count];
             // stderr goes to a file (made before the clock starts), so that a failure says why.
             let err = File::create(&log).context("cannot create the bench's log file")?;
             match run_once(case, cgroup2_ns.as_ref(), Stdio::from(err), Spawn::Spawn) {
