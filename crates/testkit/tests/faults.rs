@@ -81,15 +81,18 @@ fn in_pid_ns(ns: u64) -> Vec<i32> {
         .collect()
 }
 
-/// Waits until a process whose command line contains `marker` runs in a PID namespace other
-/// than ours; returns its pid and that namespace.
+/// Waits until the container's command runs: a shell (`sh -c ... <marker>`) in a PID namespace
+/// other than ours, so the stage has finished setting the container up (the init's own command
+/// line, `<stage> child ...`, holds the marker too, but the init is not ready yet). Returns the
+/// shell's pid and its PID namespace.
 fn wait_for_container(marker: &str, runtime: &mut Child) -> (i32, u64) {
     let ours = pid_ns(std::process::id() as i32).expect("our own pid namespace");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = processes().into_iter().find_map(|(pid, _, cmdline)| {
             let ns = pid_ns(pid)?;
-            (cmdline.contains(marker) && ns != ours).then_some((pid, ns))
+            (cmdline.starts_with("sh -c ") && cmdline.contains(marker) && ns != ours)
+                .then_some((pid, ns))
         });
         if let Some(found) = found {
             return found;
