@@ -131,7 +131,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             .arg(exe)
             .arg("clean")
             .exec();
-        return Err(err).context("cannot start sudo");
+        return Err(err)
+            .context("cannot start sudo: run `cargo xtask clean` as root, or install sudo");
     }
     let report = clean(found);
     for line in &report.removed {
