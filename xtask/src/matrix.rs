@@ -650,6 +650,15 @@ fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
     for p in Property::ALL {
         println!("  {:<9} {}", p.label(), p.description());
     }
+    for stage in catalog::STAGES.iter().filter(|s| !s.drops.is_empty()) {
+        let dropped: Vec<&str> = stage.drops.iter().map(|p| p.label()).collect();
+        println!(
+            "\n{} leaves out {} of the stages before it: {}",
+            stage.name,
+            dropped.join(", "),
+            stage.drops_why
+        );
+    }
     if !mismatches.is_empty() {
         println!();
         for m in mismatches {
@@ -707,14 +716,16 @@ fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
                 .collect();
             format!(
                 "{{\"number\":{},\"name\":{},\"status\":{},\"error\":{},\"expected\":{},\
-                 \"observed\":{},\"mismatches\":[{}]}}",
+                 \"observed\":{},\"mismatches\":[{}],\"drops\":{},\"drops_why\":{}}}",
                 row.stage.number,
                 json_str(row.stage.name),
                 json_str(status),
                 error,
                 labels(&row.expected()),
                 observed,
-                wrong.join(",")
+                wrong.join(","),
+                labels(&row.stage.drops.iter().copied().collect()),
+                json_str(row.stage.drops_why)
             )
         })
         .collect();
