@@ -91,6 +91,10 @@ const ROOTFS_ENV: &str = "DESDE_CERO_ROOTFS";
 /// The root filesystem `cargo xtask rootfs` makes, when the variable is not set.
 const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rootfs/build");
 
+/// Set by the parent in the environment of the child it re-executes: `child` typed by hand is
+/// refused, because as root the child's steps would change the host itself.
+const CHILD_ENV: &str = "DESDE_CERO_CHILD";
+
 /// Exit code when the runtime itself failed (the convention docker and podman use).
 const EXIT_RUNTIME: u8 = 125;
 /// Exit code when the command exists but cannot be executed.
@@ -198,7 +202,11 @@ fn main() -> ExitCode {
         },
         // The child's first argument is the overlay folder the parent made ("" for none), then
         // the options and the command as `run` got them.
-        Some((verb, rest)) if verb == "child" && rest.len() > 1 => child(&rest[0], &rest[1..]),
+        Some((verb, rest))
+            if verb == "child" && rest.len() > 1 && env::var_os(CHILD_ENV).is_some() =>
+        {
+            child(&rest[0], &rest[1..])
+        }
         _ => Err(Failure {
             code: EXIT_RUNTIME,
             message: USAGE.to_string(),
@@ -223,6 +231,9 @@ fn print_help() -> u8 {
 /// `child <overlay folder> [options] <cmd> [args...]`, waits for it, and removes the folder.
 fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8, Failure> {
     eprintln!("parent: pid {}, running {:?}", process::id(), command);
+    // The mark that tells the re-executed program it is our child: the environment survives
+    // clone(2) and execve(2).
+    env::set_var(CHILD_ENV, "1");
     // Without root, the steps that need privileges on the host are skipped, each said aloud.
     // Root on the host is uid 0 in the host's user namespace, whose uid_map maps every id to
     // itself; uid 0 of another one (a rootless container's) is not.
@@ -382,6 +393,8 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
 /// filesystem, gives up the privileges it no longer needs, runs the command as its own child
 /// and stays alive until the command ends.
 fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
+    // The command must not inherit the mark.
+    env::remove_var(CHILD_ENV);
     // full: the same options the parent checked.
     let Some((options, command)) = parse(args)? else {
         return Err(usage_failure("child needs a command".to_string()));

@@ -45,6 +45,10 @@ const ROOT_HINT: &str = concat!(
 /// The container's hostname.
 const HOSTNAME: &str = "container";
 
+/// Set by the parent in the environment of the child it re-executes: `child` typed by hand is
+/// refused, because as root the child's steps would change the host itself.
+const CHILD_ENV: &str = "DESDE_CERO_CHILD";
+
 /// Exit code when the runtime itself failed (the convention docker and podman use).
 const EXIT_RUNTIME: u8 = 125;
 /// Exit code when the command exists but cannot be executed.
@@ -75,7 +79,11 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = env::args_os().skip(1).collect();
     let result = match args.split_first() {
         Some((verb, command)) if verb == "run" && !command.is_empty() => run(command),
-        Some((verb, command)) if verb == "child" && !command.is_empty() => child(command),
+        Some((verb, command))
+            if verb == "child" && !command.is_empty() && env::var_os(CHILD_ENV).is_some() =>
+        {
+            child(command)
+        }
         _ => Err(Failure {
             code: EXIT_RUNTIME,
             message: USAGE.to_string(),
@@ -93,6 +101,9 @@ fn main() -> ExitCode {
 /// The parent: starts a copy of this program as `child <cmd> [args...]` and waits for it.
 fn run(command: &[OsString]) -> Result<u8, Failure> {
     eprintln!("parent: pid {}, running {:?}", process::id(), command);
+    // The mark that tells the re-executed program it is our child: the environment survives
+    // clone(2) and execve(2).
+    env::set_var(CHILD_ENV, "1");
     let signals = catch_signals()?;
     // The arguments of the re-executed program, prepared before clone(2) so that a bad one is
     // reported by the parent, before any process is created.
@@ -140,6 +151,8 @@ fn run(command: &[OsString]) -> Result<u8, Failure> {
 /// The child: this program again, now the container's init. It runs the command as its own
 /// child and stays alive until the command ends.
 fn child(command: &[OsString]) -> Result<u8, Failure> {
+    // The command must not inherit the mark.
+    env::remove_var(CHILD_ENV);
     eprintln!("child: pid {}, running {:?}", process::id(), command);
     // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
     // never leaves its container running on its own.
