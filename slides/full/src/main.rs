@@ -347,6 +347,13 @@ fn run(options: &Options, command: &[OsString], args: &[OsString]) -> Result<u8,
                     eprintln!("{NAME}: {}", failure.message);
                     return EXIT_RUNTIME as isize;
                 }
+                // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a
+                // killed runtime never leaves its container running on its own. It is set here,
+                // just before execve(2) (which keeps it), so the child is covered from its start.
+                if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
+                    eprintln!("{NAME}: {}", failure("prctl", err, "see prctl(2)").message);
+                    return EXIT_RUNTIME as isize;
+                }
                 match execv(c"/proc/self/exe", &argv) {
                     Ok(never) => match never {},
                     Err(err) => {
@@ -407,9 +414,6 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         getuid(),
         map.join(" ")
     );
-    // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
-    // never leaves its container running on its own.
-    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
     // full: unshare(2) with CLONE_NEWCGROUP puts us in a new cgroup namespace, rooted at the
     // cgroup we are in: the container's, joined before the execve. /proc/self/cgroup then reads
     // `/`, and the host's cgroup tree is out of sight. (CLONE_NEWCGROUP given to clone(2) would

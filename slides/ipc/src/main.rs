@@ -171,6 +171,13 @@ fn run(command: &[OsString]) -> Result<u8, Failure> {
                     eprintln!("{NAME}: {}", failure.message);
                     return EXIT_RUNTIME as isize;
                 }
+                // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a
+                // killed runtime never leaves its container running on its own. It is set here,
+                // just before execve(2) (which keeps it), so the child is covered from its start.
+                if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
+                    eprintln!("{NAME}: {}", failure("prctl", err, "see prctl(2)").message);
+                    return EXIT_RUNTIME as isize;
+                }
                 match execv(c"/proc/self/exe", &argv) {
                     Ok(never) => match never {},
                     Err(err) => {
@@ -199,9 +206,6 @@ fn child(command: &[OsString]) -> Result<u8, Failure> {
     // The command must not inherit the mark.
     env::remove_var(CHILD_ENV);
     eprintln!("child: pid {}, running {:?}", process::id(), command);
-    // PR_SET_PDEATHSIG asks the kernel to send us SIGKILL if the parent dies, so a killed runtime
-    // never leaves its container running on its own.
-    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
     // sethostname(2) changes the hostname of the UTS namespace we are in, which is ours alone
     // since the parent created us with CLONE_NEWUTS. The host's hostname stays as it was.
     sethostname(HOSTNAME).map_err(|err| failure("sethostname", err, ROOT_HINT))?;
