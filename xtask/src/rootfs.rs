@@ -15,6 +15,7 @@
 
 mod alpine;
 mod busybox;
+mod devices;
 mod probe;
 mod safe;
 mod unpack;
@@ -56,6 +57,7 @@ pub fn ensure() -> Result<PathBuf> {
     if made_from(&dir).is_some() {
         // A stale or missing probe only makes the probe's report stale: say so, do not stop a
         // demo that may not even use it.
+        devices::ensure(&dir);
         match probe::build().and_then(|probe| probe::install(&dir, &probe)) {
             Ok(true) => eprintln!("rootfs: refreshed /{} in {}", probe::INSIDE, dir.display()),
             Ok(false) => {}
@@ -171,6 +173,7 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
         if probe::install(&dest, &probe)? {
             eprintln!("rootfs: refreshed /{} (it had changed)", probe::INSIDE);
         }
+        devices::ensure(&dest);
         return Ok(());
     }
     // `--from dir` naming the destination itself uses it in place: nothing is replaced.
@@ -201,6 +204,7 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     if probe::install(&tmp_path, &probe)? {
         eprintln!("rootfs: installed the probe at /{}", probe::INSIDE);
     }
+    devices::ensure(&tmp_path);
     safe::write(&tmp_path, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
     put_in_place(tmp, &dest)?;
     eprintln!("rootfs: made {} from {origin}", dest.display());

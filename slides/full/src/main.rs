@@ -91,6 +91,9 @@ const ROOTFS_ENV: &str = "DESDE_CERO_ROOTFS";
 /// The root filesystem `cargo xtask rootfs` makes, when the variable is not set.
 const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rootfs/build");
 
+/// The command's PATH: the usual folders, in the container's root filesystem.
+const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Set by the parent in the environment of the child it re-executes: `child` typed by hand is
 /// refused, because as root the child's steps would change the host itself.
 const CHILD_ENV: &str = "DESDE_CERO_CHILD";
@@ -176,9 +179,6 @@ const KEPT_CAPS: [Capability; 14] = [
     Capability::CAP_KILL,             // signal any process (of its own PID namespace)
     Capability::CAP_AUDIT_WRITE,      // write to the audit log (login programs do)
 ];
-
-/// The command's PATH: the usual folders, in the container's root filesystem.
-const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why the program stops early: a one-line message and the documented exit code.
 struct Failure {

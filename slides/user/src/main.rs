@@ -74,6 +74,9 @@ const ROOTFS_ENV: &str = "DESDE_CERO_ROOTFS";
 /// The root filesystem `cargo xtask rootfs` makes, when the variable is not set.
 const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rootfs/build");
 
+/// The command's PATH: the usual folders, in the container's root filesystem.
+const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Set by the parent in the environment of the child it re-executes: `child` typed by hand is
 /// refused, because as root the child's steps would change the host itself.
 const CHILD_ENV: &str = "DESDE_CERO_CHILD";
@@ -373,6 +376,9 @@ fn spawn(command: &[OsString]) -> Result<Pid, Failure> {
     let name = command[0].to_string_lossy();
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..]);
+    // The host's PATH names the host's folders (some of them closed to the container's users):
+    // inside the root filesystem, use the usual ones.
+    cmd.env("PATH", CONTAINER_PATH);
     // SAFETY: `unblock_signals` runs in the new process between fork and exec, and only calls
     // sigprocmask(2), which is async-signal-safe and does not allocate.
     unsafe { cmd.pre_exec(unblock_signals) };

@@ -1,0 +1,103 @@
+//! The few device nodes a shell expects in `/dev`: `null`, `zero`, `full`, `random`, `urandom`
+//! and `tty`. The stages before `full` run the command on the root filesystem as it is (only
+//! `full` mounts a `/dev` of its own), and without `/dev/null` busybox's `sh` cannot start a
+//! background job, while `> /dev/null` would write a regular file into the shared rootfs.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use crate::util;
+
+/// Name, major and minor number (see the kernel's Documentation/admin-guide/devices.txt).
+const NODES: [(&str, u32, u32); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// Makes the missing nodes in `root/dev` (replacing anything else of the same name). Only root
+/// may make device nodes: otherwise it asks sudo, and if that fails says what is missing.
+pub fn ensure(root: &Path) {
+    let dev = root.join("dev");
+    let missing: Vec<(&str, u32, u32)> = NODES
+        .into_iter()
+        .filter(|(name, major, minor)| !is_node(&dev.join(name), *major, *minor))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let _ = fs::create_dir_all(&dev);
+    let mut failed = Vec::new();
+    for (name, major, minor) in &missing {
+        let path = dev.join(name);
+        if util::is_root() {
+            let _ = fs::remove_file(&path);
+            if mknod(&path, *major, *minor).is_err() {
+                failed.push(*name);
+            }
+        } else {
+            let made = Command::new("sudo")
+                .args([
+                    "sh",
+                    "-c",
+                    "rm -f \"$1\" && mknod -m 666 \"$1\" c \"$2\" \"$3\"",
+                    "sh",
+                ])
+                .arg(&path)
+                .args([major.to_string(), minor.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !made {
+                failed.push(*name);
+            }
+        }
+    }
+    if failed.is_empty() {
+        eprintln!(
+            "rootfs: made /dev/{{{}}} in {}",
+            names(&missing),
+            root.display()
+        );
+    } else {
+        eprintln!(
+            "rootfs: warning: could not make /dev/{{{}}} (device nodes need root): run \
+             `sudo cargo xtask rootfs --force`",
+            failed.join(",")
+        );
+    }
+}
+
+fn names(nodes: &[(&str, u32, u32)]) -> String {
+    nodes.iter().map(|n| n.0).collect::<Vec<_>>().join(",")
+}
+
+fn is_node(path: &Path, major: u32, minor: u32) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| {
+        m.file_type().is_char_device()
+            && libc::major(m.rdev()) == major
+            && libc::minor(m.rdev()) == minor
+    })
+}
+
+fn mknod(path: &Path, major: u32, minor: u32) -> std::io::Result<()> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe {
+        libc::mknod(
+            c_path.as_ptr(),
+            libc::S_IFCHR | 0o666,
+            libc::makedev(major, minor),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // mknod honours the umask: make the mode exactly 0666, as on any host.
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+}
