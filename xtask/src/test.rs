@@ -63,7 +63,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             // The tests need root, but target/ must stay the user's: cargo builds as the user and
             // starts each test executable through sudo (cargo's per-target "runner").
             let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-            let var = format!("CARGO_TARGET_{}_RUNNER", triple.to_uppercase().replace('-', "_"));
+            let var = format!(
+                "CARGO_TARGET_{}_RUNNER",
+                triple.to_uppercase().replace('-', "_")
+            );
             println!("not root: the test executables run through `sudo -E` ({var})");
             cargo_test.env(var, "sudo -E");
         }
