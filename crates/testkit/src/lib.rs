@@ -110,6 +110,26 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs `body` as a container test: root required (a loud skip, or a failure under `CI=true`),
+/// one container test at a time, and nothing may be left on the host afterwards.
+pub fn container_test(body: impl FnOnce()) {
+    if !require_root() {
+        return;
+    }
+    let _serial = serial();
+    let leaks = LeakCheck::start();
+    body();
+    leaks.assert_clean();
+}
+
+/// The inode of a namespace in a probe's report (`ns.<kind>`); fails the test if it is missing.
+#[track_caller]
+pub fn ns(report: &serde_json::Value, kind: &str) -> u64 {
+    report["ns"][kind]
+        .as_u64()
+        .unwrap_or_else(|| panic!("probe reported no {kind} namespace: {report}"))
+}
+
 /// A finished process: exit code (128+N for signal N, as the stages report it), stdout, stderr.
 #[derive(Debug)]
 pub struct Run {

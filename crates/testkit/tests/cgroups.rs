@@ -23,7 +23,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::{LeakCheck, Run};
+use testkit::container_test;
+use testkit::Run;
 
 /// The limits the slide promises.
 const PIDS_MAX: &str = "20";
@@ -39,17 +40,6 @@ fn pipeline_of_sleeps(seconds: u32) -> String {
 /// busybox awk doubling a string 27 times: a 128 MiB string, about 270 MiB charged to its
 /// group at the peak (measured), well past the limit. Bounded, so harmless where none applies.
 const MEMORY_HOG: &str = r#"BEGIN { s = "x"; for (i = 0; i < 27; i++) s = s s; print length(s) }"#;
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
 
 /// Whether this machine has cgroup v2 at /sys/fs/cgroup (else v1 or hybrid).
 fn host_is_v2() -> bool {

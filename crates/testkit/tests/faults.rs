@@ -14,21 +14,11 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use catalog::Property;
+use testkit::container_test;
 use testkit::{LeakCheck, Run};
 
 /// The stage the load tests run: the whole container.
 const STAGE: &str = "full";
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _g = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
 
 /// Starts `<stage> run <args...>` in the background, its output discarded.
 fn start(stage: &str, args: &[&str]) -> Child {

@@ -16,19 +16,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{host_ns, LeakCheck, Run};
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked (the
-/// leak check covers `full`'s overlay folders too).
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
+use testkit::container_test;
+use testkit::{host_ns, Run};
 
 /// `full run <args...>`.
 fn full(args: &[&str]) -> Run {

@@ -7,25 +7,9 @@
 
 use std::process::Command;
 
-use serde_json::Value;
-use testkit::{host_ns, LeakCheck};
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
-
-fn ns(report: &Value, kind: &str) -> u64 {
-    report["ns"][kind]
-        .as_u64()
-        .unwrap_or_else(|| panic!("probe reported no {kind} namespace: {report}"))
-}
+use testkit::container_test;
+use testkit::host_ns;
+use testkit::ns;
 
 /// A shared memory segment in the host's IPC namespace, removed when dropped.
 struct Segment {

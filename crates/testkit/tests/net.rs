@@ -14,24 +14,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{host_ns, LeakCheck};
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
-
-fn ns(report: &Value, kind: &str) -> u64 {
-    report["ns"][kind]
-        .as_u64()
-        .unwrap_or_else(|| panic!("probe reported no {kind} namespace: {report}"))
-}
+use testkit::container_test;
+use testkit::host_ns;
+use testkit::ns;
 
 /// The host's network links.
 fn host_links() -> BTreeSet<String> {

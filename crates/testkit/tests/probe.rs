@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use testkit::{host_ns, LeakCheck, Run, Scratch};
+use testkit::container_test;
+use testkit::{host_ns, Run, Scratch};
 
 /// The probe `cargo xtask test` put into the root filesystem.
 fn probe() -> PathBuf {
@@ -36,17 +37,6 @@ fn has_command(name: &str, package: &str) -> bool {
         Command::new(name).arg("--version").output().is_ok(),
         &format!("needs the {name} command: apt-get install {package}"),
     )
-}
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
 }
 
 fn status_field(key: &str) -> String {

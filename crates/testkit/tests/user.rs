@@ -14,28 +14,12 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::Duration;
 
-use serde_json::Value;
-use testkit::{host_ns, LeakCheck, Scratch};
+use testkit::container_test;
+use testkit::ns;
+use testkit::{host_ns, Scratch};
 
 /// The host id the `user` stage maps container root to when root runs it.
 const HOST_ID_OF_ROOT: u32 = 700_000_000;
-
-/// Runs `body` as a container test: root required (loudly), one at a time, leak-checked.
-fn container_test(body: impl FnOnce()) {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    body();
-    leaks.assert_clean();
-}
-
-fn ns(report: &Value, kind: &str) -> u64 {
-    report["ns"][kind]
-        .as_u64()
-        .unwrap_or_else(|| panic!("probe reported no {kind} namespace: {report}"))
-}
 
 /// A map file's text with its columns' padding squeezed: `0 1000 1`.
 fn squeeze(map: &str) -> String {
