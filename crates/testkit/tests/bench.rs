@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{LeakCheck, Scratch};
+use testkit::Scratch;
 
 /// The peers, the executable each one is, and the package that provides it.
 const PEERS: [(&str, &str); 4] = [
@@ -27,11 +27,10 @@ fn installed(program: &str) -> bool {
 
 #[test]
 fn bench_times_every_stage_and_every_installed_peer() {
-    if !testkit::require_root() {
-        return;
-    }
-    let _g = testkit::serial();
-    let leaks = LeakCheck::start();
+    testkit::container_test(smoke_test);
+}
+
+fn smoke_test() {
     let scratch = Scratch::new("bench-test");
     let json_path = scratch.path.join("bench.json");
     let mut cmd = Command::new(testkit::bin("xtask"));
@@ -99,6 +98,9 @@ fn bench_times_every_stage_and_every_installed_peer() {
         "`cargo xtask run` timed: {}",
         report["xtask_run"]
     );
-    assert!(report["failed"].as_array().is_some_and(Vec::is_empty));
-    leaks.assert_clean();
+    assert!(
+        report["failed"].as_array().is_some_and(Vec::is_empty),
+        "no stage failed: {}",
+        report["failed"]
+    );
 }
