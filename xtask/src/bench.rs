@@ -16,12 +16,12 @@
 //! tree mounted at `/sys/fs/cgroup`, keeps it open, and starts crun inside it (setns before the
 //! spawn, back right after), so crun is timed like every other case.
 //!
-//! The cases run interleaved, one of each per round (A B C, then B C A, C A B, …), after three
-//! warm-up rounds, so drift (frequency, caches, other load) and what one case leaves behind for
-//! the next hit them alike. Per case: median, min and max wall time from just before the spawn
-//! to `wait4` returning; the ratio to `unshare`, taken round by round and then the median; mean
-//! user and system CPU time from `wait4`'s rusage (charged by the tick, hence a mean), including
-//! the children the process waited for.
+//! The cases run interleaved, one of each per round, each round in a shuffled order (A B C,
+//! C A B, …), after three warm-up rounds, so drift (frequency, caches, other load) and what one
+//! case leaves behind for the next hit them alike. Per case: median, min and max wall time from
+//! just before the spawn to `wait4` returning; the ratio to `unshare`, taken round by round and
+//! then the median; mean user and system CPU time from `wait4`'s rusage (charged by the tick,
+//! hence a mean), including the children the process waited for.
 //!
 //! Peak RSS is ru_maxrss from `wait4` in the two forked warm-up rounds (see [`Spawn`] for why
 //! not the timed ones). It is a maximum, not a sum: that of the process started (the stage, the
@@ -392,13 +392,15 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         opts.runs,
         cases.len()
     );
-    let count = cases.len();
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    let mut rng = Shuffle(0x9e37_79b9_7f4a_7c15);
     for round in 0..opts.runs {
-        // Each round starts one case further on (A B C, B C A, C A B, …): what one case leaves
-        // behind for the next (the kernel's cgroup lock stays cheap for a moment after a
-        // cgroup move, caches, …) does not always help the same case.
-        for i in 0..count {
-            let case = &mut cases[(round + i) % count];
+        // Each round in its own order (A B C, C A B, B C A, …): what one case leaves behind for
+        // the next (the kernel's cgroup lock stays cheap for a moment after a cgroup move,
+        // caches, …) must not always help the same case.
+        rng.shuffle(&mut order);
+        for &i in &order {
+            let case = &mut cases[i];
             // stderr goes to a file (made before the clock starts), so that a failure says why.
             let err = File::create(&log).context("cannot create the bench's log file")?;
             match run_once(case, cgroup2_ns.as_ref(), Stdio::from(err), Spawn::Spawn) {
@@ -486,6 +488,26 @@ impl Case {
 
     fn walls_ms(&self) -> Vec<f64> {
         self.samples.iter().map(|s| ms(s.wall)).collect()
+    }
+}
+
+/// A fixed-seed xorshift generator: each round's order of the cases (reproducible, no crate).
+struct Shuffle(u64);
+
+impl Shuffle {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Fisher–Yates.
+    fn shuffle(&mut self, items: &mut [usize]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
     }
 }
 
@@ -1338,6 +1360,21 @@ mod tests {
             let err = parse(bad).unwrap_err();
             assert!(err.downcast_ref::<util::Usage>().is_some(), "{err:#}");
         }
+    }
+
+    #[test]
+    fn every_round_has_every_case_once() {
+        let mut rng = Shuffle(1);
+        let mut order: Vec<usize> = (0..16).collect();
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            rng.shuffle(&mut order);
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..16).collect::<Vec<_>>());
+            firsts.insert(order[0]);
+        }
+        assert!(firsts.len() > 5, "the order changes: {firsts:?}");
     }
 
     #[test]
