@@ -264,6 +264,8 @@ fn child(command: &[OsString]) -> Result<u8, Failure> {
         )
     })?;
     eprintln!("child: mounted a fresh /proc in a new mount namespace");
+    // In a new PID namespace the init must take the terminal for a group of its own.
+    take_terminal();
     let signals = catch_signals()?;
     let command_pid = spawn(command)?;
     supervise(command_pid, &signals)
@@ -367,6 +369,25 @@ fn failure(step: &str, err: Errno, hint: &str) -> Failure {
         code: EXIT_RUNTIME,
         message: format!("{step}: {err:?} ({}) — {hint}", err.desc().to_lowercase()),
     }
+}
+
+/// Gives the terminal, if there is one, to a new process group led by the init. The group that
+/// had it is numbered in the host's PID namespace, which a shell inside cannot name: it could not
+/// hand the terminal back when it exits ("Cannot set tty process group").
+fn take_terminal() {
+    use nix::sys::signal::signal;
+    use nix::unistd::{getpgrp, isatty, setpgid, tcsetpgrp};
+    let tty = io::stdin();
+    if !isatty(&tty).unwrap_or(false) {
+        return;
+    }
+    // setpgid(2) with 0, 0: a new process group whose id is our pid, 1.
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    // tcsetpgrp(3) from a background group raises SIGTTOU, which would stop us: ignore it
+    // meanwhile. SAFETY: SIG_IGN and SIG_DFL run none of our code in a signal handler.
+    let _ = unsafe { signal(Signal::SIGTTOU, SigHandler::SigIgn) };
+    let _ = tcsetpgrp(&tty, getpgrp());
+    let _ = unsafe { signal(Signal::SIGTTOU, SigHandler::SigDfl) };
 }
 
 /// Finds the cgroup layout, makes the container's group and writes its limits.
