@@ -219,27 +219,32 @@ fn an_interactive_shell_works_on_a_terminal() {
         ) {
             return;
         }
-        let stage = testkit::bin("procfs");
-        let mut cmd = Command::new("script");
-        cmd.args(["-q", "-e", "-c"])
-            .arg(format!("{} run sh", stage.display()))
-            .arg("/dev/null")
-            .env(testkit::ROOTFS_ENV, testkit::rootfs());
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start script");
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin
-                .write_all(b"echo on-a-tty-$(hostname)\nexit 4\n")
-                .unwrap();
+        // `pid` runs the host's sh (dash here), which gives the terminal back to the group that
+        // had it when it exits: that group must exist in the container's PID namespace.
+        // `procfs` and `full` run busybox's sh from the root filesystem.
+        for name in ["pid", "procfs", "full"] {
+            let stage = testkit::bin(name);
+            let mut cmd = Command::new("script");
+            cmd.args(["-q", "-e", "-c"])
+                .arg(format!("{} run sh", stage.display()))
+                .arg("/dev/null")
+                .env(testkit::ROOTFS_ENV, testkit::rootfs());
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("start script");
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().unwrap();
+                stdin
+                    .write_all(b"echo on-a-tty-$(hostname)\nexit 4\n")
+                    .unwrap();
+            }
+            let out = child.wait_with_output().expect("wait for script");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("on-a-tty-container"), "{name}: {stdout}");
+            assert_eq!(out.status.code(), Some(4), "{name}: {stdout}");
         }
-        let out = child.wait_with_output().expect("wait for script");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("on-a-tty-container"), "{stdout}");
-        assert_eq!(out.status.code(), Some(4), "{stdout}");
     });
 }
 
