@@ -427,8 +427,8 @@ fn child(overlay_dir: &OsString, args: &[OsString]) -> Result<u8, Failure> {
         options.hostname
     );
     // Our network namespace starts with `lo` down, and even 127.0.0.1 is unreachable until it
-    // is up. This `ip` is the host's (we have not changed root yet), acting in our namespace.
-    loud("child", "ip link set lo up")?;
+    // is up. full: what `ip link set lo up` does, done here: no `ip` process to start.
+    loopback_up()?;
     // Our mount table is a copy of the host's, and mounts that were shared there (systemd
     // mounts `/` shared) would still propagate both ways. MS_PRIVATE with MS_REC cuts every
     // mount loose before we mount anything, so nothing reaches the host.
@@ -818,9 +818,17 @@ fn cgroup_write(path: &Path, value: &str) -> Result<(), Failure> {
 /// to cgroup.procs moves that process, and 0 means the writer.
 fn join_cgroup(cgroup: &Cgroup) -> Result<(), Failure> {
     for dir in &cgroup.0 {
-        let step = format!("echo 0 > {}", dir.join("cgroup.procs").display());
-        fs::write(dir.join("cgroup.procs"), "0")
-            .map_err(|err| failure(&step, errno(&err), "see cgroups(7)"))?;
+        // full: on v1, `tasks` rather than cgroup.procs: it moves only this thread, all there
+        // is right after clone(2), so the kernel skips the lock a whole-process move takes,
+        // whose writer waits for an RCU grace period (milliseconds). v2 has no `tasks`.
+        let tasks = dir.join("tasks");
+        let file = if tasks.exists() {
+            tasks
+        } else {
+            dir.join("cgroup.procs")
+        };
+        let step = format!("echo 0 > {}", file.display());
+        fs::write(&file, "0").map_err(|err| failure(&step, errno(&err), "see cgroups(7)"))?;
     }
     eprintln!("child: joined the container's cgroup, before running anything");
     Ok(())
@@ -995,6 +1003,39 @@ fn disconnect(link: &Link) {
         .args(["link", "delete", &link.host])
         .stderr(process::Stdio::null())
         .status();
+}
+
+/// full: `ip link set lo up` without starting an `ip` process (milliseconds): the same request,
+/// SIOCSIFFLAGS with IFF_UP, made with ioctl(2) on a socket of our network namespace
+/// (netdevice(7)).
+fn loopback_up() -> Result<(), Failure> {
+    use nix::libc;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    eprintln!("child: ip link set lo up (as ioctl SIOCSIFFLAGS)");
+    let step = "ioctl SIOCSIFFLAGS lo";
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|err| failure("socket", err, "see socket(2)"))?;
+    // SAFETY: ifreq is plain data, and all zeroes is a valid one.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (to, from) in req.ifr_name.iter_mut().zip(b"lo") {
+        *to = *from as libc::c_char;
+    }
+    // SAFETY: a valid socket and a valid ifreq, which the kernel reads and then writes.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(failure(step, Errno::last(), "see netdevice(7)"));
+    }
+    // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(failure(step, Errno::last(), "see netdevice(7)"));
+    }
+    Ok(())
 }
 
 /// Prints a command for the audience, as `<who>: <command>`, then runs it.
