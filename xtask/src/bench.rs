@@ -848,7 +848,7 @@ fn time_xtask_run(true_path: &Path, n: usize) -> Result<(f64, f64)> {
 /// command, the container's end, the clean-up after its last line).
 fn profile(stage: &Stage, rootfs_dir: &Path, n: usize) -> Result<String> {
     use std::io::{BufRead, BufReader};
-    let binary = util::stage_binary(stage, true);
+    let binary = util::build_stage(stage, true)?;
     let target = if stage.needs_rootfs {
         PathBuf::from("/bin/true")
     } else {
