@@ -1025,14 +1025,15 @@ fn loopback_up() -> Result<(), Failure> {
     for (to, from) in req.ifr_name.iter_mut().zip(b"lo") {
         *to = *from as libc::c_char;
     }
-    // SAFETY: a valid socket and a valid ifreq, which the kernel reads and then writes.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    // SAFETY: a valid socket and a valid ifreq, which the kernel reads and then writes. (`as _`:
+    // the request number is a c_ulong for glibc, a c_int for musl.)
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
         return Err(failure(step, Errno::last(), "see netdevice(7)"));
     }
     // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as _, &req) } < 0 {
         return Err(failure(step, Errno::last(), "see netdevice(7)"));
     }
     Ok(())
