@@ -24,13 +24,14 @@ commands:
   run <stage> [--release] [--] [cmd [args...]]   build a stage and run it (default cmd: sh)
   list                                          the stages in talk order
   rootfs [--from SOURCE] [--force]              make the container's root filesystem
-  test [--vm-only|--no-vm] [-- FILTER]         prepare everything and run every test
+  test [--vm-only|--no-vm] [-- FILTER]          prepare everything and run every test
   diff [FROM] TO [--stat]                       what a stage adds to the one before it
   matrix [--json]                               the isolation each stage really has
   doctor                                        what this host can and cannot do, with fixes
   clean                                         remove what a killed demo left behind
   present [STAGE] [--only] [--yes]              step through the talk
-  bench [--runs N] [--stages a,b] [--json FILE] time every stage against its peers
+  bench [--runs N] [--stages a,b] [--json FILE] [--install-peers] [--build-time] [--profile STAGE]
+                                                time every stage against unshare, bwrap, crun, runc
   check [--fix] [--no-clippy] [--root DIR]      the repository's rules
 
 exit codes: 0 ok, 1 failure, 2 usage error; `run` exits with the stage's own status";
