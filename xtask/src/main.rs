@@ -21,7 +21,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  run <stage> [--release] [--] [cmd [args...]]   build a stage and run it (default cmd: sh)
+  run <stage> [--release] [--] [cmd [args...]]  build a stage and run it (default cmd: sh)
   list                                          the stages in talk order
   rootfs [--from SOURCE] [--force]              make the container's root filesystem
   test [--vm-only|--no-vm] [-- FILTER]          prepare everything and run every test
