@@ -210,6 +210,54 @@ fn signals_to_the_runtime_reach_the_command() {
 }
 
 #[test]
+fn ctrl_c_on_the_terminal_stops_the_command_not_the_container() {
+    container_test(|| {
+        if !testkit::require(
+            Command::new("script").arg("--version").output().is_ok(),
+            "script(1) from util-linux is not installed",
+        ) {
+            return;
+        }
+        for name in ["pid", "procfs", "full"] {
+            let stage = testkit::bin(name);
+            let mut child = Command::new("script")
+                .args(["-q", "-e", "-c"])
+                .arg(format!("{} run sh", stage.display()))
+                .arg("/dev/null")
+                .env(testkit::ROOTFS_ENV, testkit::rootfs())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start script");
+            let started = std::time::Instant::now();
+            {
+                use std::io::Write;
+                let mut tty = child.stdin.take().unwrap();
+                tty.write_all(b"sleep 20\n").unwrap();
+                // ^C, typed on the terminal: the line discipline sends SIGINT to the terminal's
+                // foreground process group, which must be the command's, inside the container.
+                // Twice, in case a slow machine (the VM) had not started `sleep` yet.
+                for _ in 0..2 {
+                    sleep(Duration::from_millis(2000));
+                    tty.write_all(b"\x03").unwrap();
+                }
+                sleep(Duration::from_millis(300));
+                tty.write_all(b"echo still-$(hostname)\nexit 4\n").unwrap();
+            }
+            let out = child.wait_with_output().expect("wait for script");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("still-container"), "{name}: {stdout}");
+            assert_eq!(out.status.code(), Some(4), "{name}: {stdout}");
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{name}: Ctrl-C did not stop `sleep 20`"
+            );
+        }
+    });
+}
+
+#[test]
 fn an_interactive_shell_works_on_a_terminal() {
     container_test(|| {
         // script(1) gives the stage a real terminal; the shell reads its commands from it.
