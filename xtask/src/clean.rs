@@ -8,12 +8,13 @@
 //! - overlay folders `/tmp/desde-cero-overlay-<pid>` of the `full` stage;
 //! - host ends of the `net` stage's veth links.
 //!
+//! The `hoststate` crate lists these things; the tests' leak check reads the same lists.
+//!
 //! A leftover whose name carries the pid of a stage that is still running belongs to a live
 //! container: it is left alone, and the report says so. Running it when there is nothing to
 //! clean is safe: it says "nothing to clean" and exits 0. Exit 1 when something could not be
 //! removed.
 
-use std::collections::BTreeSet;
 use std::ffi::{CString, OsString};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -26,78 +27,6 @@ use anyhow::{Context, Result};
 
 use crate::rootfs;
 use crate::util::{self, usage};
-
-/// The name every cgroup of the project starts with.
-pub const CGROUP_PREFIX: &str = "desde-cero";
-/// The `full` stage's overlay folders: this prefix, then the runtime's pid.
-pub const OVERLAY_PREFIX: &str = "desde-cero-overlay-";
-/// The `net` stage names its veth ends `dc<runtime pid>h` (host) and `dc<runtime pid>c`.
-pub const VETH_PREFIX: &str = "dc";
-
-/// Whether a link's name is one the `net` stage gives: `dc`, digits, then `h` or `c`.
-pub fn is_project_link(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(VETH_PREFIX) else {
-        return false;
-    };
-    let digits = rest.trim_end_matches(['h', 'c']);
-    rest.len() == digits.len() + 1
-        && !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// One line of `/proc/self/mountinfo`, see proc(5).
-#[derive(Debug, Clone)]
-pub struct Mount {
-    pub mount_point: PathBuf,
-    /// Optional fields: `shared:N`, `master:N`, ...
-    pub optional: Vec<String>,
-    pub fstype: String,
-    pub super_options: String,
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> PathBuf {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match octal {
-            Some(d) if bytes[i] == b'\\' => {
-                out.push(
-                    d.iter()
-                        .fold(0u8, |n, b| n.wrapping_mul(8).wrapping_add(b - b'0')),
-                );
-                i += 4;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(std::ffi::OsStr::from_bytes(&out))
-}
-
-/// The mount table of this process's mount namespace, in mount order.
-pub fn mountinfo() -> Vec<Mount> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            Some(Mount {
-                mount_point: unescape(fields.get(4)?),
-                optional: fields.get(6..sep)?.iter().map(|s| s.to_string()).collect(),
-                fstype: fields.get(sep + 1)?.to_string(),
-                super_options: fields.get(sep + 3).unwrap_or(&"").to_string(),
-            })
-        })
-        .collect()
-}
 
 /// What clean found and did.
 #[derive(Default)]
@@ -177,8 +106,8 @@ impl Leftover {
 /// Everything of the project's that is on the host now (live containers' things included).
 fn find() -> Vec<Leftover> {
     let mut found = Vec::new();
-    let mounts = mountinfo();
-    let overlays = overlay_dirs();
+    let mounts = hoststate::mounts();
+    let overlays = hoststate::overlays();
     let mut roots: Vec<PathBuf> = overlays.clone();
     let rootfs_dir = rootfs::default_dir();
     roots.push(rootfs_dir.canonicalize().unwrap_or(rootfs_dir));
@@ -188,95 +117,14 @@ fn find() -> Vec<Leftover> {
             found.push(Leftover::Mount(m.mount_point.clone()));
         }
     }
-    found.extend(cgroup_dirs(&mounts).into_iter().map(Leftover::Cgroup));
+    found.extend(
+        hoststate::cgroups(&mounts)
+            .into_iter()
+            .map(Leftover::Cgroup),
+    );
     found.extend(overlays.into_iter().map(Leftover::Overlay));
-    found.extend(veths().into_iter().map(Leftover::Veth));
+    found.extend(hoststate::veths().into_iter().map(Leftover::Veth));
     found
-}
-
-/// The `full` stage's overlay folders, in `/tmp` and in `$TMPDIR`.
-fn overlay_dirs() -> Vec<PathBuf> {
-    let mut dirs = BTreeSet::new();
-    for tmp in [PathBuf::from("/tmp"), std::env::temp_dir()] {
-        let Ok(entries) = fs::read_dir(&tmp) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(OVERLAY_PREFIX)
-            {
-                dirs.insert(entry.path());
-            }
-        }
-    }
-    dirs.into_iter().collect()
-}
-
-/// Every cgroup folder named `desde-cero…` and every folder below one, in every hierarchy,
-/// deepest first.
-fn cgroup_dirs(mounts: &[Mount]) -> Vec<PathBuf> {
-    let mut found = BTreeSet::new();
-    let tops: BTreeSet<&Path> = mounts
-        .iter()
-        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
-        .map(|m| m.mount_point.as_path())
-        .collect();
-    for top in tops {
-        walk(top, 0, false, &mut found);
-    }
-    let mut dirs: Vec<PathBuf> = found.into_iter().collect();
-    dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    dirs
-}
-
-fn walk(dir: &Path, depth: usize, inside: bool, found: &mut BTreeSet<PathBuf>) {
-    if depth > 12 {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let path = entry.path();
-        let ours = inside
-            || entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(CGROUP_PREFIX);
-        if ours {
-            found.insert(path.clone());
-        }
-        walk(&path, depth + 1, ours, found);
-    }
-}
-
-/// Network links named like the `net` stage's veth ends, and that are veths.
-fn veths() -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/sys/class/net") else {
-        return Vec::new();
-    };
-    let mut found: Vec<String> = entries
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| is_project_link(name))
-        .filter(|name| is_veth(name))
-        .collect();
-    found.sort();
-    found
-}
-
-/// A veth's driver says so in its uevent-less sysfs entry only through ethtool, so ask the
-/// link's `iflink` instead: a veth's peer is another link, so `iflink` differs from `ifindex`.
-fn is_veth(name: &str) -> bool {
-    let read = |f: &str| fs::read_to_string(format!("/sys/class/net/{name}/{f}")).ok();
-    let virtual_dev = fs::canonicalize(format!("/sys/class/net/{name}"))
-        .is_ok_and(|p| p.starts_with("/sys/devices/virtual/net"));
-    virtual_dev && read("iflink") != read("ifindex")
 }
 
 /// The pid in a leftover's name, if a stage with that pid is still running.
@@ -302,7 +150,7 @@ fn live_owner(name: &str) -> Option<u32> {
 fn live_cgroup_owner(path: &Path) -> Option<u32> {
     path.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .skip_while(|name| !name.starts_with(CGROUP_PREFIX))
+        .skip_while(|name| !name.starts_with(hoststate::CGROUP_PREFIX))
         .find_map(|name| live_owner(&name))
 }
 

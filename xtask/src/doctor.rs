@@ -10,9 +10,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
-use crate::clean::{self, Mount};
 use crate::rootfs;
 use crate::util::{self, usage};
+use hoststate::Mount;
 
 /// The oldest kernel the stages work on: cgroup namespaces (`full`) arrived in 4.6.
 const MIN_KERNEL: (u32, u32) = (4, 6);
@@ -53,7 +53,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             "unexpected argument {arg:?}\nusage: cargo xtask doctor"
         )));
     }
-    let mounts = clean::mountinfo();
+    let mounts = hoststate::mounts();
     let rootfs_dir = rootfs::default_dir();
     let rootfs_check = root_filesystem(&rootfs_dir);
     let mut checks = vec![kernel(), privileges()];

@@ -501,7 +501,7 @@ fn limited(inside: &View, host: &View, key: &str, controller: &str) -> bool {
 /// The folder of a process's group for `controller` (from its `/proc/<pid>/cgroup` lines) in
 /// the host's cgroup filesystem, and whether it is a v2 one.
 fn cgroup_path(lines: &[String], controller: &str) -> Option<(PathBuf, bool)> {
-    let mounts = crate::clean::mountinfo();
+    let mounts = hoststate::mounts();
     for line in lines {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);

@@ -1,10 +1,11 @@
 //! The leak check every integration test shares: the host's mount table, this project's cgroups,
-//! the network links, this process's children and the `full` stage's overlay folders in `/tmp`
-//! are read before a test and compared after it.
+//! the network links and the `full` stage's overlay folders in `/tmp` (all listed by `hoststate`,
+//! as `cargo xtask clean` lists them), and this process's children, are read before a test and
+//! compared after it.
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A snapshot of what a container could leave behind on the host.
@@ -20,12 +21,17 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn take() -> Snapshot {
+        let mounts = hoststate::mounts();
+        let shown = |p: PathBuf| p.display().to_string();
         Snapshot {
-            mounts: mounts(),
-            cgroups: cgroups(),
-            links: links(),
+            cgroups: hoststate::cgroups(&mounts).into_iter().map(shown).collect(),
+            mounts: mounts
+                .into_iter()
+                .map(|m| format!("{} ({})", m.mount_point.display(), m.fstype))
+                .collect(),
+            links: hoststate::links().into_iter().collect(),
             children: children(),
-            overlays: overlays(),
+            overlays: hoststate::overlays().into_iter().map(shown).collect(),
         }
     }
 
@@ -75,59 +81,6 @@ impl LeakCheck {
     }
 }
 
-/// Mount points of the host (the test process's mount namespace), with their filesystem type.
-fn mounts() -> BTreeSet<String> {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            Some(format!("{} ({})", fields.get(4)?, fields.get(sep + 1)?))
-        })
-        .collect()
-}
-
-/// Every cgroup folder whose path mentions this project, in every hierarchy.
-fn cgroups() -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    walk(Path::new("/sys/fs/cgroup"), 0, &mut found);
-    found
-}
-
-fn walk(dir: &Path, depth: usize, found: &mut BTreeSet<String>) {
-    if depth > 6 {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if !kind.is_dir() {
-            continue;
-        }
-        let path = entry.path();
-        if path.to_string_lossy().contains("desde-cero") {
-            found.insert(path.display().to_string());
-        }
-        walk(&path, depth + 1, found);
-    }
-}
-
-/// Network links of the host's network namespace.
-fn links() -> BTreeSet<String> {
-    fs::read_dir("/sys/class/net")
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// This process's live children and their descendants (pid and name).
 fn children() -> BTreeSet<String> {
     let me = std::process::id().to_string();
@@ -155,29 +108,6 @@ fn children() -> BTreeSet<String> {
             if parents.contains(ppid) && !parents.contains(&name) {
                 parents.insert(name.clone());
                 found.insert(format!("{name} ({comm})"));
-            }
-        }
-    }
-    found
-}
-
-/// The prefix of the `full` stage's overlay folders (its upper and work layers).
-pub const OVERLAY_PREFIX: &str = "desde-cero-overlay-";
-
-/// The overlay folders `full` makes in `/tmp` (and in `$TMPDIR`, if that differs).
-fn overlays() -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for dir in [std::path::PathBuf::from("/tmp"), std::env::temp_dir()] {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(OVERLAY_PREFIX)
-            {
-                found.insert(entry.path().display().to_string());
             }
         }
     }

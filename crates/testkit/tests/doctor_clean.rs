@@ -118,15 +118,10 @@ fn doctor_and_clean_refuse_arguments_with_exit_2() {
 
 /// The mount points of every cgroup hierarchy (v1 and v2).
 fn cgroup_mounts() -> Vec<PathBuf> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            let fstype = *fields.get(sep + 1)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(fields[4]))
-        })
+    hoststate::mounts()
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .map(|m| m.mount_point)
         .collect()
 }
 

@@ -267,19 +267,15 @@ fn a_fork_bomb_in_full_stops_at_the_pids_limit_and_the_host_keeps_working() {
 /// The pids cgroup folder of process `pid`, in the host's cgroup filesystem (v1 or v2).
 fn pids_group(pid: i32) -> Option<std::path::PathBuf> {
     let lines = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    // mountinfo: "... <mount point> ... - <fstype> <source> <super options>"
+    let mounts = hoststate::mounts();
     let mount_of = |v2: bool| {
-        mounts.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let sep = fields.iter().position(|f| *f == "-")?;
-            let (fstype, options) = (*fields.get(sep + 1)?, *fields.get(sep + 3)?);
+        mounts.iter().find_map(|m| {
             let wanted = if v2 {
-                fstype == "cgroup2"
+                m.fstype == "cgroup2"
             } else {
-                fstype == "cgroup" && options.split(',').any(|o| o == "pids")
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "pids")
             };
-            wanted.then(|| std::path::PathBuf::from(fields[4]))
+            wanted.then(|| m.mount_point.clone())
         })
     };
     for line in lines.lines() {
