@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use catalog::Stage;
+use serde_json::{json, Value};
 
 use crate::rootfs;
 use crate::util::{self, usage};
@@ -674,7 +675,7 @@ fn install_peers(root: bool) -> Result<()> {
 /// The OCI runtime spec's minimal config: `true`, five namespaces, /proc and a tmpfs /dev (so
 /// the runtime creates its device nodes there and not in the shared root filesystem).
 fn oci_config(rootfs_dir: &Path) -> String {
-    let root = json_str(&rootfs_dir.to_string_lossy());
+    let root = Value::from(rootfs_dir.to_string_lossy()).to_string();
     format!(
         r#"{{
   "ociVersion": "1.0.2",
@@ -1164,72 +1165,40 @@ impl Report {
     }
 
     fn json(&self) -> String {
-        let num = |x: f64| {
-            if x.is_finite() {
-                format!("{x:.4}")
-            } else {
-                "null".into()
-            }
-        };
-        let mut out = String::from("{\n");
-        let _ = writeln!(out, "  \"runs\": {},", self.runs);
-        let _ = writeln!(out, "  \"warm_up\": {WARM_UP},");
-        let _ = writeln!(
-            out,
-            "  \"rootfs\": {},",
-            json_str(&self.rootfs.to_string_lossy())
-        );
-        let _ = writeln!(out, "  \"root\": {},", self.root);
-        let _ = writeln!(out, "  \"host\": {},", json_str(&host_line()));
-        let rows: Vec<String> = self
+        // Four decimals are plenty for milliseconds; NaN and infinities become null.
+        let num = |x: f64| json!((x * 1e4).round() / 1e4);
+        let cases: Vec<Value> = self
             .rows()
             .iter()
             .map(|r| {
-                format!(
-                    "    {{\"name\": {}, \"what\": {}, \"kind\": \"{}\", \"median_ms\": {}, \
-                     \"min_ms\": {}, \"max_ms\": {}, \"ratio_to_unshare\": {}, \
-                     \"peak_rss_kib\": {}, \"user_ms\": {}, \"sys_ms\": {}, \
-                     \"binary_bytes\": {}, \"samples_ms\": [{}]}}",
-                    json_str(&r.case.name),
-                    json_str(&r.case.what),
-                    if r.case.stage.is_some() {
-                        "stage"
-                    } else if r.case.name == "exec" {
-                        "baseline"
-                    } else {
-                        "peer"
-                    },
-                    num(r.median),
-                    num(r.min),
-                    num(r.max),
-                    r.ratio.map_or("null".into(), num),
-                    r.max_rss_kib,
-                    num(r.user),
-                    num(r.sys),
-                    r.case.binary_bytes.map_or("null".into(), |b| b.to_string()),
-                    r.case
-                        .walls_ms()
-                        .iter()
-                        .map(|x| num(*x))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                let kind = if r.case.stage.is_some() {
+                    "stage"
+                } else if r.case.name == "exec" {
+                    "baseline"
+                } else {
+                    "peer"
+                };
+                json!({
+                    "name": r.case.name,
+                    "what": r.case.what,
+                    "kind": kind,
+                    "median_ms": num(r.median),
+                    "min_ms": num(r.min),
+                    "max_ms": num(r.max),
+                    "ratio_to_unshare": r.ratio.map(num),
+                    "peak_rss_kib": r.max_rss_kib,
+                    "user_ms": num(r.user),
+                    "sys_ms": num(r.sys),
+                    "binary_bytes": r.case.binary_bytes,
+                    "samples_ms": r.case.walls_ms().into_iter().map(num).collect::<Vec<_>>(),
+                })
             })
             .collect();
-        let _ = writeln!(out, "  \"cases\": [\n{}\n  ],", rows.join(",\n"));
-        let pairs = |list: &[(String, String)]| -> String {
+        let pairs = |list: &[(String, String)]| -> Vec<Value> {
             list.iter()
-                .map(|(n, r)| {
-                    format!(
-                        "    {{\"name\": {}, \"reason\": {}}}",
-                        json_str(n),
-                        json_str(r)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(",\n")
+                .map(|(n, r)| json!({"name": n, "reason": r}))
+                .collect()
         };
-        let _ = writeln!(out, "  \"skipped\": [\n{}\n  ],", pairs(&self.skipped));
         let mut failed = self.broken.clone();
         let mut peer_failures = Vec::new();
         for case in &self.cases {
@@ -1240,44 +1209,31 @@ impl Report {
             };
             list.extend(case.failures.iter().map(|f| (case.name.clone(), f.clone())));
         }
-        let _ = writeln!(out, "  \"failed\": [\n{}\n  ],", pairs(&failed));
-        let _ = writeln!(
-            out,
-            "  \"peer_failures\": [\n{}\n  ],",
-            pairs(&peer_failures)
-        );
-        let steps: Vec<String> = self
+        let steps: Vec<Value> = self
             .steps()
             .iter()
-            .map(|(s, p, d)| {
-                format!(
-                    "    {{\"stage\": {}, \"previous\": {}, \"cost_ms\": {}}}",
-                    json_str(s),
-                    json_str(p),
-                    num(*d)
-                )
-            })
+            .map(|(s, p, d)| json!({"stage": s, "previous": p, "cost_ms": num(*d)}))
             .collect();
-        let _ = writeln!(out, "  \"steps\": [\n{}\n  ],", steps.join(",\n"));
-        let _ = writeln!(
-            out,
-            "  \"xtask_run\": {},",
-            self.xtask_run.map_or("null".into(), |(c, b)| format!(
-                "{{\"cargo_xtask_run_ms\": {}, \"binary_ms\": {}}}",
-                num(c),
-                num(b)
-            ))
-        );
-        let _ = writeln!(
-            out,
-            "  \"clean_build_s\": {}",
-            self.build_time.map_or("null".into(), |(d, r)| format!(
-                "{{\"debug\": {}, \"release\": {}}}",
-                num(d),
-                num(r)
-            ))
-        );
-        out.push_str("}\n");
+        let report = json!({
+            "runs": self.runs,
+            "warm_up": WARM_UP,
+            "rootfs": self.rootfs.to_string_lossy(),
+            "root": self.root,
+            "host": host_line(),
+            "cases": cases,
+            "skipped": pairs(&self.skipped),
+            "failed": pairs(&failed),
+            "peer_failures": pairs(&peer_failures),
+            "steps": steps,
+            "xtask_run": self.xtask_run.map(|(c, b)| {
+                json!({"cargo_xtask_run_ms": num(c), "binary_ms": num(b)})
+            }),
+            "clean_build_s": self.build_time.map(|(d, r)| {
+                json!({"debug": num(d), "release": num(r)})
+            }),
+        });
+        let mut out = serde_json::to_string_pretty(&report).unwrap_or_default();
+        out.push('\n');
         out
     }
 }
@@ -1301,23 +1257,6 @@ fn host_line() -> String {
         Layout::V1 => "cgroup v1",
     };
     format!("Linux {}, {cpus} × {model}, {layout}", kernel.trim())
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

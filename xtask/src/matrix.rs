@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use catalog::{Property, Stage};
+use serde_json::{json, Value};
 
 use crate::rootfs;
 use crate::util::{self, usage};
@@ -172,7 +173,7 @@ impl Drop for Marker {
 
 /// What was seen of one probe: its report, and the host's view of the same process.
 struct View {
-    report: Json,
+    report: Value,
     /// `/proc/<pid>/ns/<kind>` inode numbers, read from the host.
     ns: BTreeMap<String, u64>,
     /// Per controller: the process's group folder in the host's cgroup filesystem (from
@@ -240,7 +241,7 @@ fn observe(stage: Option<&Path>, probe: &Path, marker: &Path, rootfs_dir: &Path)
         bail!("exited with {status}: {last_line}");
     }
     let text = String::from_utf8_lossy(&out);
-    let report = Json::parse(text.trim())
+    let report: Value = serde_json::from_str(text.trim())
         .map_err(|why| anyhow::anyhow!("the probe printed no JSON ({why}): {last_line}"))?;
     let (ns, groups, root, status, uid_map) =
         seen.context("the probe never showed up among the stage's processes")??;
@@ -373,9 +374,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
     let h = &host.report;
     let mut has = BTreeSet::new();
     let ns = |v: &View, kind: &str| {
-        v.report
-            .at(&["ns", kind])
-            .and_then(Json::as_u64)
+        at(&v.report, &["ns", kind])
+            .and_then(Value::as_u64)
             .or_else(|| v.ns.get(kind).copied())
     };
     let own_ns = |kind: &str| {
@@ -395,11 +395,11 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
             has.insert(property);
         }
     }
-    if r.at(&["hostname"]).and_then(Json::as_str) == Some(HOSTNAME) {
+    if at(r, &["hostname"]).and_then(Value::as_str) == Some(HOSTNAME) {
         has.insert(Property::Hostname);
     }
-    if r.at(&["pid"]).and_then(Json::as_u64) == Some(1)
-        || r.at(&["ppid"]).and_then(Json::as_u64) == Some(1)
+    if at(r, &["pid"]).and_then(Value::as_u64) == Some(1)
+        || at(r, &["ppid"]).and_then(Value::as_u64) == Some(1)
     {
         has.insert(Property::Pid1);
     }
@@ -409,8 +409,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
     // The host's /proc lists every process of the machine, kernel threads included; the
     // container's lists its init and the probe.
     if let (Some(n), Some(all)) = (
-        r.at(&["proc_pids"]).and_then(Json::as_u64),
-        h.at(&["proc_pids"]).and_then(Json::as_u64),
+        at(r, &["proc_pids"]).and_then(Value::as_u64),
+        at(h, &["proc_pids"]).and_then(Value::as_u64),
     ) {
         if n >= 1 && n * 2 < all {
             has.insert(Property::ProcIsolated);
@@ -426,9 +426,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
         }
     }
     let uid_map = |v: &View| {
-        v.report
-            .at(&["uid_map"])
-            .and_then(Json::as_str)
+        at(&v.report, &["uid_map"])
+            .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| v.uid_map.clone())
     };
@@ -436,9 +435,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
         has.insert(Property::RootNotHostRoot);
     }
     let mask = |v: &View, key: &str, status_key: &str| {
-        v.report
-            .at(&["caps", key])
-            .and_then(Json::as_str)
+        at(&v.report, &["caps", key])
+            .and_then(Value::as_str)
             .map(str::to_string)
             .or_else(|| status_field(&v.status, status_key))
             .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
@@ -454,9 +452,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
         has.insert(Property::CapsReduced);
     }
     let nnp = |v: &View| {
-        v.report
-            .at(&["no_new_privs"])
-            .and_then(Json::as_bool)
+        at(&v.report, &["no_new_privs"])
+            .and_then(Value::as_bool)
             .or_else(|| status_field(&v.status, "NoNewPrivs").map(|s| s == "1"))
     };
     if nnp(inside) == Some(true) && nnp(host) != Some(true) {
@@ -464,8 +461,8 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
     }
     // Unreachable only when the escape was really tried and failed: when it could not even be
     // tried (the probe says why under `errors`), nothing is proven.
-    if r.at(&["host_root_reachable"]).and_then(Json::as_bool) == Some(false)
-        && r.at(&["errors", "host_root_reachable"]).is_none()
+    if at(r, &["host_root_reachable"]).and_then(Value::as_bool) == Some(false)
+        && at(r, &["errors", "host_root_reachable"]).is_none()
     {
         has.insert(Property::HostRootUnreachable);
     }
@@ -477,15 +474,13 @@ fn properties(inside: &View, host: &View) -> BTreeSet<Property> {
 /// process's group as the host sees it: another group than the host's, with its own limit.
 fn limited(inside: &View, host: &View, key: &str, controller: &str) -> bool {
     let reachable = |v: &View| {
-        !v.report
-            .at(&["limits_source"])
-            .and_then(Json::as_str)
+        !at(&v.report, &["limits_source"])
+            .and_then(Value::as_str)
             .is_some_and(|s| s.starts_with("unreachable") || s.starts_with("unknown"))
     };
     let value = |v: &View| {
-        v.report
-            .at(&["limits", key])
-            .and_then(Json::as_str)
+        at(&v.report, &["limits", key])
+            .and_then(Value::as_str)
             .map(str::to_string)
     };
     if reachable(inside) {
@@ -683,279 +678,66 @@ fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
 }
 
 fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
-    let labels = |set: &BTreeSet<Property>| {
-        let items: Vec<String> = Property::ALL
+    let labels = |set: &BTreeSet<Property>| -> Vec<&str> {
+        Property::ALL
             .iter()
             .filter(|p| set.contains(p))
-            .map(|p| json_str(p.label()))
-            .collect();
-        format!("[{}]", items.join(","))
+            .map(|p| p.label())
+            .collect()
     };
-    let columns: Vec<String> = Property::ALL
+    let columns: Vec<Value> = Property::ALL
         .iter()
-        .map(|p| {
-            format!(
-                "{{\"label\":{},\"description\":{}}}",
-                json_str(p.label()),
-                json_str(p.description())
-            )
-        })
+        .map(|p| json!({"label": p.label(), "description": p.description()}))
         .collect();
-    let stages: Vec<String> = rows
+    let stages: Vec<Value> = rows
         .iter()
         .map(|row| {
             let (status, error, observed) = match &row.outcome {
-                Outcome::Missing(why) => ("not built yet", json_str(why), "null".to_string()),
-                Outcome::Failed(why) => ("failed", json_str(why), "null".to_string()),
-                Outcome::Seen(seen) => ("ok", "null".to_string(), labels(seen)),
+                Outcome::Missing(why) => ("not built yet", json!(why), Value::Null),
+                Outcome::Failed(why) => ("failed", json!(why), Value::Null),
+                Outcome::Seen(seen) => ("ok", Value::Null, json!(labels(seen))),
             };
-            let wrong: Vec<String> = row
+            let wrong: Vec<&str> = row
                 .mismatches()
                 .iter()
-                .map(|m| json_str(m.property.label()))
+                .map(|m| m.property.label())
                 .collect();
-            format!(
-                "{{\"number\":{},\"name\":{},\"status\":{},\"error\":{},\"expected\":{},\
-                 \"observed\":{},\"mismatches\":[{}],\"drops\":{},\"drops_why\":{}}}",
-                row.stage.number,
-                json_str(row.stage.name),
-                json_str(status),
-                error,
-                labels(&row.expected()),
-                observed,
-                wrong.join(","),
-                labels(&row.stage.drops.iter().copied().collect()),
-                json_str(row.stage.drops_why)
-            )
+            json!({
+                "number": row.stage.number,
+                "name": row.stage.name,
+                "status": status,
+                "error": error,
+                "expected": labels(&row.expected()),
+                "observed": observed,
+                "mismatches": wrong,
+                "drops": labels(&row.stage.drops.iter().copied().collect()),
+                "drops_why": row.stage.drops_why,
+            })
         })
         .collect();
-    let cells: Vec<String> = mismatches
+    let cells: Vec<Value> = mismatches
         .iter()
         .map(|m| {
-            format!(
-                "{{\"stage\":{},\"property\":{},\"expected\":{},\"observed\":{}}}",
-                json_str(m.stage),
-                json_str(m.property.label()),
-                m.expected,
-                !m.expected
-            )
+            json!({
+                "stage": m.stage,
+                "property": m.property.label(),
+                "expected": m.expected,
+                "observed": !m.expected,
+            })
         })
         .collect();
-    format!(
-        "{{\"ok\":{},\"columns\":[{}],\"stages\":[{}],\"mismatches\":[{}]}}",
-        mismatches.is_empty() && all_seen,
-        columns.join(","),
-        stages.join(","),
-        cells.join(",")
-    )
+    json!({
+        "ok": mismatches.is_empty() && all_seen,
+        "columns": columns,
+        "stages": stages,
+        "mismatches": cells,
+    })
+    .to_string()
 }
 
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Just enough JSON to read the probe's report: the xtask stays free of serde. Numbers keep
-/// their text, so a 64-bit inode or limit is never rounded.
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(String),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
-
-impl Json {
-    fn parse(text: &str) -> Result<Json, String> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value(0)?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("trailing text at byte {}", p.i));
-        }
-        Ok(v)
-    }
-
-    /// The value at a path of object keys.
-    fn at(&self, path: &[&str]) -> Option<&Json> {
-        path.iter().try_fold(self, |v, key| match v {
-            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        })
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn as_u64(&self) -> Option<u64> {
-        match self {
-            Json::Num(n) => n.parse().ok(),
-            _ => None,
-        }
-    }
-
-    fn as_bool(&self) -> Option<bool> {
-        match self {
-            Json::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.s.get(self.i).is_some_and(|b| b.is_ascii_whitespace()) {
-            self.i += 1;
-        }
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        self.ws();
-        if self.s.get(self.i) == Some(&b) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn value(&mut self, depth: usize) -> Result<Json, String> {
-        if depth > 64 {
-            return Err("nested too deeply".into());
-        }
-        self.ws();
-        let rest = &self.s[self.i..];
-        for (word, v) in [
-            (&b"null"[..], Json::Null),
-            (b"true", Json::Bool(true)),
-            (b"false", Json::Bool(false)),
-        ] {
-            if rest.starts_with(word) {
-                self.i += word.len();
-                return Ok(v);
-            }
-        }
-        match rest.first() {
-            Some(b'"') => self.string().map(Json::Str),
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                if self.eat(b']') {
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    if self.eat(b']') {
-                        return Ok(Json::Arr(items));
-                    }
-                    if !self.eat(b',') {
-                        return Err(format!("expected , or ] at byte {}", self.i));
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut fields = Vec::new();
-                if self.eat(b'}') {
-                    return Ok(Json::Obj(fields));
-                }
-                loop {
-                    self.ws();
-                    let key = self.string()?;
-                    if !self.eat(b':') {
-                        return Err(format!("expected : at byte {}", self.i));
-                    }
-                    fields.push((key, self.value(depth + 1)?));
-                    if self.eat(b'}') {
-                        return Ok(Json::Obj(fields));
-                    }
-                    if !self.eat(b',') {
-                        return Err(format!("expected , or }} at byte {}", self.i));
-                    }
-                }
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let start = self.i;
-                while self
-                    .s
-                    .get(self.i)
-                    .is_some_and(|b| b"+-.eE0123456789".contains(b))
-                {
-                    self.i += 1;
-                }
-                Ok(Json::Num(
-                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
-                ))
-            }
-            _ => Err(format!("unexpected input at byte {}", self.i)),
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        if self.s.get(self.i) != Some(&b'"') {
-            return Err(format!("expected a string at byte {}", self.i));
-        }
-        self.i += 1;
-        let mut out = Vec::new();
-        loop {
-            let Some(&b) = self.s.get(self.i) else {
-                return Err("unterminated string".into());
-            };
-            self.i += 1;
-            match b {
-                b'"' => return Ok(String::from_utf8_lossy(&out).into_owned()),
-                b'\\' => {
-                    let Some(&e) = self.s.get(self.i) else {
-                        return Err("unterminated escape".into());
-                    };
-                    self.i += 1;
-                    let c = match e {
-                        b'n' => '\n',
-                        b't' => '\t',
-                        b'r' => '\r',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'u' => {
-                            let hex = self.s.get(self.i..self.i + 4).ok_or("short \\u escape")?;
-                            self.i += 4;
-                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16)
-                                .map_err(|_| "bad \\u escape")?;
-                            char::from_u32(code).unwrap_or('\u{fffd}')
-                        }
-                        other => char::from(other),
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
-                b => out.push(b),
-            }
-        }
-    }
+/// The value at a path of object keys.
+fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, key| v.get(key))
 }
 
 #[cfg(test)]
@@ -964,19 +746,22 @@ mod tests {
 
     #[test]
     fn parses_what_the_probe_prints() {
-        let v = Json::parse(
+        let v: Value = serde_json::from_str(
             r#"  {"a":{"b":[1,-2.5e3,"x\"\u00e9"],"n":null},"t":true,"big":18446744073709551615}"#,
         )
         .unwrap();
-        assert_eq!(v.at(&["t"]).and_then(Json::as_bool), Some(true));
-        assert_eq!(v.at(&["big"]).and_then(Json::as_u64), Some(u64::MAX));
-        assert_eq!(v.at(&["a", "n"]), Some(&Json::Null));
-        let Some(Json::Arr(items)) = v.at(&["a", "b"]) else {
+        assert_eq!(at(&v, &["t"]).and_then(Value::as_bool), Some(true));
+        assert_eq!(at(&v, &["big"]).and_then(Value::as_u64), Some(u64::MAX));
+        assert_eq!(at(&v, &["a", "n"]), Some(&Value::Null));
+        let Some(Value::Array(items)) = at(&v, &["a", "b"]) else {
             panic!("no array");
         };
         assert_eq!(items[2].as_str(), Some("x\"é"));
         for bad in ["", "{", "[1,]", "{\"a\" 1}", "\"abc", "[1] 2", "nul"] {
-            assert!(Json::parse(bad).is_err(), "{bad:?} parsed");
+            assert!(
+                serde_json::from_str::<Value>(bad).is_err(),
+                "{bad:?} parsed"
+            );
         }
     }
 
@@ -988,11 +773,6 @@ mod tests {
         );
         assert_eq!(host_uid_of_root("0 100000 65536\n"), Some(100000));
         assert_eq!(host_uid_of_root(""), None);
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
     }
 
     #[test]
