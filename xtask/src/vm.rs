@@ -753,49 +753,28 @@ fn build_tests() -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Runs cargo with `--message-format=json` and collects (target name, executable) of every
-/// artifact of the given kind. Cargo's JSON is compact and stable, so a string search will do.
+/// artifact of the given kind.
 fn cargo_artifacts(cmd: &mut Command, kind: &str) -> Result<Vec<(String, PathBuf)>> {
     cmd.stdout(Stdio::piped());
     let out = cmd.output().context("cannot run cargo")?;
     if !out.status.success() {
         bail!("{cmd:?} failed with {}", out.status);
     }
-    let mut found = Vec::new();
-    let kind_field = format!("\"kind\":[\"{kind}\"]");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        if !line.contains("\"reason\":\"compiler-artifact\"") || !line.contains(&kind_field) {
-            continue;
-        }
-        let (Some(target), Some(exe)) = (
-            line.find("\"target\":{")
-                .and_then(|at| json_string(&line[at..], "name")),
-            json_string(line, "executable"),
-        ) else {
-            continue;
-        };
-        found.push((target, PathBuf::from(exe)));
-    }
-    Ok(found)
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| artifact(line, kind))
+        .collect())
 }
 
-/// The first string value of `"key":"…"` in a JSON text.
-fn json_string(text: &str, key: &str) -> Option<String> {
-    let pat = format!("\"{key}\":\"");
-    let start = text.find(&pat)? + pat.len();
-    let mut out = String::new();
-    let mut chars = text[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                other => out.push(other),
-            },
-            c => out.push(c),
-        }
+/// The target name and executable of one line of cargo's JSON, if it is an artifact of `kind`.
+fn artifact(line: &str, kind: &str) -> Option<(String, PathBuf)> {
+    let msg: serde_json::Value = serde_json::from_str(line).ok()?;
+    if msg["reason"] != "compiler-artifact" || msg["target"]["kind"] != serde_json::json!([kind]) {
+        return None;
     }
-    None
+    let name = msg["target"]["name"].as_str()?;
+    let exe = msg["executable"].as_str()?;
+    Some((name.to_string(), PathBuf::from(exe)))
 }
 
 /// One test executable to run inside the VM, with its extra arguments.
@@ -1453,8 +1432,16 @@ mod tests {
     #[test]
     fn json_strings_are_found_and_unescaped() {
         let line = r#"{"reason":"compiler-artifact","target":{"kind":["test"],"name":"vm"},"executable":"/a/b\"c"}"#;
-        assert_eq!(json_string(line, "name").as_deref(), Some("vm"));
-        assert_eq!(json_string(line, "executable").as_deref(), Some("/a/b\"c"));
+        let (name, exe) = artifact(line, "test").unwrap();
+        assert_eq!(name, "vm");
+        assert_eq!(exe, PathBuf::from("/a/b\"c"));
+        assert_eq!(artifact(line, "bin"), None);
+        let no_exe = r#"{"reason":"compiler-artifact","target":{"kind":["test"],"name":"vm"},"executable":null}"#;
+        assert_eq!(artifact(no_exe, "test"), None);
+        assert_eq!(
+            artifact(r#"{"reason":"build-finished","success":true}"#, "test"),
+            None
+        );
     }
 
     #[test]
