@@ -311,21 +311,12 @@ fn a_killed_runtime_leaves_no_link_behind() {
     });
 }
 
-/// Removes the cgroup folders called `name` in every hierarchy, waiting for them to empty.
+/// Removes the cgroup folders called `name` (a `desde-cero-…` one) in every hierarchy, waiting
+/// for them to empty.
 fn remove_cgroups_named(name: &str) {
-    fn walk(dir: &std::path::Path, name: &str, found: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if entry.file_name() == name {
-                    found.push(entry.path());
-                } else {
-                    walk(&entry.path(), name, found);
-                }
-            }
-        }
-    }
-    let mut found = Vec::new();
-    walk(std::path::Path::new("/sys/fs/cgroup"), name, &mut found);
+    let found = hoststate::cgroups(&hoststate::mounts())
+        .into_iter()
+        .filter(|dir| dir.file_name().is_some_and(|n| n == name));
     for dir in found {
         let deadline = Instant::now() + Duration::from_secs(3);
         while std::fs::remove_dir(&dir).is_err() && Instant::now() < deadline {
