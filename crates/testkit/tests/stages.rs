@@ -209,27 +209,37 @@ fn signals_to_the_runtime_reach_the_command() {
     });
 }
 
+/// Whether script(1) is here to give a stage a real terminal (a loud skip, or a CI failure).
+fn script_is_installed() -> bool {
+    testkit::require(
+        Command::new("script").arg("--version").output().is_ok(),
+        "script(1) from util-linux is not installed",
+    )
+}
+
+/// `<stage> run sh` on a real terminal made by script(1); what is written to the child's stdin
+/// is typed on that terminal.
+fn shell_on_a_terminal(name: &str) -> std::process::Child {
+    Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{} run sh", testkit::bin(name).display()))
+        .arg("/dev/null")
+        .env(testkit::ROOTFS_ENV, testkit::rootfs())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start script")
+}
+
 #[test]
 fn ctrl_c_on_the_terminal_stops_the_command_not_the_container() {
     container_test(|| {
-        if !testkit::require(
-            Command::new("script").arg("--version").output().is_ok(),
-            "script(1) from util-linux is not installed",
-        ) {
+        if !script_is_installed() {
             return;
         }
         for name in ["pid", "procfs", "full"] {
-            let stage = testkit::bin(name);
-            let mut child = Command::new("script")
-                .args(["-q", "-e", "-c"])
-                .arg(format!("{} run sh", stage.display()))
-                .arg("/dev/null")
-                .env(testkit::ROOTFS_ENV, testkit::rootfs())
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start script");
+            let mut child = shell_on_a_terminal(name);
             let started = std::time::Instant::now();
             {
                 use std::io::Write;
@@ -261,26 +271,14 @@ fn ctrl_c_on_the_terminal_stops_the_command_not_the_container() {
 fn an_interactive_shell_works_on_a_terminal() {
     container_test(|| {
         // script(1) gives the stage a real terminal; the shell reads its commands from it.
-        if !testkit::require(
-            Command::new("script").arg("--version").output().is_ok(),
-            "script(1) from util-linux is not installed",
-        ) {
+        if !script_is_installed() {
             return;
         }
         // `pid` runs the host's sh (dash here), which gives the terminal back to the group that
         // had it when it exits: that group must exist in the container's PID namespace.
         // `procfs` and `full` run busybox's sh from the root filesystem.
         for name in ["pid", "procfs", "full"] {
-            let stage = testkit::bin(name);
-            let mut cmd = Command::new("script");
-            cmd.args(["-q", "-e", "-c"])
-                .arg(format!("{} run sh", stage.display()))
-                .arg("/dev/null")
-                .env(testkit::ROOTFS_ENV, testkit::rootfs());
-            cmd.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = cmd.spawn().expect("start script");
+            let mut child = shell_on_a_terminal(name);
             {
                 use std::io::Write;
                 let mut stdin = child.stdin.take().unwrap();
