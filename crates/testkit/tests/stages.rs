@@ -186,7 +186,8 @@ fn the_init_reaps_orphans() {
 #[test]
 fn signals_to_the_runtime_reach_the_command() {
     container_test(|| {
-        for stage in ["base2", "pid", "procfs"] {
+        // base2's parent only waits (std's Command): forwarding arrives with clone, in uts.
+        for stage in ["uts", "pid", "procfs"] {
             let mut child = Command::new(testkit::bin(stage))
                 .args(["run", "sleep", "30"])
                 .env(testkit::ROOTFS_ENV, testkit::rootfs())
@@ -205,6 +206,38 @@ fn signals_to_the_runtime_reach_the_command() {
                 Some(128 + 15),
                 "{stage}: sleep did not get SIGTERM"
             );
+        }
+    });
+}
+
+/// The claim base2 must not make: a killed runtime leaves its command running there, while from
+/// `pid` on the kernel kills the whole PID namespace when its init dies with the runtime.
+#[test]
+fn a_killed_runtime_leaves_its_command_in_base2_not_in_pid() {
+    container_test(|| {
+        for (stage, survives) in [("base2", true), ("uts", false), ("pid", false)] {
+            let marker = format!("/tmp/desde-cero-survivor-{stage}-{}", std::process::id());
+            let _ = std::fs::remove_file(&marker);
+            // SIGKILL cannot be forwarded: the runtime dies at once, and only the kernel can
+            // take its container down with it.
+            let script = format!("sleep 0.8; touch {marker}");
+            let mut child = Command::new(testkit::bin(stage))
+                .args(["run", "-q", "sh", "-c", &script])
+                .env(testkit::ROOTFS_ENV, testkit::rootfs())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the stage");
+            sleep(Duration::from_millis(300));
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let status = child.wait().expect("wait for the stage");
+            assert_eq!(status.signal(), Some(9), "{stage}: the runtime was not killed");
+            sleep(Duration::from_millis(1000));
+            let lived = std::path::Path::new(&marker).exists();
+            let _ = std::fs::remove_file(&marker);
+            assert_eq!(lived, survives, "{stage}: did the command outlive its runtime?");
         }
     });
 }

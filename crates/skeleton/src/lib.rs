@@ -1,0 +1,434 @@
+//! The skeleton every stage shares once a slide has taught it.
+//!
+//! `base1` teaches running a command, `base2` re-executing this program as its child, `pid`
+//! why that child is an init. From then on the slides use this crate for those parts and keep
+//! their own story on one screen: `run` (the parent, with its clone flags) and `child` (the
+//! steps inside, in order). What lives here is plumbing no slide teaches:
+//!
+//! - [`main`]: the `<stage> run [-q] <cmd>` / `<stage> child <cmd>` command line, `--help`,
+//!   and the exit status with a one-line error;
+//! - [`spawn`]: base2's re-exec done with clone(2), so it can take `CLONE_NEW*` flags, and the
+//!   parent that waits for the container while passing signals on;
+//! - [`init`]: the init's duties inside a PID namespace (pid's lesson): start the command,
+//!   pass signals on, reap orphans, hand the terminal back;
+//! - [`say!`]: the teaching lines, silenced by `--quiet` or `DESDE_CERO_QUIET=1`.
+//!
+//! Exit status, docker's convention: the command's own; 128+N when it died of signal N; 125
+//! when the runtime failed or was called wrongly; 126 when the command cannot be executed; 127
+//! when it is not found.
+
+use std::env;
+use std::ffi::{CString, OsString};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sched::{clone, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::signal::{kill, signal, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{execv, getpgrp, isatty, pipe2, setpgid, tcgetpgrp, tcsetpgrp, write, Pid};
+
+/// Exit code when the runtime itself failed, or was called wrongly.
+pub const EXIT_RUNTIME: u8 = 125;
+/// Exit code when the command exists but cannot be executed.
+pub const EXIT_CANNOT_EXEC: u8 = 126;
+/// Exit code when the command is not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// Set by [`spawn`] in the environment of the child it re-executes. `child` typed by hand is
+/// refused: as root, the child's steps would change the host itself.
+const CHILD_ENV: &str = "DESDE_CERO_CHILD";
+/// Set (to anything but `0` or empty) to silence the teaching lines.
+pub const QUIET_ENV: &str = "DESDE_CERO_QUIET";
+
+/// Stack for the cloned child until it calls execve(2), which replaces it: 1 MiB is plenty.
+const STACK_SIZE: usize = 1024 * 1024;
+
+/// The signals the parent and the init pass on to their child, so `kill` and Ctrl-C reach the
+/// command instead of killing the container around it.
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
+
+static NAME: OnceLock<&'static str> = OnceLock::new();
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Why a stage stops early: a one-line message and the documented exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+/// What a step returns: its value, or why the stage stops.
+pub type Result<T> = std::result::Result<T, Failure>;
+
+/// A stage's `run` or `child`: gets the command and returns its exit code.
+pub type Step = fn(&[OsString]) -> Result<u8>;
+
+/// Prints a teaching line on stderr, unless the stage runs quiet (`-q`, `DESDE_CERO_QUIET=1`).
+/// stderr, so the command's own output can still be piped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        if !$crate::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+/// Whether the teaching lines are silenced.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// The stage's name, as errors are reported under it.
+pub fn name() -> &'static str {
+    NAME.get().copied().unwrap_or("desde-cero")
+}
+
+/// A stage's `main`: `<stage> run [-q|--quiet] <cmd> [args...]` calls `run`; `child <cmd>`,
+/// which only the parent's re-exec may call, calls `child`; `--help` prints the usage.
+pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
+    let _ = NAME.set(name);
+    let quiet_env = env::var_os(QUIET_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+    QUIET.store(quiet_env, Ordering::Relaxed);
+    // args_os, not args: an argument that is not UTF-8 is passed through, never a panic.
+    let mut args: Vec<OsString> = env::args_os().skip(1).collect();
+    let verb = if args.is_empty() {
+        OsString::new()
+    } else {
+        args.remove(0)
+    };
+    let result = match (verb.to_str().unwrap_or(""), child) {
+        ("-h" | "--help" | "help", _) => {
+            println!("{}", help(name));
+            Ok(0)
+        }
+        ("run", _) => {
+            if child.is_some() {
+                // The mark that lets the re-executed program in as `child`: the
+                // environment survives clone(2) and execve(2).
+                env::set_var(CHILD_ENV, "1");
+            }
+            if matches!(args.first().and_then(|a| a.to_str()), Some("-q" | "--quiet")) {
+                args.remove(0);
+                QUIET.store(true, Ordering::Relaxed);
+                // The re-executed child reads it from its environment.
+                env::set_var(QUIET_ENV, "1");
+            }
+            match args.first().and_then(|a| a.to_str()) {
+                None => Err(usage()),
+                Some("-h" | "--help") => {
+                    println!("{}", help(name));
+                    Ok(0)
+                }
+                Some(_) => run(&args),
+            }
+        }
+        ("child", Some(child)) if !args.is_empty() => match env::var(CHILD_ENV) {
+            Ok(mark) => {
+                env::remove_var(CHILD_ENV);
+                env::remove_var(QUIET_ENV);
+                wait_for_parent(&mark).and_then(|()| child(&args))
+            }
+            Err(_) => Err(usage()),
+        },
+        _ => Err(usage()),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("{name}: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn usage() -> Failure {
+    Failure {
+        code: EXIT_RUNTIME,
+        message: format!("usage: {} run [-q] <cmd> [args...]  (--help)", name()),
+    }
+}
+
+fn help(name: &str) -> String {
+    let what = catalog::find(name).map_or("", |s| s.summary);
+    format!(
+        "{name}: {what}\n\n\
+         usage: {name} run [-q|--quiet] <cmd> [args...]\n\
+         \x20 -q, --quiet  only the command's output and real errors (or {QUIET_ENV}=1)\n\n\
+         exit status: the command's own; 128+N when it died of signal N; 125 when {name}\n\
+         failed or was called wrongly; 126 when the command cannot be executed; 127 when it\n\
+         is not found"
+    )
+}
+
+/// A runtime failure in one line: the step, the kernel's error, and what to do.
+pub fn failure(step: &str, err: Errno, hint: &str) -> Failure {
+    Failure {
+        code: EXIT_RUNTIME,
+        message: format!("{step}: {err:?} ({}) — {hint}", err.desc().to_lowercase()),
+    }
+}
+
+/// What to do when the kernel says EPERM: namespaces need root (CAP_SYS_ADMIN).
+pub fn root_hint() -> String {
+    format!(
+        "run it as root, or through `cargo xtask run {}`, which uses sudo",
+        name()
+    )
+}
+
+/// Shortens a long path for a teaching line, so it fits a projected 80-column terminal:
+/// `/sys/fs/cgroup/memory/desde-cero-42/memory.max` becomes `…/desde-cero-42/memory.max`.
+pub fn short(path: &Path) -> String {
+    let full = path.display().to_string();
+    if full.chars().count() <= 40 {
+        return full;
+    }
+    let parts: Vec<_> = path.iter().map(|p| p.to_string_lossy()).collect();
+    let tail = parts[parts.len().saturating_sub(2)..].join("/");
+    format!("…/{tail}")
+}
+
+/// The exit code of a command std's `Command` started, or the failure to start it.
+pub fn exit_status(command: &OsString, status: io::Result<ExitStatus>) -> Result<u8> {
+    match status {
+        Ok(status) => Ok(match (status.code(), status.signal()) {
+            (Some(code), _) => code as u8,
+            (None, Some(signal)) => 128 + signal as u8,
+            (None, None) => EXIT_RUNTIME,
+        }),
+        Err(err) => Err(cannot_run(command, err)),
+    }
+}
+
+/// Why a command could not start: 127 when it is not found, 126 otherwise.
+pub fn cannot_run(command: &OsString, err: io::Error) -> Failure {
+    let name = command.to_string_lossy();
+    match err.kind() {
+        io::ErrorKind::NotFound => Failure {
+            code: EXIT_NOT_FOUND,
+            message: format!("{name}: command not found"),
+        },
+        io::ErrorKind::PermissionDenied => Failure {
+            code: EXIT_CANNOT_EXEC,
+            message: format!("{name}: permission denied — is it executable?"),
+        },
+        _ => Failure {
+            code: EXIT_CANNOT_EXEC,
+            message: format!("{name}: cannot execute: {err}"),
+        },
+    }
+}
+
+/// The container's first process, as its parent sees it: started, but held until
+/// [`Child::wait`] lets it go, so the parent can set things up from outside first (a cgroup,
+/// a veth, the uid map).
+pub struct Child {
+    pid: Pid,
+    go: OwnedFd,
+    signals: SigSet,
+    terminal: Option<Pid>,
+}
+
+/// base2's re-exec, with clone(2) instead of std's `Command`, because clone takes the
+/// `CLONE_NEW*` flags that put the child in new namespaces. The child is this program again,
+/// as `<stage> child <cmd>`; it waits until [`Child::wait`] lets it go.
+pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
+    // Signals are blocked before the child exists, so none is lost before `wait` takes them.
+    let signals = block_signals()?;
+    let terminal = foreground_group();
+    // The arguments of the re-executed program, checked before any process is created.
+    let mut argv = vec![CString::new(name()).unwrap_or_default(), c"child".to_owned()];
+    for arg in command {
+        argv.push(CString::new(arg.as_bytes()).map_err(|_| Failure {
+            code: EXIT_RUNTIME,
+            message: "an argument contains a NUL byte".to_string(),
+        })?);
+    }
+    // A pipe holds the child back: it reads one byte before its first step. If the parent dies
+    // first, the child reads end-of-file instead and gives up.
+    let (wait_end, go) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|err| failure("pipe", err, "see pipe(2)"))?;
+    env::set_var(CHILD_ENV, format!("wait:{}", wait_end.as_raw_fd()));
+    let mut stack = vec![0u8; STACK_SIZE];
+    // SAFETY: this program has one thread, so the child (which gets its own copy of our memory,
+    // as with fork) is a consistent copy of it; the callback only execs, or reports and returns.
+    let pid = unsafe {
+        clone(
+            Box::new(|| {
+                // PR_SET_PDEATHSIG: the kernel sends the child SIGKILL when the parent dies, and
+                // execve(2) keeps it. It covers this one process, not what it starts later. (If
+                // the parent dies before this line, the child reads end-of-file on the pipe.)
+                if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
+                    eprintln!("{}: {}", name(), failure("prctl", err, "see prctl(2)").message);
+                    return EXIT_RUNTIME as isize;
+                }
+                // The re-executed program must not inherit the parent's blocked signals, and
+                // must keep the end of the pipe it waits on.
+                let _ = SigSet::all().thread_unblock();
+                let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
+                let err = execv(c"/proc/self/exe", &argv).unwrap_err();
+                eprintln!("{}: {}", name(), failure("execve", err, "see execve(2)").message);
+                EXIT_RUNTIME as isize
+            }),
+            &mut stack,
+            flags,
+            Some(Signal::SIGCHLD as i32),
+        )
+    };
+    env::remove_var(CHILD_ENV);
+    drop(wait_end);
+    let pid = pid.map_err(|err| failure("clone", err, &root_hint()))?;
+    Ok(Child {
+        pid,
+        go,
+        signals,
+        terminal,
+    })
+}
+
+impl Child {
+    /// The child's pid, in the parent's PID namespace.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Lets the child go, then waits for it to end, passing signals on. Returns its exit code.
+    pub fn wait(self) -> Result<u8> {
+        write(&self.go, b"1").map_err(|err| failure("write", err, "see pipe(2)"))?;
+        drop(self.go);
+        let code = supervise(self.pid, &self.signals);
+        // An init in a PID namespace takes the terminal; give it back to whoever ran us.
+        if let Some(group) = self.terminal {
+            give_terminal(group);
+        }
+        code
+    }
+}
+
+/// The child's side of [`spawn`]'s pipe: wait for the parent's go, then close our end.
+fn wait_for_parent(mark: &str) -> Result<()> {
+    let Some(Ok(fd)) = mark.strip_prefix("wait:").map(str::parse::<RawFd>) else {
+        return Ok(());
+    };
+    // SAFETY: the parent made this descriptor for us (see `spawn`) and nothing else owns it.
+    let mut pipe = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut byte = [0u8; 1];
+    match pipe.read(&mut byte) {
+        Ok(1) => Ok(()),
+        // End of file: the parent failed or died before letting us go; it said why.
+        _ => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: String::new(),
+        }),
+    }
+}
+
+/// The init's duties, taught by the `pid` stage: start the command as our child, pass signals
+/// on to it, reap every orphan that the kernel re-parents to us, and exit with the command's
+/// status.
+pub fn init(command: &[OsString]) -> Result<u8> {
+    take_terminal();
+    let signals = block_signals()?;
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    // SAFETY: the closure runs in the new process between fork and exec and only calls
+    // sigprocmask(2), which is async-signal-safe and does not allocate.
+    unsafe { cmd.pre_exec(|| SigSet::all().thread_unblock().map_err(io::Error::from)) };
+    let child = cmd.spawn().map_err(|err| cannot_run(&command[0], err))?;
+    supervise(Pid::from_raw(child.id() as i32), &signals)
+}
+
+/// Blocks the forwarded signals and SIGCHLD, so they wait in a queue until `supervise` takes
+/// them with sigwait(3). A blocked signal is never discarded, not even for a PID 1 with no
+/// handler (the kernel drops those only when they are not blocked): no handler is needed.
+fn block_signals() -> Result<SigSet> {
+    let mut set = SigSet::empty();
+    for signal in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
+        set.add(signal);
+    }
+    set.thread_block()
+        .map_err(|err| failure("sigprocmask", err, "see sigprocmask(2)"))?;
+    Ok(set)
+}
+
+/// Waits for `pid` to end, passing signals on to it and reaping every other child that ends
+/// meanwhile. Returns the exit code to report for `pid`.
+fn supervise(pid: Pid, signals: &SigSet) -> Result<u8> {
+    loop {
+        let signal = signals
+            .wait()
+            .map_err(|err| failure("sigwait", err, "see sigwait(3)"))?;
+        if signal != Signal::SIGCHLD {
+            // Pass Ctrl-C, kill and hang-up on; the child decides what they mean.
+            let _ = kill(pid, signal);
+            continue;
+        }
+        // One SIGCHLD may stand for many ended children: reap until none is left.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Ok(status) if status.pid() == Some(pid) => return Ok(exit_code(status)),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(err) => return Err(failure("waitpid", err, "see waitpid(2)")),
+            }
+        }
+    }
+}
+
+/// The shell's convention: the exit code, or 128+N when the process died of signal N.
+pub fn exit_code(status: WaitStatus) -> u8 {
+    match status {
+        WaitStatus::Exited(_, code) => code as u8,
+        WaitStatus::Signaled(_, signal, _) => 128 + signal as u8,
+        _ => EXIT_RUNTIME,
+    }
+}
+
+/// Our process group, if it owns the terminal on stdin.
+fn foreground_group() -> Option<Pid> {
+    let tty = io::stdin();
+    if !isatty(&tty).unwrap_or(false) {
+        return None;
+    }
+    let ours = getpgrp();
+    (tcgetpgrp(&tty).ok() == Some(ours)).then_some(ours)
+}
+
+/// Makes `group` the terminal's foreground process group. tcsetpgrp(3) from a background
+/// group raises SIGTTOU, which would stop us: it is ignored meanwhile.
+fn give_terminal(group: Pid) {
+    let tty = io::stdin();
+    // SAFETY: SIG_IGN and SIG_DFL run none of our code in a signal handler.
+    let _ = unsafe { signal(Signal::SIGTTOU, SigHandler::SigIgn) };
+    let _ = tcsetpgrp(&tty, group);
+    let _ = unsafe { signal(Signal::SIGTTOU, SigHandler::SigDfl) };
+}
+
+/// Gives the terminal, if there is one, to a new process group led by the init. The group that
+/// had it is numbered in the host's PID namespace, which a shell inside cannot name: it could
+/// not hand the terminal back when it exits ("Cannot set tty process group").
+fn take_terminal() {
+    if !isatty(io::stdin()).unwrap_or(false) {
+        return;
+    }
+    // setpgid(2) with 0, 0: a new process group whose id is our pid.
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    give_terminal(getpgrp());
+}
