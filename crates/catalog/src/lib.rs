@@ -150,6 +150,28 @@ pub struct Stage {
     pub drops: &'static [Property],
     /// Why it drops them (empty when it drops nothing).
     pub drops_why: &'static str,
+    /// A larger diff from the stage before than [`DEFAULT_DIFF_BUDGET`] allows, and why.
+    pub budget: Option<Budget>,
+}
+
+/// How many lines of code (comments and blank lines apart) a stage's diff from the one before
+/// may change, added plus removed: one idea is a clone flag, a syscall or two and their errors.
+pub const DEFAULT_DIFF_BUDGET: usize = 40;
+
+/// A stage allowed a larger diff than [`DEFAULT_DIFF_BUDGET`], with the reason.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Lines of code changed, added plus removed.
+    pub code_lines: usize,
+    /// Why this one idea needs more.
+    pub why: &'static str,
+}
+
+impl Stage {
+    /// How many lines of code its diff from the stage before may change.
+    pub fn diff_budget(&self) -> usize {
+        self.budget.as_ref().map_or(DEFAULT_DIFF_BUDGET, |b| b.code_lines)
+    }
 }
 
 /// The stages, in talk order.
@@ -164,6 +186,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: false,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 2,
@@ -175,6 +198,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: false,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 3,
@@ -186,6 +210,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: false,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 4,
@@ -197,6 +222,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: false,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 5,
@@ -208,6 +234,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 6,
@@ -219,6 +246,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 7,
@@ -234,6 +262,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 8,
@@ -245,6 +274,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 9,
@@ -256,6 +286,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 10,
@@ -267,6 +298,7 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
+        budget: None,
     },
     Stage {
         number: 11,
@@ -286,6 +318,7 @@ pub const STAGES: &[Stage] = &[
             "the user namespace is opt-in (`full run --rootless`), as with docker or podman \
                     run by root: inside one, the shared root filesystem's files (owned by host \
                     root) could not be changed, not even in the copy-on-write overlay",
+        budget: None,
     },
 ];
 

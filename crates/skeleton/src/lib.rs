@@ -23,7 +23,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -48,6 +48,17 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 const CHILD_ENV: &str = "DESDE_CERO_CHILD";
 /// Set (to anything but `0` or empty) to silence the teaching lines.
 pub const QUIET_ENV: &str = "DESDE_CERO_QUIET";
+
+/// Where the root filesystem is: this variable (the xtask sets it), or [`DEFAULT_ROOTFS`].
+pub const ROOTFS_ENV: &str = "DESDE_CERO_ROOTFS";
+/// The root filesystem `cargo xtask rootfs` makes in this repository.
+const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rootfs/build");
+
+/// The command's PATH: the usual folders. The host's PATH may name folders the container has
+/// not got, or cannot read.
+const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The prompt of an interactive shell inside, so the audience sees where it is.
+const CONTAINER_PS1: &str = "[container] # ";
 
 /// Stack for the cloned child until it calls execve(2), which replaces it: 1 MiB is plenty.
 const STACK_SIZE: usize = 1024 * 1024;
@@ -236,6 +247,23 @@ pub fn cannot_run(command: &OsString, err: io::Error) -> Failure {
     }
 }
 
+/// The root filesystem's folder, from [`ROOTFS_ENV`] or the repository's `rootfs/build`.
+pub fn rootfs() -> Result<PathBuf> {
+    let dir = PathBuf::from(env::var_os(ROOTFS_ENV).unwrap_or(DEFAULT_ROOTFS.into()));
+    // canonicalize resolves `..` for the teaching lines, and fails if there is no folder.
+    match dir.canonicalize() {
+        Ok(dir) if dir.join("bin").is_dir() => Ok(dir),
+        _ => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: format!(
+                "no root filesystem at {} — make one with `cargo xtask rootfs`, or set \
+                 {ROOTFS_ENV}",
+                dir.display()
+            ),
+        }),
+    }
+}
+
 /// The container's first process, as its parent sees it: started, but held until
 /// [`Child::wait`] lets it go, so the parent can set things up from outside first (a cgroup,
 /// a veth, the uid map).
@@ -342,12 +370,14 @@ fn wait_for_parent(mark: &str) -> Result<()> {
 
 /// The init's duties, taught by the `pid` stage: start the command as our child, pass signals
 /// on to it, reap every orphan that the kernel re-parents to us, and exit with the command's
-/// status.
+/// status. The command gets the usual PATH and a `[container]` prompt.
 pub fn init(command: &[OsString]) -> Result<u8> {
     take_terminal();
     let signals = block_signals()?;
     let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..]);
+    cmd.args(&command[1..])
+        .env("PATH", CONTAINER_PATH)
+        .env("PS1", CONTAINER_PS1);
     // SAFETY: the closure runs in the new process between fork and exec and only calls
     // sigprocmask(2), which is async-signal-safe and does not allocate.
     unsafe { cmd.pre_exec(|| SigSet::all().thread_unblock().map_err(io::Error::from)) };

@@ -1,10 +1,11 @@
 //! # Stage 4 — pid: the container's init is PID 1
 //!
-//! The parent adds `CLONE_NEWPID`: the child is PID 1 of a new PID namespace. It
-//! sees only its own descendants, numbered from 1, and when it ends the kernel
-//! kills every process left in the namespace. Being PID 1 makes the child an init:
-//! orphans are re-parented to it and it must reap them, and signals sent to it
-//! must reach the command. So the child no longer becomes the command: it runs it.
+//! The parent adds `CLONE_NEWPID`: the child is PID 1 of a new PID namespace.
+//! It sees only its own descendants, numbered from 1, and when it ends the
+//! kernel kills every process left in the namespace. Being PID 1 makes the
+//! child an init: orphans are re-parented to it and it must reap them, and
+//! signals sent to it must reach the command. So the child no longer becomes
+//! the command: it runs it.
 //!
 //! Run it: `cargo xtask run pid -- sh -c 'echo my pid is $$'`
 //! Man pages: pid_namespaces(7), clone(2), waitpid(2), sigwait(3).
@@ -29,19 +30,21 @@ fn run(command: &[OsString]) -> Result<u8> {
     // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
     // hostname, which it can change without touching the host's.
     let mut flags = CloneFlags::CLONE_NEWUTS;
-    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only its
-    // own descendants, and the kernel kills them all when it ends.
+    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
+    // its own descendants, and the kernel kills them all when it ends.
     flags |= CloneFlags::CLONE_NEWPID;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
     skeleton::spawn(flags, command)?.wait()
 }
 
-/// The child: sets the container up from inside, then runs the command as its init.
+/// The child: sets the container up from inside, then runs the command as its
+/// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}, running {:?}", process::id(), command);
     set_hostname()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
-    // the orphans the kernel re-parents to us, and exit with the command's status.
+    // the orphans the kernel re-parents to us, and exit with the command's
+    // status.
     skeleton::init(command)
 }
 
@@ -49,8 +52,9 @@ fn child(command: &[OsString]) -> Result<u8> {
 fn set_hostname() -> Result<()> {
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME)
-        .map_err(|err| skeleton::failure("sethostname", err, &skeleton::root_hint()))?;
+    sethostname(HOSTNAME).map_err(|err| {
+        skeleton::failure("sethostname", err, &skeleton::root_hint())
+    })?;
     say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! # Stage 3 — uts: a hostname of its own
 //!
 //! The parent asks clone(2) for a new UTS namespace (`CLONE_NEWUTS`); the child
-//! sets the hostname in it, and the host's hostname does not change. From here on
-//! the re-exec is base2's done with clone(2), which takes the namespace flags.
+//! sets the hostname in it, and the host's hostname does not change. From here
+//! on the re-exec is base2's done with clone(2), which takes the namespace
+//! flags.
 //!
 //! Run it: `cargo xtask run uts -- hostname`
 //! Man pages: uts_namespaces(7), clone(2), sethostname(2).
@@ -44,8 +45,9 @@ fn child(command: &[OsString]) -> Result<u8> {
 fn set_hostname() -> Result<()> {
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME)
-        .map_err(|err| skeleton::failure("sethostname", err, &skeleton::root_hint()))?;
+    sethostname(HOSTNAME).map_err(|err| {
+        skeleton::failure("sethostname", err, &skeleton::root_hint())
+    })?;
     say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
     Ok(())
 }
