@@ -1,0 +1,98 @@
+//! cgroup v1, set aside: not the lesson path, but what hybrid hosts still use.
+//!
+//! v1 mounts a tree per controller (/sys/fs/cgroup/pids, /memory, /cpu);
+//! "hybrid" hosts mount those and an empty v2 tree at /sys/fs/cgroup/unified.
+//! The steps are cgroups.rs's, but the container gets a group in each tree
+//! (all named `desde-cero-<our pid>`), and some files have other names.
+//!
+//! Man pages: cgroups(7); the kernel's admin-guide/cgroup-v1/*.rst.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
+use skeleton::{say, Result};
+
+use super::{
+    is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
+    CPU_PERIOD_US, ROOT,
+};
+
+/// Where v1 counts the OOM killer's kills (`oom_kill N`).
+pub(super) const OOM_FILE: &str = "memory.oom_control";
+
+/// Makes the container's group in the tree of each controller, and writes
+/// its limits.
+pub(super) fn create(limits: &Limits) -> Result<Cgroup> {
+    let mut cgroup = Cgroup {
+        dirs: Vec::new(),
+        limits: *limits,
+        v1: true,
+    };
+    let mut shown = Vec::new();
+    for controller in CONTROLLERS {
+        let tree = Path::new(ROOT).join(controller);
+        if !is_mounted(&tree, CGROUP_SUPER_MAGIC) {
+            let fix = format!(
+                "mount it: `mount -t cgroup -o {controller} cgroup {}`",
+                tree.display()
+            );
+            missing(controller, &fix)?;
+            continue;
+        }
+        // v1 allows processes in any group, so ours goes below the runtime's.
+        let dir = make_group(&tree.join(own_group(controller)), &mut cgroup)?;
+        match controller {
+            "pids" => shown.push(write(&dir, "pids.max", limits.pids)?),
+            "memory" => {
+                let bytes = limits.memory;
+                shown.push(write(&dir, "memory.limit_in_bytes", bytes)?);
+                // memsw is memory and swap together: the same limit leaves
+                // no swap. The file exists only where the kernel counts swap.
+                if dir.join("memory.memsw.limit_in_bytes").exists() {
+                    write(&dir, "memory.memsw.limit_in_bytes", bytes)?;
+                }
+            }
+            _ => {
+                write(&dir, "cpu.cfs_period_us", CPU_PERIOD_US)?;
+                let quota = limits.cpu_quota_us;
+                shown.push(write(&dir, "cpu.cfs_quota_us", quota)?);
+            }
+        }
+    }
+    let unified = Path::new(ROOT).join("unified");
+    let layout = match is_mounted(&unified, CGROUP2_SUPER_MAGIC) {
+        true => "v1 (hybrid)",
+        false => "v1",
+    };
+    say!(
+        "parent: cgroup {layout}: mkdir {}",
+        shown_dirs(&cgroup.dirs)
+    );
+    say!("parent: {}", shown.join(", "));
+    Ok(cgroup)
+}
+
+/// The runtime's own group in a controller's tree: the path of the line
+/// `id:controllers:path` of /proc/self/cgroup that names the controller.
+fn own_group(controller: &str) -> PathBuf {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let path = text
+        .lines()
+        .filter_map(|line| line.split_once(':')?.1.split_once(':'))
+        .find(|(names, _)| names.split(',').any(|c| c == controller))
+        .map_or("", |(_, path)| path);
+    PathBuf::from(path.trim_start_matches('/'))
+}
+
+/// The groups, for a teaching line: `desde-cero-42 in pids, memory, cpu`
+/// (their full paths are 100 columns and more).
+pub(super) fn shown_dirs(dirs: &[PathBuf]) -> String {
+    let trees: Vec<_> = dirs
+        .iter()
+        .filter_map(|dir| dir.strip_prefix(ROOT).ok()?.iter().next())
+        .map(|tree| tree.to_string_lossy())
+        .collect();
+    let name = dirs.first().and_then(|d| d.file_name()).unwrap_or_default();
+    format!("{} in {}", name.to_string_lossy(), trees.join(", "))
+}
