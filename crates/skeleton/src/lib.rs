@@ -278,6 +278,15 @@ pub struct Child {
 /// `CLONE_NEW*` flags that put the child in new namespaces. The child is this program again,
 /// as `<stage> child <cmd>`; it waits until [`Child::wait`] lets it go.
 pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
+    start(flags, command, None)
+}
+
+/// [`spawn`], and [`spawn_as`] when `before_exec` is given.
+fn start(
+    flags: CloneFlags,
+    command: &[OsString],
+    before_exec: Option<BeforeExec>,
+) -> Result<Child> {
     // Signals are blocked before the child exists, so none is lost before `wait` takes them.
     let signals = block_signals()?;
     let terminal = foreground_group();
@@ -293,7 +302,13 @@ pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
     // first, the child reads end-of-file instead and gives up.
     let (wait_end, go) =
         pipe2(OFlag::O_CLOEXEC).map_err(|err| failure("pipe", err, "see pipe(2)"))?;
-    env::set_var(CHILD_ENV, format!("wait:{}", wait_end.as_raw_fd()));
+    // spawn_as's child waits before execve(2), so the program it becomes has nothing to wait for.
+    let mark = match before_exec {
+        Some(_) => "1".to_string(),
+        None => format!("wait:{}", wait_end.as_raw_fd()),
+    };
+    env::set_var(CHILD_ENV, mark);
+    let go_fd = go.as_raw_fd();
     let mut stack = vec![0u8; STACK_SIZE];
     // SAFETY: this program has one thread, so the child (which gets its own copy of our memory,
     // as with fork) is a consistent copy of it; the callback only execs, or reports and returns.
@@ -307,10 +322,19 @@ pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
                     eprintln!("{}: {}", name(), failure("prctl", err, "see prctl(2)").message);
                     return EXIT_RUNTIME as isize;
                 }
-                // The re-executed program must not inherit the parent's blocked signals, and
-                // must keep the end of the pipe it waits on.
+                if let Some(before_exec) = before_exec {
+                    if let Err(failure) = hold(&wait_end, go_fd).and_then(|()| before_exec()) {
+                        if !failure.message.is_empty() {
+                            eprintln!("{}: {}", name(), failure.message);
+                        }
+                        return EXIT_RUNTIME as isize;
+                    }
+                } else {
+                    // The re-executed program keeps the end of the pipe it waits on.
+                    let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
+                }
+                // The re-executed program must not inherit the parent's blocked signals.
                 let _ = SigSet::all().thread_unblock();
-                let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
                 let err = execv(c"/proc/self/exe", &argv).unwrap_err();
                 eprintln!("{}: {}", name(), failure("execve", err, "see execve(2)").message);
                 EXIT_RUNTIME as isize
@@ -461,4 +485,34 @@ fn take_terminal() {
     // setpgid(2) with 0, 0: a new process group whose id is our pid.
     let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
     give_terminal(getpgrp());
+}
+
+/// A step [`spawn_as`]'s child takes once the parent lets it go, just before it re-executes.
+pub type BeforeExec = fn() -> Result<()>;
+
+/// [`spawn`], for a child that must change before it re-executes: it is held before its
+/// execve(2) instead of after, and once [`Child::wait`] lets it go it runs `before_exec`, then
+/// re-executes. The `user` stage needs this: execve keeps the capabilities a new user
+/// namespace gives only to a process that is uid 0 in it, so the child must become uid 0 there
+/// (setresuid(2), after the parent has written the uid map) before it execs.
+pub fn spawn_as(
+    flags: CloneFlags,
+    command: &[OsString],
+    before_exec: BeforeExec,
+) -> Result<Child> {
+    start(flags, command, Some(before_exec))
+}
+
+/// In [`spawn_as`]'s child, before execve(2): wait for the parent's go. Our copy of its end of
+/// the pipe goes first: while one is open, the parent's death could not show as end-of-file.
+fn hold(wait_end: &OwnedFd, go: RawFd) -> Result<()> {
+    let _ = nix::unistd::close(go);
+    match nix::unistd::read(wait_end, &mut [0u8]) {
+        Ok(1) => Ok(()),
+        // End of file: the parent failed or died before letting us go; it said why.
+        _ => Err(Failure {
+            code: EXIT_RUNTIME,
+            message: String::new(),
+        }),
+    }
 }

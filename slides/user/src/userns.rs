@@ -1,0 +1,104 @@
+//! The user namespace's id maps: the parent writes them while the child waits,
+//! then the child becomes uid 0 of its namespace. Man pages:
+//! user_namespaces(7) ("User and group ID mappings"), setgroups(2).
+
+use std::fs;
+
+use nix::errno::Errno;
+use nix::unistd::{
+    geteuid, getgid, getuid, setgroups, setresgid, setresuid, Gid, Pid, Uid,
+};
+use skeleton::{say, Failure, Result};
+
+/// The host id that container root maps to when root runs this stage: no
+/// account has it, and it is past the ranges useradd gives out in /etc/subuid.
+pub const HOST_ID_OF_ROOT: u32 = 700_000_000;
+
+/// Whether we are root on the host: uid 0 of the host's user namespace, whose
+/// uid_map maps every id to itself. Root in another user namespace (a rootless
+/// container's, say) is not: it has no privilege over the host.
+pub fn host_root() -> bool {
+    let identity = ["0", "0", "4294967295"];
+    geteuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().eq(identity))
+}
+
+/// In the parent, before the child exists, when root runs us: drops our
+/// supplementary groups (group 0 among them). The child inherits them, and
+/// cannot drop them itself: setgroups(2) is denied in its namespace.
+pub fn drop_groups() -> Result<()> {
+    setgroups(&[])
+        .map_err(|err| skeleton::failure("setgroups", err, "see setgroups(2)"))
+}
+
+/// Writes the child's maps, `<first id inside> <first id outside> <count>`:
+/// uid and gid 0 inside are the user who ran us, or HOST_ID_OF_ROOT when that
+/// is root. Only a process outside the namespace may write them, once each.
+pub fn map_ids(child: Pid, host_root: bool) -> Result<()> {
+    let (uid, gid) = match host_root {
+        true => (HOST_ID_OF_ROOT, HOST_ID_OF_ROOT),
+        false => (getuid().as_raw(), getgid().as_raw()),
+    };
+    write(child, "uid_map", &format!("0 {uid} 1"))?;
+    // The kernel's order: without root, gid_map may be written only once
+    // setgroups(2) is denied in the namespace. Else container root could drop
+    // one of the user's groups, and with it a restriction: a file with mode
+    // 0705 is closed to its group.
+    write(child, "setgroups", "deny")?;
+    write(child, "gid_map", &format!("0 {gid} 1"))?;
+    say!(
+        "parent: uid_map and gid_map of {child}: 0 is {uid} and {gid} outside"
+    );
+    Ok(())
+}
+
+/// `echo <text> > /proc/<child>/<file>`.
+fn write(child: Pid, file: &str, text: &str) -> Result<()> {
+    let path = format!("/proc/{child}/{file}");
+    fs::write(&path, text).map_err(|err| {
+        let errno = Errno::from_raw(err.raw_os_error().unwrap_or(0));
+        skeleton::failure(&format!("write {path}"), errno, &hint())
+    })
+}
+
+/// In the child, once the maps are written and before it re-executes: become
+/// uid and gid 0 of the namespace. The kernel gave the child every capability
+/// in it, but execve(2) keeps them only for uid 0 there, and our host ids are
+/// not 0 inside (host root is not even mapped).
+pub fn become_root() -> Result<()> {
+    let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
+    setresgid(gid, gid, gid)
+        .map_err(|err| skeleton::failure("setresgid", err, &hint()))?;
+    setresuid(uid, uid, uid)
+        .map_err(|err| skeleton::failure("setresuid", err, &hint()))
+}
+
+/// A failed clone(2), with the setting that forbids user namespaces here, if
+/// one does, instead of a hint to run as root: this stage needs no root.
+pub fn explain(failure: Failure) -> Failure {
+    let step = failure.message.split(" — ").next().unwrap_or_default();
+    Failure {
+        code: failure.code,
+        message: format!("{step} — {}", hint()),
+    }
+}
+
+/// The setting that forbids user namespaces to us, if one does, and how to
+/// allow them.
+fn hint() -> String {
+    for (setting, off, on) in [
+        ("kernel.unprivileged_userns_clone", "0", "1"),
+        ("user.max_user_namespaces", "0", "15000"),
+        ("kernel.apparmor_restrict_unprivileged_userns", "1", "0"),
+    ] {
+        let path = format!("/proc/sys/{}", setting.replace('.', "/"));
+        if fs::read_to_string(path).is_ok_and(|value| value.trim() == off) {
+            return format!(
+                "{setting} is {off}, which forbids user namespaces here: \
+                 `sudo sysctl -w {setting}={on}` allows them"
+            );
+        }
+    }
+    "see user_namespaces(7)".to_string()
+}
