@@ -329,6 +329,12 @@ fn start(
                         }
                         return EXIT_RUNTIME as isize;
                     }
+                    // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
+                    // (A parent that dies between its go and this line is missed.)
+                    if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
+                        eprintln!("{}: {}", name(), failure("prctl", err, "see prctl(2)").message);
+                        return EXIT_RUNTIME as isize;
+                    }
                 } else {
                     // The re-executed program keeps the end of the pipe it waits on.
                     let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));

@@ -34,7 +34,8 @@ pub fn drop_groups() -> Result<()> {
 
 /// Writes the child's maps, `<first id inside> <first id outside> <count>`:
 /// uid and gid 0 inside are the user who ran us, or HOST_ID_OF_ROOT when that
-/// is root. Only a process outside the namespace may write them, once each.
+/// is root. Each map can be written once. The parent writes them: mapping an
+/// id other than one's own needs CAP_SETUID (CAP_SETGID) out here, root's.
 pub fn map_ids(child: Pid, host_root: bool) -> Result<()> {
     let (uid, gid) = match host_root {
         true => (HOST_ID_OF_ROOT, HOST_ID_OF_ROOT),
@@ -64,8 +65,8 @@ fn write(child: Pid, file: &str, text: &str) -> Result<()> {
 
 /// In the child, once the maps are written and before it re-executes: become
 /// uid and gid 0 of the namespace. The kernel gave the child every capability
-/// in it, but execve(2) keeps them only for uid 0 there, and our host ids are
-/// not 0 inside (host root is not even mapped).
+/// in it, but execve(2) keeps them only for uid 0 there. Run by an ordinary
+/// user, we are 0 inside already; run by root, our ids are not even mapped.
 pub fn become_root() -> Result<()> {
     let (uid, gid) = (Uid::from_raw(0), Gid::from_raw(0));
     setresgid(gid, gid, gid)
@@ -74,7 +75,7 @@ pub fn become_root() -> Result<()> {
         .map_err(|err| skeleton::failure("setresuid", err, &hint()))
 }
 
-/// A failed clone(2), with the setting that forbids user namespaces here, if
+/// A failed clone(2), with the setting that keeps user namespaces from us, if
 /// one does, instead of a hint to run as root: this stage needs no root.
 pub fn explain(failure: Failure) -> Failure {
     let step = failure.message.split(" — ").next().unwrap_or_default();
@@ -84,8 +85,8 @@ pub fn explain(failure: Failure) -> Failure {
     }
 }
 
-/// The setting that forbids user namespaces to us, if one does, and how to
-/// allow them.
+/// The setting that keeps user namespaces from us, if one does, and how to
+/// change it.
 fn hint() -> String {
     for (setting, off, on) in [
         ("kernel.unprivileged_userns_clone", "0", "1"),
@@ -95,7 +96,7 @@ fn hint() -> String {
         let path = format!("/proc/sys/{}", setting.replace('.', "/"));
         if fs::read_to_string(path).is_ok_and(|value| value.trim() == off) {
             return format!(
-                "{setting} is {off}, which forbids user namespaces here: \
+                "{setting} is {off}, which restricts user namespaces here: \
                  `sudo sysctl -w {setting}={on}` allows them"
             );
         }
