@@ -10,8 +10,8 @@
 //! every group is gone afterwards, however the container ended. `procfs`, the stage before, has
 //! none of it.
 //!
-//! The group's folders are read from the stage's teaching lines (`parent: mkdir <dir>`), and
-//! looked at from the host while the container runs.
+//! The group's folders are found on the host by their name, `desde-cero-<runtime's pid>` (the
+//! teaching lines show them shortened to fit 80 columns), and looked at while the container runs.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -46,25 +46,27 @@ fn host_is_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
-/// The folders the stage made, from its `parent: mkdir <dir>` lines.
-fn groups(stderr: &str) -> Vec<PathBuf> {
-    stderr
-        .lines()
-        .filter_map(|line| line.strip_prefix("parent: mkdir "))
-        .map(PathBuf::from)
+/// The folders of the group of the runtime with this pid, in every cgroup hierarchy of the host,
+/// as they are now.
+fn groups_of(pid: u32) -> Vec<PathBuf> {
+    let name = format!("desde-cero-{pid}");
+    hoststate::cgroups(&hoststate::mounts())
+        .into_iter()
+        .filter(|dir| dir.file_name().is_some_and(|n| *n == *name))
         .collect()
 }
 
-/// The group folder that has `file` (e.g. `pids.max`), from the stage's `echo V > DIR/FILE`
-/// lines.
+/// The folders of the group the stage made, found on the host while it runs.
+fn groups(stderr: &str) -> Vec<PathBuf> {
+    groups_of(runtime_pid(stderr))
+}
+
+/// The folder of the stage's group that has `file` (e.g. `pids.max`).
 fn group_with(stderr: &str, file: &str) -> PathBuf {
-    stderr
-        .lines()
-        .filter_map(|line| line.strip_prefix("parent: echo "))
-        .filter_map(|line| line.split_once(" > ").map(|(_, path)| PathBuf::from(path)))
-        .find(|path| path.file_name().is_some_and(|name| name == file))
-        .and_then(|path| path.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| panic!("the stage wrote no {file}:\n{stderr}"))
+    groups(stderr)
+        .into_iter()
+        .find(|dir| dir.join(file).exists())
+        .unwrap_or_else(|| panic!("no group with {file}:\n{stderr}"))
 }
 
 /// The runtime's pid, from its first teaching line.
@@ -95,16 +97,30 @@ fn stat(dir: &Path, file: &str, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {key} in {}/{file}:\n{text}", dir.display()))
 }
 
-/// Asserts the stage removed every group it made, and said so.
+/// Asserts the stage made a group and removed it, and said so.
 #[track_caller]
 fn assert_removed(run: &Run) {
-    let made = groups(&run.stderr);
-    assert!(!made.is_empty(), "no group was made:\n{}", run.stderr);
-    for dir in made {
-        let line = format!("parent: rmdir {}", dir.display());
-        assert!(run.stderr.contains(&line), "no `{line}`:\n{}", run.stderr);
-        assert!(!dir.exists(), "{} is still there", dir.display());
+    let name = format!("desde-cero-{}", runtime_pid(&run.stderr));
+    for step in ["mkdir", "rmdir"] {
+        let said = run.stderr.lines().any(|line| {
+            line.starts_with(&format!("parent: {step} "))
+                || line.starts_with("parent: cgroup ") && line.contains(&format!(": {step} "))
+        });
+        assert!(said, "no `{step}`:\n{}", run.stderr);
     }
+    assert!(
+        run.stderr.contains(&name),
+        "{name} is not named:\n{}",
+        run.stderr
+    );
+    let left = groups_of(runtime_pid(&run.stderr));
+    assert!(left.is_empty(), "still there: {left:?}");
+}
+
+/// Asserts the stage made no group at all.
+#[track_caller]
+fn assert_no_group(run: &Run) {
+    assert!(!run.stderr.contains("mkdir"), "{}", run.stderr);
 }
 
 /// A stage running in the background, its stderr read line by line as it comes.
@@ -209,55 +225,72 @@ fn names_the_layout_and_makes_one_group_of_its_own() {
         run.expect_code(0);
         let pid = runtime_pid(&run.stderr);
         let name = format!("desde-cero-{pid}");
-        let made = groups(&run.stderr);
-        if host_is_v2() {
-            assert!(run.stderr.contains("parent: cgroup v2"), "{}", run.stderr);
-            assert_eq!(made.len(), 1, "one group on v2:\n{}", run.stderr);
-            // The container's processes are in it: the v2 line names it.
+        // The container's processes are in the group: the lines of /proc/self/cgroup name it,
+        // the one line of v2, or each limited controller's on v1 (no other).
+        let inside = |line: &&str| line.ends_with(&format!("/{name}"));
+        let limits = if host_is_v2() {
+            assert!(
+                run.stderr.contains("parent: cgroup v2: mkdir "),
+                "{}",
+                run.stderr
+            );
             let line = run.stdout.lines().find(|l| l.starts_with("0::")).unwrap();
-            assert!(line.ends_with(&format!("/{name}")), "{line}");
-            for (file, value) in [
-                ("pids.max", PIDS_MAX),
-                ("memory.max", MEMORY_MAX),
-                ("cpu.max", "50000 100000"),
-            ] {
-                let echo = format!("parent: echo {value} > {}", made[0].join(file).display());
-                assert!(run.stderr.contains(&echo), "no `{echo}`:\n{}", run.stderr);
-            }
+            assert!(inside(&line), "{line}");
+            format!("parent: pids.max {PIDS_MAX}, memory.max {MEMORY_MAX}, cpu.max 50000 100000")
         } else {
             assert!(run.stderr.contains("parent: cgroup v1"), "{}", run.stderr);
             if Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists() {
-                assert!(run.stderr.contains("hybrid"), "{}", run.stderr);
+                assert!(run.stderr.contains("v1 (hybrid)"), "{}", run.stderr);
             }
-            assert_eq!(made.len(), 3, "a group per controller:\n{}", run.stderr);
-            // In the pids, memory and cpu trees the container is in its group; in others not.
+            let shown = format!("{name} in pids, memory, cpu");
+            assert!(
+                run.stderr.contains(&format!(": mkdir {shown}")),
+                "{}",
+                run.stderr
+            );
             for line in run.stdout.lines() {
                 let controllers = line.split(':').nth(1).unwrap_or("");
                 let limited = controllers
                     .split(',')
                     .any(|c| ["pids", "memory", "cpu"].contains(&c));
-                assert_eq!(line.ends_with(&format!("/{name}")), limited, "{line}");
+                assert_eq!(inside(&line), limited, "{line}");
             }
-            for (file, value) in [
-                ("pids.max", PIDS_MAX),
-                ("memory.limit_in_bytes", MEMORY_MAX),
-                ("cpu.cfs_quota_us", "50000"),
-                ("cpu.cfs_period_us", "100000"),
-            ] {
-                let dir = group_with(&run.stderr, file);
-                assert!(
-                    made.contains(&dir),
-                    "{} is not one of {made:?}",
-                    dir.display()
-                );
-                let echo = format!("parent: echo {value} > {}", dir.join(file).display());
-                assert!(run.stderr.contains(&echo), "no `{echo}`:\n{}", run.stderr);
-            }
-        }
-        for dir in &made {
-            assert_eq!(dir.file_name().unwrap(), name.as_str());
+            format!(
+                "parent: pids.max {PIDS_MAX}, memory.limit_in_bytes {MEMORY_MAX}, \
+                 cpu.cfs_quota_us 50000"
+            )
+        };
+        assert!(
+            run.stderr.lines().any(|l| l == limits),
+            "no `{limits}`:\n{}",
+            run.stderr
+        );
+        // The parent moves the child in (by its pid in the host's namespace: not 1).
+        let join = run
+            .stderr
+            .lines()
+            .find(|l| l.contains("> ") && l.contains("cgroup.procs"));
+        let join = join.unwrap_or_else(|| panic!("no join:\n{}", run.stderr));
+        assert!(
+            join.starts_with("parent: echo ") && !join.starts_with("parent: echo 1 "),
+            "{join}"
+        );
+        // A projected terminal: few lines, each within 80 columns.
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() <= 9,
+            "{} teaching lines:\n{}",
+            lines.len(),
+            run.stderr
+        );
+        for line in lines {
+            assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
         }
         assert_removed(&run);
+        // Quiet, only the command's output: not one teaching line.
+        let run = testkit::stage("cgroups", ["-q", "true"]);
+        run.expect_code(0);
+        assert_eq!(run.stderr, "", "quiet");
     });
 }
 
@@ -309,8 +342,8 @@ fn two_containers_at_once_get_two_groups() {
     container_test(|| {
         let mut first = Background::start("cgroups", &["sleep", "60"]);
         let mut second = Background::start("cgroups", &["sleep", "60"]);
-        first.wait_for("child: joined the container's cgroup");
-        second.wait_for("child: joined the container's cgroup");
+        first.wait_for("child: pid 1");
+        second.wait_for("child: pid 1");
         let (a, b) = (groups(&first.stderr), groups(&second.stderr));
         assert!(!a.is_empty() && !b.is_empty());
         for dir in a.iter().chain(&b) {
@@ -369,7 +402,7 @@ fn without_the_cgroup_step_the_same_forks_all_succeed() {
         let run = testkit::stage("procfs", ["sh", "-c", &pipeline_of_sleeps(1)]);
         run.expect_code(0);
         assert!(!run.stderr.contains("can't fork"), "{}", run.stderr);
-        assert!(groups(&run.stderr).is_empty(), "{}", run.stderr);
+        assert_no_group(&run);
     });
 }
 
@@ -477,7 +510,7 @@ fn every_way_out_removes_the_group() {
         // A usage error stops before any group is made.
         let run = testkit::run_bin(&testkit::bin("cgroups"), ["run"]);
         run.expect_code(125);
-        assert!(groups(&run.stderr).is_empty(), "{}", run.stderr);
+        assert_no_group(&run);
     });
 }
 
@@ -596,9 +629,8 @@ fn a_missing_controller_is_an_error_unless_partial_limits_are_allowed() {
             "the container ran:\n{}",
             run.stderr
         );
-        for dir in groups(&run.stderr) {
-            assert!(!dir.exists(), "{} is still there", dir.display());
-        }
+        let left = groups(&run.stderr);
+        assert!(left.is_empty(), "still there: {left:?}");
 
         let run = without_pids(&[("DESDE_CERO_PARTIAL_CGROUPS", "1")]);
         run.expect_code(0);

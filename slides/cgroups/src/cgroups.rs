@@ -40,7 +40,7 @@ const PARTIAL_ENV: &str = "DESDE_CERO_PARTIAL_CGROUPS";
 pub struct Limits {
     /// Processes and threads.
     pub pids: u64,
-    /// Memory, in bytes; swap is not allowed beyond it.
+    /// Memory, in bytes, with no swap on top of it.
     pub memory: u64,
     /// CPU time in each 100 ms period, in µs: 50 000 is half a CPU.
     pub cpu_quota_us: u64,
@@ -111,11 +111,7 @@ impl Cgroup {
         for dir in &self.dirs {
             // Writing a pid to cgroup.procs moves that process (all its
             // threads) into the group.
-            let procs = dir.join("cgroup.procs");
-            fs::write(&procs, pid.to_string()).map_err(|err| {
-                let step = format!("echo {pid} > {}", procs.display());
-                skeleton::failure(&step, errno(&err), "see cgroups(7)")
-            })?;
+            echo(pid, &dir.join("cgroup.procs"))?;
         }
         let procs = match self.v1 {
             false => skeleton::short(&self.dirs[0].join("cgroup.procs")),
@@ -212,20 +208,7 @@ fn base_group() -> Result<PathBuf> {
             // A group has a controller's files only when its parent enables
             // it for its children in cgroup.subtree_control.
             let file = base.join("cgroup.subtree_control");
-            fs::write(&file, format!("+{controller}")).map_err(|err| {
-                let step = format!("echo +{controller} > {}", file.display());
-                match errno(&err) {
-                    Errno::EBUSY => skeleton::failure(
-                        &step,
-                        Errno::EBUSY,
-                        "that group has processes: start this from a group \
-                         whose parent has none",
-                    ),
-                    other => {
-                        skeleton::failure(&step, other, &skeleton::root_hint())
-                    }
-                }
-            })?;
+            echo(format!("+{controller}"), &file)?;
         }
     }
     Ok(base)
@@ -247,11 +230,26 @@ fn make_group(parent: &Path, cgroup: &mut Cgroup) -> Result<PathBuf> {
 /// the teaching line.
 fn write(dir: &Path, file: &str, value: impl ToString) -> Result<String> {
     let value = value.to_string();
-    fs::write(dir.join(file), &value).map_err(|err| {
-        let step = format!("echo {value} > {}", dir.join(file).display());
-        skeleton::failure(&step, errno(&err), &skeleton::root_hint())
-    })?;
+    echo(&value, &dir.join(file))?;
     Ok(format!("{file} {value}"))
+}
+
+/// Writes `value` into a cgroup file; a failure is named as the shell command
+/// that does the same.
+fn echo(value: impl ToString, path: &Path) -> Result<()> {
+    let value = value.to_string();
+    fs::write(path, &value).map_err(|err| {
+        let step = format!("echo {value} > {}", path.display());
+        let hint = match errno(&err) {
+            // v2's "no internal processes" rule, for cgroup.subtree_control.
+            Errno::EBUSY => "that group has processes: start this from a \
+                             group whose parent has none"
+                .to_string(),
+            Errno::EPERM | Errno::EACCES => skeleton::root_hint(),
+            _ => "see cgroups(7)".to_string(),
+        };
+        skeleton::failure(&step, errno(&err), &hint)
+    })
 }
 
 /// A controller that is not available: an error with the fix, unless the user

@@ -5,7 +5,7 @@
 //! with a file per limit (20 processes, 100 MiB, half a CPU), moves the child
 //! into it before the child's first step, and removes it when it has ended.
 //!
-//! Run it: `cargo xtask run cgroups -- sh -c 'f() { f | f; }; f'`
+//! Run it: `cargo xtask run cgroups -- sh -c 'f() { f | f; }; f'` (a fork bomb)
 //! Man pages: cgroups(7), the kernel's admin-guide/cgroup-v2.rst.
 
 use std::ffi::OsString;
