@@ -7,6 +7,8 @@
 //! host's network namespace. A subnet that clashes with the host is refused before anything is
 //! created; two containers at once get their own names and addresses; a container whose runtime
 //! is killed leaves no link behind. The leak check compares the host's links before and after.
+//! Nothing runs inside the container before the command (`echo $$` says 2), and each `ip` command
+//! the runtime runs is one teaching line within 80 columns.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -208,6 +210,46 @@ fn inside_are_lo_and_the_veth_end_and_one_ping_reaches_the_host_end() {
         assert_connected(&seen);
         // The runtime deleted the pair before it exited: the host is as it was, at once.
         assert_eq!(host_links(), before, "the host's links changed");
+    });
+}
+
+#[test]
+fn the_command_is_pid_2_and_each_ip_command_is_one_short_line() {
+    container_test(|| {
+        let run = testkit::stage("net", ["sh", "-c", "echo $$"]);
+        run.expect_code(0);
+        // lo goes up by an ioctl, and the veth's inside end is set up by `ip` processes in the
+        // host's PID namespace (nsenter enters the network namespace only): the command is the
+        // first process after the init.
+        assert_eq!(run.stdout.trim(), "2", "{}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        for line in &lines {
+            assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
+        }
+        let ip: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with("parent: ip ") || l.starts_with("parent: nsenter "))
+            .collect();
+        // Made, addressed and up, each end; deleted when the container has ended.
+        assert_eq!(ip.len(), 6, "{}", run.stderr);
+        assert!(ip[0].starts_with("parent: ip link add dc"), "{ip:?}");
+        assert!(ip[5].starts_with("parent: ip link delete dc"), "{ip:?}");
+        assert!(
+            lines.contains(&"child: ip link set lo up (an ioctl, no process)"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            lines.len() <= 16,
+            "{} teaching lines:\n{}",
+            lines.len(),
+            run.stderr
+        );
+        // Quiet: only the command's output.
+        let run = testkit::stage("net", ["-q", "true"]);
+        run.expect_code(0);
+        assert_eq!(run.stderr, "", "quiet");
     });
 }
 
