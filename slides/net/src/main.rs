@@ -4,7 +4,7 @@
 //! with only a loopback `lo`, down; the child brings it up. While the child is
 //! held, the parent plugs in a veth pair, a virtual cable with one end on the
 //! host and one in the container, each with an address of a free /30. The
-//! container reaches its host's end, and nothing else: no route, no NAT.
+//! container reaches its host's end and nothing else: no default route, no NAT.
 //!
 //! Run it: `cargo xtask run net -- sh`, then `ip addr` and `ip route`
 //! Man pages: network_namespaces(7), veth(4), ip-link(8), netdevice(7).
