@@ -48,11 +48,35 @@ use anyhow::{bail, Context, Result};
 use catalog::Stage;
 use serde_json::{json, Value};
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, rootfs};
 
-const USAGE: &str = "usage: cargo xtask bench [--runs N] [--stages a,b,...] [--json FILE] \
-                     [--install-peers] [--build-time] [--profile STAGE]";
+pub const CLI: cli::Command = cli::Command {
+    name: "bench",
+    about: "time every stage against unshare, bwrap, crun and runc",
+    args: &[
+        cli::option("runs", "N", "rounds to measure (default: 50)"),
+        cli::option(
+            "stages",
+            "A,B",
+            "only these stages (names, aliases or numbers)",
+        ),
+        cli::option("json", "FILE", "also write the results as JSON to FILE"),
+        cli::flag(
+            "install-peers",
+            "install the missing peers (unshare, bwrap, crun, runc) with apt",
+        ),
+        cli::flag("build-time", "also time a clean build of the workspace"),
+        cli::option(
+            "profile",
+            "STAGE",
+            "where one stage spends its time, from its teaching lines",
+        ),
+    ],
+    rest: None,
+    notes: "Release builds start /bin/true from the same root filesystem, in shuffled rounds; \
+            the median is reported. Stages that need root are skipped when not run as root.",
+};
 
 /// Rounds measured when `--runs` is not given.
 const DEFAULT_RUNS: usize = 50;
@@ -115,55 +139,39 @@ struct Options {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
+    let args = CLI.parse(args)?;
     let mut opts = Options {
         runs: DEFAULT_RUNS,
         stages: catalog::STAGES.iter().collect(),
-        json: None,
-        install_peers: false,
-        build_time: false,
+        json: args.value("json").map(PathBuf::from),
+        install_peers: args.flag("install-peers"),
+        build_time: args.flag("build-time"),
         profile: None,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .ok_or_else(|| usage(format!("{flag} needs a value\n{USAGE}")))
+    if let Some(text) = args.text("runs")? {
+        opts.runs = match text.parse::<usize>() {
+            Ok(n) if (1..=100_000).contains(&n) => n,
+            _ => {
+                return Err(args.error(format!(
+                    "--runs wants a whole number from 1 to 100000, not {text:?}"
+                )))
+            }
         };
-        match util::utf8(&arg)? {
-            "--runs" => {
-                let text = value("--runs")?;
-                opts.runs = match util::utf8(&text)?.parse::<usize>() {
-                    Ok(n) if (1..=100_000).contains(&n) => n,
-                    _ => {
-                        return Err(usage(format!(
-                            "--runs wants a whole number from 1 to 100000, not {text:?}"
-                        )))
-                    }
-                };
+    }
+    if let Some(text) = args.text("stages")? {
+        let mut stages: Vec<&'static Stage> = Vec::new();
+        for key in text.split(',').filter(|k| !k.is_empty()) {
+            let stage = args.stage(std::ffi::OsStr::new(key.trim()))?;
+            if !stages.iter().any(|s| s.name == stage.name) {
+                stages.push(stage);
             }
-            "--stages" => {
-                let text = value("--stages")?;
-                let mut stages: Vec<&'static Stage> = Vec::new();
-                for key in util::utf8(&text)?.split(',').filter(|k| !k.is_empty()) {
-                    let stage = util::stage(key.trim())?;
-                    if !stages.iter().any(|s| s.name == stage.name) {
-                        stages.push(stage);
-                    }
-                }
-                // Talk order, whatever order they were given in: the step costs follow it.
-                stages.sort_by_key(|s| s.number);
-                opts.stages = stages;
-            }
-            "--json" => opts.json = Some(value("--json")?.into()),
-            "--install-peers" => opts.install_peers = true,
-            "--build-time" => opts.build_time = true,
-            "--profile" => {
-                let text = value("--profile")?;
-                opts.profile = Some(util::stage(util::utf8(&text)?)?);
-            }
-            "-h" | "--help" => return Err(usage(USAGE)),
-            other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
         }
+        // Talk order, whatever order they were given in: the step costs follow it.
+        stages.sort_by_key(|s| s.number);
+        opts.stages = stages;
+    }
+    if let Some(key) = args.value("profile") {
+        opts.profile = Some(args.stage(key)?);
     }
     Ok(opts)
 }

@@ -24,10 +24,20 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use catalog::{notes, Stage};
 
-use crate::diff;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, diff};
 
-const USAGE: &str = "usage: cargo xtask check [--root DIR] [--no-clippy] [--fix]";
+pub const CLI: cli::Command = cli::Command {
+    name: "check",
+    about: "the repository's rules (catalog, notes, README table, slide diffs, rustfmt, clippy)",
+    args: &[
+        cli::option("root", "DIR", "the workspace to check (default: this one)"),
+        cli::flag("no-clippy", "skip clippy on the slides (the slow part)"),
+        cli::flag("fix", "rewrite README.md's stage table from the catalog"),
+    ],
+    rest: None,
+    notes: "Prints one line per problem; exit 0 when there is none.",
+};
 
 /// The markers around README.md's stage table.
 pub const TABLE_BEGIN: &str = "<!-- stages:begin -->";
@@ -92,19 +102,11 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
         clippy: true,
         fix: false,
     };
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match util::utf8(&arg)? {
-            "--no-clippy" => opts.clippy = false,
-            "--fix" => opts.fix = true,
-            "--root" => {
-                let dir = args
-                    .next()
-                    .ok_or_else(|| usage(format!("--root needs a folder\n{USAGE}")))?;
-                opts.root = PathBuf::from(dir);
-            }
-            other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
-        }
+    let args = CLI.parse(args)?;
+    opts.clippy = !args.flag("no-clippy");
+    opts.fix = args.flag("fix");
+    if let Some(dir) = args.value("root") {
+        opts.root = PathBuf::from(dir);
     }
     Ok(opts)
 }
@@ -112,7 +114,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let opts = parse(args)?;
     if !opts.root.join("slides").is_dir() {
-        return Err(usage(format!(
+        return Err(CLI.error(format!(
             "{} has no slides/ folder: is it the workspace?",
             opts.root.display()
         )));

@@ -25,8 +25,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, rootfs};
+
+pub const CLI: cli::Command = cli::Command {
+    name: "clean",
+    about: "remove what a killed demo left behind (cgroups, veths, mounts, overlays)",
+    args: &[],
+    rest: None,
+    notes: "Leftovers are recognised by name only; those of a container still running are \
+            left alone. Safe to run when there is nothing to clean.",
+};
 
 /// What clean found and did.
 #[derive(Default)]
@@ -37,11 +46,7 @@ struct Report {
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    if let Some(arg) = args.first() {
-        return Err(usage(format!(
-            "unexpected argument {arg:?}\nusage: cargo xtask clean"
-        )));
-    }
+    CLI.parse(args)?;
     let found = find();
     if found.is_empty() {
         println!("clean: nothing to clean");

@@ -10,9 +10,18 @@ use std::process::{Command, Stdio};
 
 use anyhow::Result;
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, rootfs};
 use hoststate::Mount;
+
+pub const CLI: cli::Command = cli::Command {
+    name: "doctor",
+    about: "what this host can and cannot do, with the fix for each problem",
+    args: &[],
+    rest: None,
+    notes: "It only reads: nothing on the host is changed. Exit 0 when there is no problem, \
+            1 otherwise.",
+};
 
 /// The oldest kernel the stages work on: cgroup namespaces (`full`) arrived in 4.6.
 const MIN_KERNEL: (u32, u32) = (4, 6);
@@ -48,11 +57,7 @@ fn problem(name: &'static str, detail: impl Into<String>, fix: impl Into<String>
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    if let Some(arg) = args.first() {
-        return Err(usage(format!(
-            "unexpected argument {arg:?}\nusage: cargo xtask doctor"
-        )));
-    }
+    CLI.parse(args)?;
     let mounts = hoststate::mounts();
     let rootfs_dir = rootfs::default_dir();
     let rootfs_check = root_filesystem(&rootfs_dir);

@@ -29,10 +29,27 @@ use anyhow::{bail, Context, Result};
 use catalog::{Property, Stage};
 use serde_json::{json, Value};
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, rootfs};
 
-const USAGE: &str = "usage: cargo xtask matrix [--json] [--prebuilt]";
+pub const CLI: cli::Command = cli::Command {
+    name: "matrix",
+    about: "the isolation each stage really has, observed by the probe",
+    args: &[
+        cli::flag(
+            "json",
+            "print the report as JSON (rows, columns, mismatches)",
+        ),
+        cli::flag(
+            "prebuilt",
+            "use the binaries already built ($DESDE_CERO_BIN_DIR, else target/debug) and the \
+             root filesystem as it is: nothing is built",
+        ),
+    ],
+    rest: None,
+    notes: "Exit 0 when every stage has exactly the isolation the catalog says, 1 otherwise. \
+            The stages run as root (through sudo when you are not root).",
+};
 
 /// Where the probe is inside every root filesystem.
 const PROBE_INSIDE: &str = "/usr/local/bin/probe";
@@ -44,15 +61,8 @@ const TIME_LIMIT: Duration = Duration::from_secs(60);
 const HOSTNAME: &str = "container";
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut json = false;
-    let mut prebuilt = false;
-    for arg in &args {
-        match arg.to_str() {
-            Some("--json") => json = true,
-            Some("--prebuilt") => prebuilt = true,
-            _ => return Err(usage(format!("unexpected argument {arg:?}\n{USAGE}"))),
-        }
-    }
+    let args = CLI.parse(args)?;
+    let (json, prebuilt) = (args.flag("json"), args.flag("prebuilt"));
     let rootfs_dir = if prebuilt {
         rootfs::default_dir()
     } else {
@@ -602,62 +612,66 @@ fn mark(has: bool) -> &'static str {
     }
 }
 
+/// The table, turned so it fits 80 columns: a row per property, a column per stage (by number,
+/// named in the key below), then what the property means.
 fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
-    let name_width = catalog::STAGES
+    let label_width = Property::ALL
         .iter()
-        .map(|s| s.name.len())
+        .map(|p| p.label().len())
         .max()
-        .unwrap_or(5)
-        + 3;
-    let mut header = format!("{:<name_width$}", "stage");
-    for p in Property::ALL {
-        header.push_str(&format!(" {}", p.label()));
-    }
-    println!("{header}");
+        .unwrap_or(8);
+    let mut header = format!("{:<label_width$}", "");
     for row in rows {
-        let mut line = format!(
-            "{:>2} {:<w$}",
-            row.stage.number,
-            row.stage.name,
-            w = name_width - 3
-        );
-        match &row.outcome {
-            Outcome::Missing(why) => line.push_str(&format!(" {why}")),
-            Outcome::Failed(why) => line.push_str(&format!(" failed: {why}")),
-            Outcome::Seen(seen) => {
-                let expected = row.expected();
-                for p in Property::ALL {
-                    let has = seen.contains(p);
-                    let cell = if has == expected.contains(p) {
-                        format!(" {}", mark(has))
-                    } else {
-                        format!("!{}", mark(has))
-                    };
-                    // Labels are ASCII; the marks are one character wide each.
-                    line.push_str(&cell);
-                    line.push_str(&" ".repeat(p.label().len() - 1));
-                }
-            }
-        }
-        println!("{}", line.trim_end());
+        header.push_str(&format!(" {}", row.stage.number));
     }
-    println!("\n✓ has it   · does not   ! differs from what the catalog says");
+    println!("{header}  (stages, by number)");
     for p in Property::ALL {
-        println!("  {:<9} {}", p.label(), p.description());
+        let mut line = format!("{:<label_width$}", p.label());
+        for row in rows {
+            // Each cell is as wide as its column's number plus the space before it.
+            let width = row.stage.number.to_string().len() + 1;
+            let cell = match &row.outcome {
+                Outcome::Seen(seen) => {
+                    let has = seen.contains(p);
+                    let differs = has != row.expected().contains(p);
+                    format!("{}{}", if differs { "!" } else { "" }, mark(has))
+                }
+                Outcome::Missing(_) | Outcome::Failed(_) => "?".to_string(),
+            };
+            line.push_str(&format!("{cell:>width$}"));
+        }
+        println!("{line}  {}", p.description());
     }
+    // The key, "stages: 1 base1, 2 base2, ...", never breaking a number from its name.
+    let mut key = String::from("stages:");
+    let mut used = key.len();
+    for (i, row) in rows.iter().enumerate() {
+        let comma = if i + 1 < rows.len() { "," } else { "" };
+        let entry = format!("{} {}{comma}", row.stage.number, row.stage.name);
+        if used + 1 + entry.len() > cli::WIDTH {
+            key.push_str("\n       ");
+            used = 7;
+        }
+        key.push(' ');
+        key.push_str(&entry);
+        used += 1 + entry.len();
+    }
+    println!("\n{key}");
+    println!("✓ has it   · does not   ! differs from what the catalog says   ? no report");
     for stage in catalog::STAGES.iter().filter(|s| !s.drops.is_empty()) {
         let dropped: Vec<&str> = stage.drops.iter().map(|p| p.label()).collect();
-        println!(
-            "\n{} leaves out {} of the stages before it: {}",
+        let note = format!(
+            "{} leaves out {} of the stages before it: {}",
             stage.name,
             dropped.join(", "),
             stage.drops_why
         );
+        print!("\n{}", cli::wrap(&note, cli::WIDTH, 0));
     }
     if !mismatches.is_empty() {
         println!();
         for m in mismatches {
-            println!(
+            let line = format!(
                 "mismatch: {} × {}: the catalog says {} ({}), the probe saw {}",
                 m.stage,
                 m.property.label(),
@@ -665,15 +679,27 @@ fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
                 m.property.description(),
                 mark(!m.expected)
             );
+            print!("{}", cli::wrap(&line, cli::WIDTH, 4));
         }
     }
-    let incomplete: Vec<&str> = rows
+    let incomplete: Vec<&Row> = rows
         .iter()
         .filter(|r| !matches!(r.outcome, Outcome::Seen(_)))
-        .map(|r| r.stage.name)
         .collect();
     if !incomplete.is_empty() {
-        println!("\nno row for: {}", incomplete.join(", "));
+        println!();
+    }
+    for row in incomplete {
+        let why = match &row.outcome {
+            Outcome::Missing(why) => why.clone(),
+            Outcome::Failed(why) => format!("failed: {why}"),
+            Outcome::Seen(_) => continue,
+        };
+        let line = format!(
+            "no report from {} {}: {why}",
+            row.stage.number, row.stage.name
+        );
+        print!("{}", cli::wrap(&line, cli::WIDTH, 4));
     }
 }
 

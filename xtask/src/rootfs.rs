@@ -27,9 +27,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use crate::util::{self, usage};
+use crate::{cli, util};
 
 /// The one documented place the stages read the root filesystem's path from. The xtask also
 /// makes (and looks for) the root filesystem there when it is set.
@@ -39,8 +39,32 @@ pub const ENV_VAR: &str = "DESDE_CERO_ROOTFS";
 /// Its first line says where the root filesystem came from.
 const MARKER: &str = ".desde-cero-rootfs";
 
-const USAGE: &str = "usage: cargo xtask rootfs [--from busybox|alpine|tar FILE|dir DIR] [--force] \
-                     [--dest DIR]";
+pub const CLI: cli::Command = cli::Command {
+    name: "rootfs",
+    about: "make the container's root filesystem",
+    args: &[
+        cli::option(
+            "from",
+            "SOURCE",
+            "busybox (the host's static busybox, offline), alpine (the pinned Alpine \
+             minirootfs, downloaded and checked), tar FILE (a tarball, e.g. from `docker \
+             export`) or dir DIR (a folder, used as it is); default: busybox, else alpine",
+        ),
+        cli::optional(
+            "FILE|DIR",
+            "the tarball of `--from tar`, the folder of `--from dir`",
+        ),
+        cli::flag("force", "remake it even if one exists"),
+        cli::option(
+            "dest",
+            "DIR",
+            "where to make it (default: $DESDE_CERO_ROOTFS, else rootfs/build)",
+        ),
+    ],
+    rest: None,
+    notes: "Nothing half-made is left behind: it is made in a temporary folder and renamed into \
+            place. See rootfs/README.md.",
+};
 
 /// Where the root filesystem is: `$DESDE_CERO_ROOTFS` when set, else `rootfs/build`.
 pub fn default_dir() -> PathBuf {
@@ -57,15 +81,22 @@ pub fn ensure() -> Result<PathBuf> {
     if made_from(&dir).is_some() {
         // A stale or missing probe only makes the probe's report stale: say so, do not stop a
         // demo that may not even use it.
-        devices::ensure(&dir);
+        devices::ensure(&dir, devices::Tell::Once);
         match probe::build().and_then(|probe| probe::install(&dir, &probe)) {
             Ok(true) => eprintln!("rootfs: refreshed /{} in {}", probe::INSIDE, dir.display()),
             Ok(false) => {}
-            Err(err) => eprintln!(
-                "rootfs: warning: cannot refresh /{} in {}: {err:#}",
-                probe::INSIDE,
-                dir.display()
-            ),
+            Err(err) => {
+                let line = format!(
+                    "rootfs: note: cannot refresh /{} in {} ({err:#}): only `cargo xtask \
+                     matrix` and the tests use it; `cargo xtask rootfs` as the folder's owner \
+                     refreshes it",
+                    probe::INSIDE,
+                    dir.display()
+                );
+                if util::first_time(&line) {
+                    eprintln!("{line} (said once)");
+                }
+            }
         }
         return Ok(dir);
     }
@@ -101,46 +132,64 @@ struct Options {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
-    let mut opts = Options {
-        from: None,
-        force: false,
-        dest: None,
-    };
-    let mut args = args.into_iter();
-    let value = |what: &str, args: &mut std::vec::IntoIter<OsString>| {
-        args.next()
-            .ok_or_else(|| usage(format!("{what} needs a value\n{USAGE}")))
-    };
-    while let Some(arg) = args.next() {
-        match util::utf8(&arg)? {
-            "--force" => opts.force = true,
-            "--dest" => opts.dest = Some(value("--dest", &mut args)?.into()),
-            "--from" => {
-                let source = value("--from", &mut args)?;
-                opts.from = Some(match util::utf8(&source)? {
-                    "busybox" => Source::Busybox,
-                    "alpine" => Source::Alpine,
-                    "tar" => Source::Tar(value("--from tar", &mut args)?.into()),
-                    "dir" => Source::Dir(value("--from dir", &mut args)?.into()),
-                    other => {
-                        return Err(usage(format!(
-                        "unknown source {other:?}: busybox, alpine, tar FILE or dir DIR\n{USAGE}"
-                    )))
-                    }
-                });
-            }
-            "-h" | "--help" => return Err(usage(USAGE)),
-            other => return Err(usage(format!("unknown argument {other:?}\n{USAGE}"))),
+    let args = CLI.parse(args)?;
+    let path = args.positional("FILE|DIR").map(PathBuf::from);
+    let from = match (args.text("from")?, path) {
+        (None, None) => None,
+        (Some("busybox"), None) => Some(Source::Busybox),
+        (Some("alpine"), None) => Some(Source::Alpine),
+        (Some("tar"), Some(file)) => Some(Source::Tar(file)),
+        (Some("dir"), Some(dir)) => Some(Source::Dir(dir)),
+        (Some("tar"), None) => return Err(args.error("`--from tar` needs a FILE")),
+        (Some("dir"), None) => return Err(args.error("`--from dir` needs a DIR")),
+        (Some(what @ ("busybox" | "alpine")), Some(path)) => {
+            return Err(args.error(format!(
+                "`--from {what}` takes no path, but {} was given",
+                path.display()
+            )));
         }
-    }
-    Ok(opts)
+        (None, Some(path)) => {
+            return Err(args.error(format!(
+                "{} was given without `--from tar` or `--from dir`",
+                path.display()
+            )));
+        }
+        (Some(other), _) => {
+            return Err(args.error(format!(
+                "unknown source {other:?}: busybox, alpine, tar FILE or dir DIR"
+            )));
+        }
+    };
+    Ok(Options {
+        from,
+        force: args.flag("force"),
+        dest: args.value("dest").map(PathBuf::from),
+    })
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let opts = parse(args)?;
+    // A source that cannot work is an error even when there is nothing to make.
+    match &opts.from {
+        Some(Source::Tar(file)) => check_exists(file, "file", |m| m.is_file())?,
+        Some(Source::Dir(dir)) => check_exists(dir, "folder", |m| m.is_dir())?,
+        _ => {}
+    }
     let dest = opts.dest.unwrap_or_else(default_dir);
     make(&dest, opts.from, opts.force)?;
     Ok(0)
+}
+
+/// Fails with one line unless `path` exists and is a `what`.
+fn check_exists(path: &Path, what: &str, is: impl Fn(&fs::Metadata) -> bool) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if is(&meta) => Ok(()),
+        Ok(_) => bail!("{} is not a {what}", path.display()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            bail!("no such {what}: {}", path.display())
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// The first line of a finished root filesystem's marker: where it came from.
@@ -169,11 +218,11 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
         if let Some(from) = &from {
             eprintln!("rootfs: (--from {} was not used)", describe(from));
         }
+        devices::ensure(&dest, devices::Tell::Always);
         let probe = probe::build()?;
         if probe::install(&dest, &probe)? {
             eprintln!("rootfs: refreshed /{} (it had changed)", probe::INSIDE);
         }
-        devices::ensure(&dest);
         return Ok(());
     }
     // `--from dir` naming the destination itself uses it in place: nothing is replaced.
@@ -204,10 +253,11 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     if probe::install(&tmp_path, &probe)? {
         eprintln!("rootfs: installed the probe at /{}", probe::INSIDE);
     }
-    devices::ensure(&tmp_path);
     safe::write(&tmp_path, MARKER, format!("{origin}\n").as_bytes(), 0o644)?;
     put_in_place(tmp, &dest)?;
     eprintln!("rootfs: made {} from {origin}", dest.display());
+    // Once in place, so that a note about missing device nodes names the real folder.
+    devices::ensure(&dest, devices::Tell::Always);
     Ok(())
 }
 
@@ -235,7 +285,13 @@ fn fill(source: &Source, tmp: &Path) -> Result<String> {
                  (Debian/Ubuntu: `apt-get install busybox-static`)"
             ),
         },
-        Source::Alpine => from_alpine(tmp),
+        Source::Alpine => from_alpine(tmp).map_err(|err| {
+            if err.chain().any(|e| e.is::<alpine::Network>()) {
+                anyhow!("{err:#}; without a network, use `cargo xtask rootfs --from busybox`")
+            } else {
+                err
+            }
+        }),
         Source::Tar(file) => {
             let file = std::path::absolute(file)?;
             if !file.is_file() {

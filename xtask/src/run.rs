@@ -8,10 +8,28 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use crate::{cli, rootfs};
 
-const USAGE: &str = "usage: cargo xtask run <stage> [--release] [--] [cmd [args...]]";
+pub const CLI: cli::Command = cli::Command {
+    name: "run",
+    about: "build a stage and run it",
+    args: &[
+        cli::required(
+            "STAGE",
+            "a stage's name, alias or number (`cargo xtask list`)",
+        ),
+        cli::flag("release", "build and run the optimised binary"),
+    ],
+    rest: Some(cli::Rest {
+        name: "CMD [ARGS...]",
+        help: "the command to run inside (default: sh); what follows it, or `--`, is passed \
+               on as it is: `cargo xtask run full -- --help` shows the stage's own options",
+        at_first_value: true,
+    }),
+    notes: "The stage is built as you; it runs through sudo when it needs root and you are not \
+            root. Stages that run without root: base1, base2, user.",
+};
 
 /// What `run` was asked to do.
 #[derive(Debug, PartialEq)]
@@ -23,41 +41,27 @@ pub struct Request {
 
 /// Parses `<stage> [--release] [--] [cmd [args...]]`; with no command, `sh`.
 pub fn parse(args: Vec<OsString>) -> Result<Request> {
-    let mut args = args.into_iter();
-    let Some(name) = args.next() else {
-        return Err(usage(format!("missing stage\n{USAGE}")));
-    };
-    let stage = util::stage(util::utf8(&name)?)?;
-    let mut release = false;
-    let mut command = Vec::new();
-    for arg in args.by_ref() {
-        match arg.to_str() {
-            Some("--release") => release = true,
-            Some("--") => break,
-            Some(flag) if flag.starts_with('-') => {
-                return Err(usage(format!("unknown flag {flag:?}\n{USAGE}")));
-            }
-            _ => {
-                command.push(arg);
-                break;
-            }
-        }
-    }
-    command.extend(args);
+    let args = CLI.parse(args)?;
+    let stage = args.stage(args.positional("STAGE").unwrap_or_default())?;
+    let mut command = args.rest.clone();
     if command.is_empty() {
         command.push("sh".into());
     }
     Ok(Request {
         stage,
-        release,
+        release: args.flag("release"),
         command,
     })
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let req = parse(args)?;
+    let sudo = req.stage.needs_root && !util::is_root();
+    if sudo && util::which("sudo").is_none() {
+        return Err(no_sudo(req.stage));
+    }
     let binary = util::build_stage(req.stage, req.release)?;
-    let mut cmd = if req.stage.needs_root && !util::is_root() {
+    let mut cmd = if sudo {
         // The build above ran as the user, so target/ stays theirs; only the container runs as
         // root. sudo drops the environment, so the project's own variables are passed on.
         let mut keep: Vec<String> = std::env::vars_os()
@@ -83,7 +87,28 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     // exec: the stage takes over this process, its terminal and its signals, and its exit status
     // is ours. exec only returns on failure.
     let err = cmd.exec();
+    if sudo {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            return Err(no_sudo(req.stage));
+        }
+        return Err(err).context("cannot start sudo");
+    }
     Err(err).with_context(|| format!("cannot start {}", binary.display()))
+}
+
+/// The error when a stage needs root, this user is not root, and there is no sudo to ask.
+fn no_sudo(stage: &catalog::Stage) -> anyhow::Error {
+    let rootless: Vec<&str> = catalog::STAGES
+        .iter()
+        .filter(|s| !s.needs_root)
+        .map(|s| s.name)
+        .collect();
+    anyhow::anyhow!(
+        "stage {} needs root, and sudo is not installed: run it as root, install sudo (and \
+         allow yourself to use it), or pick a stage that runs without root: {}",
+        stage.name,
+        rootless.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -108,6 +133,14 @@ mod tests {
         assert_eq!(req.command, args(&["ls", "--release"]));
         let req = parse(args(&["uts", "echo", "-n", "hi"])).unwrap();
         assert_eq!(req.command, args(&["echo", "-n", "hi"]));
+    }
+
+    #[test]
+    fn help_and_a_command_of_its_own_help() {
+        let err = parse(args(&["pid", "--help"])).unwrap_err();
+        assert!(err.downcast_ref::<cli::Help>().is_some(), "{err:#}");
+        let req = parse(args(&["pid", "--", "--help"])).unwrap();
+        assert_eq!(req.command, args(&["--help"]));
     }
 
     #[test]

@@ -14,42 +14,47 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
 use crate::vm::{self, Outcome};
+use crate::{cli, rootfs};
+
+pub const CLI: cli::Command = cli::Command {
+    name: "test",
+    about: "prepare everything (root filesystem, probe, VM) and run every test",
+    args: &[
+        cli::flag("vm-only", "only the tests in the cgroup v2 VM"),
+        cli::flag("no-vm", "only the tests on this host"),
+        cli::flag("vm", "the VM too (the default)"),
+    ],
+    rest: Some(cli::Rest {
+        name: "FILTER...",
+        help: "passed to `cargo test` after its `--`: test names to run",
+        at_first_value: false,
+    }),
+    notes: "The tests need root: run it as root, or as a user with sudo.",
+};
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut host = true;
-    let mut in_vm = true;
+    let args = CLI.parse(args)?;
+    let host = !args.flag("vm-only");
+    // `--vm` is the default already; accepted so it reads naturally.
+    let in_vm = !args.flag("no-vm");
     let mut filter: Vec<String> = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match util::utf8(arg)? {
-            "--vm-only" => host = false,
-            "--no-vm" => in_vm = false,
-            // The default already includes the VM; accepted so `--vm` reads naturally.
-            "--vm" => in_vm = true,
-            "--" => {
-                for rest in args.by_ref() {
-                    filter.push(util::utf8(rest)?.to_string());
-                }
-            }
-            other => {
-                return Err(usage(format!(
-                    "unknown argument {other:?}; usage: cargo xtask test [--vm-only|--no-vm] [-- FILTER...]"
-                )))
-            }
-        }
+    for arg in &args.rest {
+        let text = arg
+            .to_str()
+            .ok_or_else(|| args.error(format!("filter {arg:?} is not valid UTF-8")))?;
+        filter.push(text.to_string());
     }
     if !host && !in_vm {
-        return Err(usage("--vm-only and --no-vm together leave nothing to run"));
+        return Err(args.error("--vm-only and --no-vm together leave nothing to run"));
     }
     let ci = in_ci();
 
     if util::is_root() {
         // The root filesystem is made of static busybox; install it if it is missing.
         if let Err(e) = vm::ensure_busybox() {
-            eprintln!("xtask: {e:#}");
+            eprintln!("warning: {e:#}");
         }
     }
     let dir = rootfs::ensure()?;

@@ -3,44 +3,98 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use catalog::Stage;
 
+use crate::cli;
+
 /// Exit code of a usage error (unknown command, stage or flag; missing argument).
 pub const EXIT_USAGE: u8 = 2;
 
-/// A usage error: printed as one line, exits 2.
+/// A usage error: printed as one line with a hint to the command's `--help`, exits 2.
 #[derive(Debug)]
-pub struct Usage(pub String);
+pub struct Usage {
+    pub msg: String,
+    /// The command whose `--help` the hint names (`None`: `cargo xtask help`).
+    pub command: Option<&'static str>,
+}
 
 impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self.command {
+            Some(name) => write!(f, "{} (see `cargo xtask {name} --help`)", self.msg),
+            None => write!(f, "{} (see `cargo xtask help`)", self.msg),
+        }
     }
 }
 
 impl std::error::Error for Usage {}
 
+/// A usage error not tied to one command's declaration (see [`crate::cli`] for those).
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    Usage(msg.into()).into()
+    Usage {
+        msg: msg.into(),
+        command: None,
+    }
+    .into()
 }
 
-/// Turns a subcommand's result into the process's exit code, printing errors on one line.
+/// Turns a subcommand's result into the process's exit code: `--help` goes to stdout (exit 0),
+/// an error is one line on stderr, `error: ...` (exit 2 for a usage error, else 1).
 pub fn finish(result: Result<u8>) -> ExitCode {
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
-            eprintln!("xtask: {err:#}");
-            if err.downcast_ref::<Usage>().is_some() {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+    let err = match result {
+        Ok(code) => return ExitCode::from(code),
+        Err(err) => err,
+    };
+    if let Some(help) = err.downcast_ref::<cli::Help>() {
+        println!("{help}");
+        return ExitCode::SUCCESS;
     }
+    // Not eprintln!: with stderr closed there is no one left to tell.
+    let _ = writeln!(io::stderr(), "error: {err:#}");
+    if err.downcast_ref::<Usage>().is_some() {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+static PIPE_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// `println!` and `eprintln!` panic when the reader has gone (`cargo xtask list | head -1`:
+/// Rust ignores SIGPIPE, so the write fails with EPIPE). From this call on, that one panic
+/// prints nothing and only marks [`pipe_closed`]: `main` then exits quietly, after the stack
+/// has unwound (so temporary files are still removed). Every other panic is reported as usual.
+/// One hook instead of a writer at every print: a `println!` added later is covered too.
+pub fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let epipe = format!("(os error {})", libc::EPIPE);
+        if msg.starts_with("failed printing to std") && msg.ends_with(&epipe) {
+            PIPE_CLOSED.store(true, Ordering::Relaxed);
+            if cfg!(panic = "abort") {
+                std::process::exit(0);
+            }
+            return;
+        }
+        report(info);
+    }));
+}
+
+/// Whether a print failed because stdout or stderr was closed (see [`quiet_on_closed_pipe`]).
+pub fn pipe_closed() -> bool {
+    PIPE_CLOSED.load(Ordering::Relaxed)
 }
 
 /// The workspace's top folder.
@@ -101,13 +155,116 @@ pub fn stage(key: &str) -> Result<&'static Stage> {
 
 /// Builds one stage as the invoking user and returns its binary's path.
 pub fn build_stage(stage: &Stage, release: bool) -> Result<PathBuf> {
+    let binary = stage_binary(stage, release);
     let mut cmd = cargo();
-    cmd.args(["build", "--quiet", "--package", stage.name]);
+    cmd.args(["build", "--package", stage.name]);
     if release {
         cmd.arg("--release");
     }
-    run_checked(&mut cmd).with_context(|| format!("cannot build stage {}", stage.name))?;
-    Ok(stage_binary(stage, release))
+    cargo_build(&mut cmd, &format!("stage `{}`", stage.name), &binary)
+        .with_context(|| format!("cannot build stage {}", stage.name))?;
+    Ok(binary)
+}
+
+/// Runs a `cargo build`, showing cargo's own lines (`Compiling ...`, `Downloaded ...`, warnings,
+/// errors) as they come, but not its closing `Finished` line: a build with work to do shows its
+/// progress, and a build with nothing to do prints nothing. (`--quiet` would hide both.) When
+/// `artifact` does not exist yet, one line first says that this first build takes a while.
+pub fn cargo_build(cmd: &mut Command, what: &str, artifact: &Path) -> Result<()> {
+    let colour = io::stderr().is_terminal();
+    cargo_build_to(cmd, what, artifact, colour, &mut io::stderr())
+}
+
+/// [`cargo_build`], writing what it shows to `out`.
+fn cargo_build_to(
+    cmd: &mut Command,
+    what: &str,
+    artifact: &Path,
+    colour: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    // Writes to `out` are best effort: a closed stderr must not stop the build.
+    if !artifact.exists() {
+        let _ = writeln!(
+            out,
+            "xtask: building {what} for the first time (on 2 cores: a minute or two; \
+             later runs only rebuild what changed)"
+        );
+    }
+    cmd.arg(if colour {
+        "--color=always"
+    } else {
+        "--color=never"
+    })
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if let Some(stderr) = child.stderr.take() {
+        for line in io::BufReader::new(stderr).split(b'\n') {
+            let Ok(line) = line else { break };
+            if !is_finished_line(&line) {
+                let _ = out.write_all(&line);
+                let _ = out.write_all(b"\n");
+                let _ = out.flush();
+            }
+        }
+    }
+    let status = child.wait().context("cannot wait for cargo")?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Whether a line of cargo's stderr is its `Finished ...` summary (colours removed).
+fn is_finished_line(line: &[u8]) -> bool {
+    let mut text = Vec::new();
+    let mut bytes = line.iter();
+    while let Some(&b) = bytes.next() {
+        if b == 0x1b {
+            // An ANSI colour sequence: ESC [ digits ; ... letter.
+            for &b in bytes.by_ref() {
+                if b.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            text.push(b);
+        }
+    }
+    String::from_utf8_lossy(&text)
+        .trim_start()
+        .starts_with("Finished ")
+}
+
+/// Finds a program on `PATH`, as the shell would.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Whether `note` has not been shown before on this machine (for this target folder): true the
+/// first time, then false. For advice that cannot change from one run to the next, so it is
+/// not repeated at every `cargo xtask run`.
+pub fn first_time(note: &str) -> bool {
+    let file = target_dir().join("xtask-notes-shown");
+    let key = note.replace('\n', " ");
+    let shown = std::fs::read_to_string(&file).unwrap_or_default();
+    if shown.lines().any(|l| l == key) {
+        return false;
+    }
+    let _ = std::fs::create_dir_all(target_dir());
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+    {
+        let _ = writeln!(f, "{key}");
+    }
+    true
 }
 
 /// Where cargo puts a stage's binary.
@@ -121,4 +278,59 @@ pub fn stage_binary(stage: &Stage, release: bool) -> PathBuf {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_lines_are_recognised_with_or_without_colour() {
+        assert!(is_finished_line(
+            b"    Finished `dev` profile [unoptimized + debuginfo] target(s) in 0.05s"
+        ));
+        assert!(is_finished_line(
+            b"\x1b[1m\x1b[92m    Finished\x1b[0m `dev` profile in 0.05s"
+        ));
+        assert!(!is_finished_line(
+            b"   Compiling pid v0.1.0 (/x/slides/pid)"
+        ));
+        assert!(!is_finished_line(b"error: could not compile `pid`"));
+    }
+
+    /// A real build of a tiny crate: the first shows the one-line note and cargo's progress,
+    /// the second (nothing to do) shows nothing at all.
+    #[test]
+    fn a_build_shows_progress_and_a_fresh_one_nothing() {
+        let dir = std::env::temp_dir().join(format!("xtask-build-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let build = || {
+            let mut cmd = cargo();
+            cmd.arg("build")
+                .arg("--manifest-path")
+                .arg(dir.join("Cargo.toml"))
+                .env("CARGO_TARGET_DIR", dir.join("target"));
+            let mut out = Vec::new();
+            let artifact = dir.join("target/debug/tiny");
+            cargo_build_to(&mut cmd, "tiny", &artifact, false, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let first = build();
+        let second = build();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            first.starts_with("xtask: building tiny for the first time"),
+            "{first}"
+        );
+        assert!(first.contains("Compiling tiny"), "{first}");
+        assert!(!first.contains("Finished"), "{first}");
+        assert_eq!(second, "");
+    }
 }

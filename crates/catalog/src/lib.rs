@@ -191,7 +191,7 @@ pub const STAGES: &[Stage] = &[
     Stage {
         number: 2,
         name: "base2",
-        aliases: &[],
+        aliases: &["parentchild"],
         summary: "re-executes itself as a child that runs the command as its init",
         adds: &[],
         needs_root: false,
@@ -239,7 +239,7 @@ pub const STAGES: &[Stage] = &[
     Stage {
         number: 6,
         name: "procfs",
-        aliases: &["mount", "mnt"],
+        aliases: &["mntnamespace", "procmnt", "mount", "mnt"],
         summary: "new mount namespace, private mounts and a fresh /proc",
         adds: &[Property::MountNs, Property::ProcIsolated],
         needs_root: true,
@@ -303,7 +303,7 @@ pub const STAGES: &[Stage] = &[
     Stage {
         number: 11,
         name: "full",
-        aliases: &["container"],
+        aliases: &["containers", "container"],
         summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
         adds: &[
             Property::CgroupNs,

@@ -107,9 +107,12 @@ fn doctor_and_clean_refuse_arguments_with_exit_2() {
     for command in ["doctor", "clean"] {
         let run = xtask(&[command, "--bogus"]);
         run.expect_code(2);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
         assert!(
-            run.stderr
-                .contains(&format!("usage: cargo xtask {command}")),
+            run.stderr.starts_with("error: unknown flag `--bogus`")
+                && run
+                    .stderr
+                    .contains(&format!("(see `cargo xtask {command} --help`)")),
             "{}",
             run.stderr
         );

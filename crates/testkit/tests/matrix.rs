@@ -90,9 +90,75 @@ fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
 fn matrix_refuses_unknown_arguments_with_exit_2() {
     let run = testkit::run_bin(&testkit::bin("xtask"), ["matrix", "--bogus"]);
     run.expect_code(2);
-    assert!(
-        run.stderr.contains("usage: cargo xtask matrix"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: unknown flag `--bogus` (see `cargo xtask matrix --help`)"
     );
+}
+
+#[test]
+fn the_table_fits_80_columns_and_keeps_every_cell() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _g = testkit::serial();
+    let leaks = LeakCheck::start();
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.args(["matrix", "--prebuilt"]);
+    let run = testkit::run_cmd(&mut cmd);
+    run.expect_code(0);
+    let wide: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.chars().count() > 80)
+        .collect();
+    assert!(wide.is_empty(), "over 80 columns: {wide:#?}");
+    // A row per property, a column per stage (by number), and a key naming every stage.
+    let header = run.stdout.lines().next().unwrap_or("");
+    let numbers: Vec<String> = catalog::STAGES
+        .iter()
+        .map(|s| s.number.to_string())
+        .collect();
+    assert_eq!(
+        header
+            .split_whitespace()
+            .take(numbers.len())
+            .collect::<Vec<_>>(),
+        numbers,
+        "{header}"
+    );
+    for p in catalog::Property::ALL {
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(p.label()))
+            .unwrap_or_else(|| panic!("no row for {}:\n{}", p.label(), run.stdout));
+        let cells: Vec<&str> = row
+            .split_whitespace()
+            .skip(1)
+            .take(catalog::STAGES.len())
+            .collect();
+        let want: Vec<&str> = catalog::STAGES
+            .iter()
+            .map(|s| {
+                if catalog::expected(s).contains(p) {
+                    "✓"
+                } else {
+                    "·"
+                }
+            })
+            .collect();
+        assert_eq!(cells, want, "{}", p.label());
+        assert!(row.ends_with(p.description()), "{row}");
+    }
+    for stage in catalog::STAGES {
+        assert!(
+            run.stdout
+                .contains(&format!("{} {}", stage.number, stage.name)),
+            "{} missing from the key:\n{}",
+            stage.name,
+            run.stdout
+        );
+    }
+    leaks.assert_clean();
 }

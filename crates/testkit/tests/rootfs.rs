@@ -67,12 +67,12 @@ fn has_curl() -> bool {
     )
 }
 
-/// The one-line error the xtask printed (`xtask: ...`).
+/// The one-line error the xtask printed (`error: ...`).
 fn error_line(run: &Run) -> &str {
     let lines: Vec<&str> = run
         .stderr
         .lines()
-        .filter(|l| l.starts_with("xtask: "))
+        .filter(|l| l.starts_with("error: "))
         .collect();
     assert_eq!(lines.len(), 1, "expected one error line:\n{}", run.stderr);
     lines[0]
@@ -567,12 +567,192 @@ fn usage_errors_exit_2() {
     ] {
         let run = xtask(&args, &[]);
         run.expect_code(2);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
         assert!(
-            run.stderr.contains("usage: cargo xtask rootfs"),
+            error_line(&run).contains("(see `cargo xtask rootfs --help`)"),
             "{args:?}: {}",
             run.stderr
         );
     }
+}
+
+#[test]
+fn a_source_that_does_not_exist_fails_even_when_there_is_nothing_to_make() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-nope");
+    let dest = scratch.path.join("root");
+    xtask(&["--from", "busybox", "--dest", s(&dest)], &[]).expect_code(0);
+    let nope = scratch.path.join("nope.tar");
+    let run = xtask(&["--from", "tar", s(&nope), "--dest", s(&dest)], &[]);
+    run.expect_code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(
+        error_line(&run),
+        format!("error: no such file: {}", nope.display())
+    );
+    let run = xtask(&["--from", "dir", s(&nope), "--dest", s(&dest)], &[]);
+    run.expect_code(1);
+    assert_eq!(
+        error_line(&run),
+        format!("error: no such folder: {}", nope.display())
+    );
+    let run = xtask(
+        &["--from", "tar", s(&scratch.path), "--dest", s(&dest)],
+        &[],
+    );
+    run.expect_code(1);
+    assert!(
+        error_line(&run).ends_with("is not a file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_tarball_is_never_echoed() {
+    let scratch = Scratch::new("rootfs-secret");
+    // Shaped like /etc/shadow: its first 512 bytes make a tar header whose numeric fields are
+    // not numbers, which the tar crate's own message quotes.
+    let mut secret = String::new();
+    for user in [
+        "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail",
+    ] {
+        secret.push_str(&format!(
+            "{user}:$6$s3cr3t$hashhashhash:20228:0:99999:7:::\n"
+        ));
+    }
+    let file = scratch.path.join("shadow");
+    fs::write(&file, &secret).unwrap();
+    let dest = scratch.path.join("root");
+    let run = xtask(&["--from", "tar", s(&file), "--dest", s(&dest)], &[]);
+    run.expect_code(1);
+    let line = error_line(&run);
+    assert!(line.contains("is not a tar archive"), "{}", run.stderr);
+    for piece in ["s3cr3t", "99999", "daemon", "hashhash"] {
+        assert!(
+            !run.stderr.contains(piece),
+            "{piece:?} echoed: {}",
+            run.stderr
+        );
+    }
+    assert!(!dest.exists());
+    assert!(leftovers(&scratch.path).is_empty());
+}
+
+#[test]
+fn an_offline_download_says_why_in_one_line_and_points_to_busybox() {
+    let scratch = Scratch::new("rootfs-offline");
+    let dest = scratch.path.join("root");
+    // `.invalid` never resolves (RFC 2606): the same as a machine without DNS.
+    let env = [
+        (
+            "DESDE_CERO_ALPINE_URL",
+            "https://dl-cdn.desde-cero.invalid/alpine.tar.gz",
+        ),
+        ("DESDE_CERO_ALPINE_SHA256", &"0".repeat(64)),
+        ("https_proxy", ""),
+        ("HTTPS_PROXY", ""),
+        ("all_proxy", ""),
+    ];
+    let started = std::time::Instant::now();
+    let run = xtask(&["--from", "alpine", "--dest", s(&dest)], &env);
+    run.expect_code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let line = error_line(&run);
+    assert!(
+        line.contains("cannot resolve dl-cdn.desde-cero.invalid"),
+        "{line}"
+    );
+    assert!(line.contains("--from busybox"), "{line}");
+    assert!(!line.contains("timeout") && !line.contains('#'), "{line}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!dest.exists());
+    assert!(leftovers(&scratch.path).is_empty());
+}
+
+#[test]
+fn missing_device_nodes_are_pointed_out_once_with_the_fix() {
+    // As an ordinary user without sudo, the nodes cannot be made: `rootfs` says so, and the
+    // demos after it do not say it again.
+    if !testkit::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-nodev");
+    fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o777)).unwrap();
+    let copy = |from: &Path, to: &str| {
+        let to = scratch.path.join(to);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(from, &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        to
+    };
+    // Copies, so that `nobody` can read them wherever the repository is.
+    let xtask_bin = copy(&testkit::bin("xtask"), "xtask");
+    let probe = copy(&prebuilt_probe(), "probe");
+    // `run user` builds with `$CARGO` (here: true) and starts target/debug/user (here: true):
+    // only what the xtask itself does is under test.
+    let truth = Path::new("/bin/true");
+    copy(truth, "target/debug/user");
+    let tarball_path = scratch.path.join("root.tar");
+    fs::write(
+        &tarball_path,
+        tarball(&[Entry::Dir("bin/"), Entry::File("bin/sh", b"#!\n", 0o755)]),
+    )
+    .unwrap();
+    let dest = scratch.path.join("root");
+    let empty = scratch.path.join("empty-path");
+    fs::create_dir_all(&empty).unwrap();
+    let target = scratch.path.join("target");
+    Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&target)
+        .status()
+        .unwrap();
+    let nobody = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(&xtask_bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", &empty)
+            .env("HOME", &scratch.path)
+            .env("CARGO", truth)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("DESDE_CERO_PROBE", &probe)
+            .env("DESDE_CERO_ROOTFS", &dest)
+            .current_dir(&scratch.path)
+            .uid(65534)
+            .gid(65534);
+        testkit::run_cmd(&mut cmd)
+    };
+    let made = nobody(&["rootfs", "--from", "tar", s(&tarball_path)]);
+    made.expect_code(0);
+    let notes: Vec<&str> = made
+        .stderr
+        .lines()
+        .filter(|l| l.contains("/dev has no"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", made.stderr);
+    assert!(
+        notes[0].contains("there is no sudo")
+            && notes[0].contains("`cargo xtask rootfs` adds them"),
+        "{}",
+        notes[0]
+    );
+    for _ in 0..2 {
+        let run = nobody(&["run", "user", "--", "true"]);
+        run.expect_code(0);
+        assert!(
+            !run.stderr.contains("/dev has no"),
+            "said again: {}",
+            run.stderr
+        );
+    }
+    // Asked for explicitly, it is said again.
+    let again = nobody(&["rootfs"]);
+    again.expect_code(0);
+    assert!(again.stderr.contains("/dev has no"), "{}", again.stderr);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The `alpine` source: Alpine Linux's official "minirootfs" tarball, at a pinned version,
-//! downloaded with the `curl` command (its progress bar, no HTTP stack compiled into the xtask)
+//! downloaded with the `curl` command (no HTTP stack compiled into the xtask)
 //! and checked against a pinned SHA-256 before a single byte of it is unpacked.
 //!
 //! Both can be overridden, e.g. for a mirror or for the tests (which use `file://` URLs):
@@ -7,8 +7,10 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::net::ToSocketAddrs;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
@@ -71,28 +73,70 @@ pub fn pin() -> Result<Pin> {
     })
 }
 
+/// A download that failed for want of a network: the caller adds the offline way out when
+/// there is one (`--from busybox`).
+#[derive(Debug)]
+pub struct Network(pub String);
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Network {}
+
+fn network(msg: String) -> anyhow::Error {
+    Network(msg).into()
+}
+
 /// Downloads `pin.url` to `to` (a fresh temporary file) and checks its SHA-256. On any failure
-/// the caller removes `to`; nothing has been unpacked.
+/// the caller removes `to`; nothing has been unpacked. A failure is one line naming the cause
+/// (no DNS, no connection, an HTTP error, ...).
 pub fn download(pin: &Pin, to: &Path) -> Result<()> {
-    eprintln!("rootfs: downloading {}", pin.url);
-    let status = Command::new("curl")
-        .args(["--fail", "--location", "--progress-bar"])
+    resolve(&pin.url)?;
+    eprintln!("rootfs: downloading {} (about 3 MB)", pin.url);
+    // Silent but for errors, which are read here: a progress bar's fragments and curl's retry
+    // warnings would bury the one line that matters.
+    let out = Command::new("curl")
+        .args(["--fail", "--location", "--silent", "--show-error"])
         .args(["--retry", "2", "--connect-timeout", "20", "--output"])
         .arg(to)
         .arg(&pin.url)
-        .status();
-    let status = match status {
-        Ok(status) => status,
+        .stderr(Stdio::piped())
+        .output();
+    let out = match out {
+        Ok(out) => out,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            bail!("the `curl` command is not installed (it downloads the Alpine tarball)")
+            return Err(network(
+                "the `curl` command is not installed (it downloads the Alpine tarball)".into(),
+            ))
         }
         Err(err) => return Err(err).context("cannot start curl"),
     };
     if interrupted() {
         bail!("interrupted");
     }
-    if !status.success() {
-        bail!("cannot download {} (curl: {status})", pin.url);
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        let said = said
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("curl:"))
+            .unwrap_or("")
+            .trim();
+        let cause = match out.status.code() {
+            Some(6) => "the host name cannot be resolved (no network or no DNS)",
+            Some(7) => "cannot connect (no network, or a firewall)",
+            Some(28) => "the connection timed out",
+            Some(22) => "the server answered with an error",
+            Some(35 | 51 | 58 | 60 | 77) => "the TLS connection failed (certificates?)",
+            _ => "curl failed",
+        };
+        return Err(network(format!(
+            "cannot download {}: {cause} ({said})",
+            pin.url
+        )));
     }
     let got = sha256(to)?;
     if got != pin.sha256 {
@@ -105,6 +149,55 @@ pub fn download(pin: &Pin, to: &Path) -> Result<()> {
     }
     eprintln!("rootfs: SHA-256 verified ({got})");
     Ok(())
+}
+
+/// Before a download over the network, checks that its host name resolves, within 10 s: an
+/// offline machine then fails at once with the real cause, not after curl's retries with a
+/// "timeout". Skipped for `file://` URLs and when a proxy is set (the proxy resolves names).
+fn resolve(url: &str) -> Result<()> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return Ok(());
+    };
+    let proxied = [
+        "https_proxy",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|p| !p.is_empty()));
+    if proxied {
+        return Ok(());
+    }
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name.to_string(),
+        _ => host.to_string(),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lookup = format!("{name}:443");
+    // getaddrinfo cannot be given a time limit: it runs in a thread that is left behind if it
+    // hangs (the process ends soon after anyway).
+    std::thread::spawn(move || {
+        let _ = tx.send(lookup.to_socket_addrs().map(|mut a| a.next().is_some()));
+    });
+    let why = match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(true)) => return Ok(()),
+        Ok(Ok(false)) => "it has no address".to_string(),
+        Ok(Err(err)) => format!("no network or no DNS: {err}"),
+        Err(_) => "no answer from DNS within 10 s".to_string(),
+    };
+    Err(network(format!("cannot resolve {name} ({why})")))
 }
 
 /// The SHA-256 of a file, as lowercase hex.

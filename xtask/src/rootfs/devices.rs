@@ -21,9 +21,20 @@ const NODES: [(&str, u32, u32); 6] = [
     ("tty", 5, 0),
 ];
 
+/// How often a root filesystem without its device nodes is pointed out.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Tell {
+    /// Every time (`cargo xtask rootfs`, which was asked to make them).
+    Always,
+    /// The first time only (`cargo xtask run`, `matrix`, `test`): advice that cannot change from
+    /// one run to the next is not repeated at every demo.
+    Once,
+}
+
 /// Makes the missing nodes in `root/dev` (replacing anything else of the same name). Only root
-/// may make device nodes: otherwise it asks sudo, and if that fails says what is missing.
-pub fn ensure(root: &Path) {
+/// may make device nodes: otherwise it asks sudo, and if there is none, or it fails, says what
+/// is missing and how to add it.
+pub fn ensure(root: &Path, tell: Tell) {
     let dev = root.join("dev");
     let missing: Vec<(&str, u32, u32)> = NODES
         .into_iter()
@@ -31,6 +42,9 @@ pub fn ensure(root: &Path) {
         .collect();
     if missing.is_empty() {
         return;
+    }
+    if !util::is_root() && util::which("sudo").is_none() {
+        return note(root, &names(&missing), "and there is no sudo", tell);
     }
     let _ = fs::create_dir_all(&dev);
     let mut failed = Vec::new();
@@ -64,12 +78,27 @@ pub fn ensure(root: &Path) {
             names(&missing),
             root.display()
         );
+    } else if util::is_root() {
+        note(root, &failed.join(","), "and mknod failed as root", tell);
     } else {
-        eprintln!(
-            "rootfs: warning: could not make /dev/{{{}}} (device nodes need root): run \
-             `sudo cargo xtask rootfs --force`",
-            failed.join(",")
-        );
+        note(root, &failed.join(","), "and sudo failed", tell);
+    }
+}
+
+/// One line: which nodes are missing, why that matters, and how to add them.
+fn note(root: &Path, missing: &str, why: &str, tell: Tell) {
+    let line = format!(
+        "rootfs: note: {}/dev has no {{{missing}}} (device nodes need root, {why}): in the \
+         container `> /dev/null` then writes a file; `cargo xtask rootfs` adds them when run \
+         as root or with sudo",
+        root.display()
+    );
+    // Recorded either way, so a demo after `cargo xtask rootfs` does not say it again.
+    let first = util::first_time(&line);
+    match tell {
+        Tell::Always => eprintln!("{line}"),
+        Tell::Once if first => eprintln!("{line} (said once)"),
+        Tell::Once => {}
     }
 }
 

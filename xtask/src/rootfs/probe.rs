@@ -34,26 +34,20 @@ pub fn build() -> Result<PathBuf> {
     }
     let target = target();
     add_target(&target);
+    let binary = util::target_dir()
+        .join(&target)
+        .join("release")
+        .join("probe");
     let mut cmd = util::cargo();
-    cmd.args([
-        "build",
-        "--quiet",
-        "--release",
-        "--package",
-        "probe",
-        "--target",
-    ])
-    .arg(&target);
-    util::run_checked(&mut cmd).with_context(|| {
+    cmd.args(["build", "--release", "--package", "probe", "--target"])
+        .arg(&target);
+    util::cargo_build(&mut cmd, "the probe (a static binary)", &binary).with_context(|| {
         format!(
             "cannot build the probe for {target} (if the target is missing: \
              `rustup target add {target}`)"
         )
     })?;
-    Ok(util::target_dir()
-        .join(&target)
-        .join("release")
-        .join("probe"))
+    Ok(binary)
 }
 
 /// A fresh machine has rustup's host target only: add the musl one first, saying so, so the

@@ -37,14 +37,12 @@ pub fn unpack(file: &Path, root: &Path) -> Result<Summary> {
     let mut summary = Summary::default();
     // Folder permissions are set last: a read-only folder must stay writable while it fills.
     let mut folders: Vec<(PathBuf, u32)> = Vec::new();
-    let entries = archive
-        .entries()
-        .with_context(|| format!("{} is not a tar archive", file.display()))?;
+    let entries = archive.entries().map_err(|err| unreadable(err, file, 0))?;
     for entry in entries {
         if interrupted() {
             bail!("interrupted");
         }
-        let mut entry = entry.with_context(|| format!("{} is corrupt", file.display()))?;
+        let mut entry = entry.map_err(|err| unreadable(err, file, summary.entries))?;
         let name = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&name).into_owned();
         one_entry(&mut entry, root, as_root, &mut summary, &mut folders)
@@ -59,6 +57,27 @@ pub fn unpack(file: &Path, root: &Path) -> Result<Summary> {
         }
     }
     Ok(summary)
+}
+
+/// Why a tarball cannot be read, without the tar crate's own words: they can quote the bytes it
+/// failed to parse, and a file that is not a tarball (a password file, a key) must never be
+/// echoed. An error of the operating system (its text is the system's, not the file's) is kept.
+fn unreadable(err: io::Error, file: &Path, entries: usize) -> anyhow::Error {
+    if err.raw_os_error().is_some() {
+        return anyhow!(err).context(format!("cannot read {}", file.display()));
+    }
+    if entries == 0 {
+        anyhow!(
+            "{} is not a tar archive (plain or gzip): its first block is not a tar header",
+            file.display()
+        )
+    } else {
+        anyhow!(
+            "{} is corrupt: entry {} is not a valid tar header",
+            file.display(),
+            entries + 1
+        )
+    }
 }
 
 /// Opens a tarball, gunzipping it when it starts with gzip's magic bytes. Other compressions
