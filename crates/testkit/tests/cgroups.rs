@@ -123,6 +123,22 @@ fn assert_no_group(run: &Run) {
     assert!(!run.stderr.contains("mkdir"), "{}", run.stderr);
 }
 
+/// The processes in a group once the container's command has started (the init and the
+/// command: two), or what is there after 30 s.
+fn procs_once_started(dir: &Path) -> BTreeSet<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let procs: BTreeSet<String> = read(dir, "cgroup.procs")
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if procs.len() >= 2 || Instant::now() > deadline {
+            return procs;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A stage running in the background, its stderr read line by line as it comes.
 struct Background {
     child: Child,
@@ -315,17 +331,7 @@ fn limits_hold_while_the_container_runs_and_the_group_goes_when_it_is_killed() {
         // The container's init and the command are in every group; the runtime is not.
         let runtime = bg.child.id().to_string();
         for dir in groups(&stderr) {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let procs = loop {
-                let procs: BTreeSet<String> = read(&dir, "cgroup.procs")
-                    .lines()
-                    .map(str::to_string)
-                    .collect();
-                if procs.len() >= 2 || Instant::now() > deadline {
-                    break procs;
-                }
-                thread::sleep(Duration::from_millis(20));
-            };
+            let procs = procs_once_started(&dir);
             assert_eq!(procs.len(), 2, "{}: {procs:?}", dir.display());
             assert!(!procs.contains(&runtime), "{}: {procs:?}", dir.display());
         }
@@ -342,12 +348,13 @@ fn two_containers_at_once_get_two_groups() {
     container_test(|| {
         let mut first = Background::start("cgroups", &["sleep", "60"]);
         let mut second = Background::start("cgroups", &["sleep", "60"]);
-        first.wait_for("child: pid 1");
-        second.wait_for("child: pid 1");
+        first.wait_for("child: mounted a fresh /proc");
+        second.wait_for("child: mounted a fresh /proc");
         let (a, b) = (groups(&first.stderr), groups(&second.stderr));
         assert!(!a.is_empty() && !b.is_empty());
         for dir in a.iter().chain(&b) {
-            assert!(dir.is_dir(), "{} is missing", dir.display());
+            // Each group holds its init and its command (so the init passes SIGTERM on).
+            assert_eq!(procs_once_started(dir).len(), 2, "{}", dir.display());
         }
         let shared: Vec<_> = a.iter().filter(|dir| b.contains(dir)).collect();
         assert!(shared.is_empty(), "both use {shared:?}");
