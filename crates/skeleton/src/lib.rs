@@ -339,8 +339,12 @@ fn start(
                     // The re-executed program keeps the end of the pipe it waits on.
                     let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
                 }
-                // The re-executed program must not inherit the parent's blocked signals.
-                let _ = SigSet::all().thread_unblock();
+                // The parent's blocked signals survive execve(2). A child that will be PID 1
+                // keeps them blocked until its init takes them: a signal sent to a PID 1 with
+                // no handler, and not blocked, is discarded. Any other child unblocks them.
+                if !flags.contains(CloneFlags::CLONE_NEWPID) {
+                    let _ = SigSet::all().thread_unblock();
+                }
                 let err = execv(c"/proc/self/exe", &argv).unwrap_err();
                 eprintln!("{}: {}", name(), failure("execve", err, "see execve(2)").message);
                 EXIT_RUNTIME as isize
@@ -521,4 +525,34 @@ fn hold(wait_end: &OwnedFd, go: RawFd) -> Result<()> {
             message: String::new(),
         }),
     }
+}
+
+/// [`main`], for a stage whose `run` takes options before the command (`<stage> run [-q]
+/// [options] <cmd>`, `full`): `--help`, also after `run`, prints the usage with `options`, the
+/// stage's own list of them and their defaults. `run` gets the options and the command.
+pub fn main_with_options(
+    name: &'static str,
+    options: &str,
+    run: Step,
+    child: Option<Step>,
+) -> ExitCode {
+    let args: Vec<OsString> = env::args_os().skip(1).take(3).collect();
+    let words: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
+    let asks_help = matches!(
+        words[..],
+        ["-h" | "--help" | "help", ..]
+            | ["run", "-h" | "--help", ..]
+            | ["run", "-q" | "--quiet", "-h" | "--help", ..]
+    );
+    if !asks_help {
+        return main(name, run, child);
+    }
+    let _ = NAME.set(name);
+    let text = help(name).replace("<cmd> [args...]", "[options] <cmd> [args...]");
+    // The options go between the usage and the exit status.
+    match text.split_once("\n\nexit status") {
+        Some((usage, rest)) => println!("{usage}\n\n{options}\n\nexit status{rest}"),
+        None => println!("{text}\n\n{options}"),
+    }
+    ExitCode::SUCCESS
 }
