@@ -262,7 +262,12 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
-        budget: None,
+        budget: Some(Budget {
+            code_lines: 290,
+            why: "a cgroup is files, not a flag: create the group, write three limits, move the \
+                  held child in, explain an OOM kill, remove it on every way out; on v2 \
+                  (cgroups.rs) and, set apart, v1 and hybrid hosts (cgroups_v1.rs)",
+        }),
     },
     Stage {
         number: 8,
@@ -286,7 +291,12 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
-        budget: None,
+        budget: Some(Budget {
+            code_lines: 160,
+            why: "a veth pair is made, one end moved into the child's namespace, both \
+                  addressed and up (veth.rs), from a free /30 (addressing.rs), and lo \
+                  brought up with an ioctl so nothing runs inside before the command",
+        }),
     },
     Stage {
         number: 10,
