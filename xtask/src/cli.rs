@@ -115,9 +115,9 @@ impl std::fmt::Display for Help {
 impl std::error::Error for Help {}
 
 impl Command {
-    fn flags(&self) -> impl Iterator<Item = (&'static str, Option<&'static str>, &'static str)> {
+    fn flags(&self) -> impl Iterator<Item = Flag> {
         self.args.iter().filter_map(|a| match *a {
-            Arg::Flag { long, value, help } => Some((long, value, help)),
+            Arg::Flag { long, value, help } => Some(Flag { long, value, help }),
             Arg::Positional { .. } => None,
         })
     }
@@ -183,12 +183,12 @@ impl Command {
             rows.push((rest.name.to_string(), rest.help));
         }
         let arguments = rows.len();
-        for (long, value, help) in self.flags() {
-            let shown = match value {
-                Some(v) => format!("--{long} {v}"),
-                None => format!("--{long}"),
+        for flag in self.flags() {
+            let shown = match flag.value {
+                Some(v) => format!("--{} {v}", flag.long),
+                None => format!("--{}", flag.long),
             };
-            rows.push((shown, help));
+            rows.push((shown, flag.help));
         }
         rows.push(("-h, --help".to_string(), "show this help"));
         let left = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 4;
@@ -257,26 +257,30 @@ impl Command {
                 lexopt::Arg::Short('h') | lexopt::Arg::Long("help") => {
                     return Err(Help(self.help()).into())
                 }
-                lexopt::Arg::Long(name) => {
-                    let name = name.to_string();
-                    let Some((long, value, _)) = self.flags().find(|f| f.0 == name) else {
-                        return Err(self.error(format!("unknown flag `--{name}`")));
+                lexopt::Arg::Long(_) | lexopt::Arg::Short(_) => {
+                    let (flag, typed) = match arg {
+                        lexopt::Arg::Long(name) => {
+                            (self.flags().find(|f| f.long == name), format!("--{name}"))
+                        }
+                        // Only `-h` has a one-letter form.
+                        lexopt::Arg::Short(c) => (None, format!("-{c}")),
+                        lexopt::Arg::Value(_) => unreachable!("matched above"),
                     };
-                    let given = match value {
+                    let Some(flag) = flag else {
+                        return Err(self.error(format!("unknown flag `{typed}`")));
+                    };
+                    let given = match flag.value {
                         Some(what) => Some(parser.value().map_err(|_| {
-                            self.error(format!("`--{long}` needs a value ({what})"))
+                            self.error(format!("`{typed}` needs a value ({what})"))
                         })?),
                         None => {
                             if parser.optional_value().is_some() {
-                                return Err(self.error(format!("`--{long}` takes no value")));
+                                return Err(self.error(format!("`{typed}` takes no value")));
                             }
                             None
                         }
                     };
-                    out.given.push((long, given));
-                }
-                lexopt::Arg::Short(c) => {
-                    return Err(self.error(format!("unknown flag `-{c}`")));
+                    out.given.push((flag.long, given));
                 }
                 lexopt::Arg::Value(value) => {
                     let starts_rest = out.positionals.len() == wanted
@@ -304,6 +308,14 @@ impl Command {
     }
 }
 
+/// A declared flag, as the parser reads it.
+#[derive(Clone, Copy)]
+struct Flag {
+    long: &'static str,
+    value: Option<&'static str>,
+    help: &'static str,
+}
+
 /// What a command was given, checked against its declaration.
 pub struct Args {
     command: &'static Command,
@@ -329,7 +341,7 @@ impl Args {
 
     fn declared(&self, long: &str) {
         debug_assert!(
-            self.command.flags().any(|f| f.0 == long),
+            self.command.flags().any(|f| f.long == long),
             "`--{long}` is not declared for `{}`",
             self.command.name
         );

@@ -187,8 +187,7 @@ fn cargo_build_to(
     if !artifact.exists() {
         let _ = writeln!(
             out,
-            "xtask: building {what} for the first time (on 2 cores: a minute or two; \
-             later runs only rebuild what changed)"
+            "xtask: first build of {what} (with its dependencies: up to a minute)"
         );
     }
     cmd.arg(if colour {
@@ -325,10 +324,7 @@ mod tests {
         let first = build();
         let second = build();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(
-            first.starts_with("xtask: building tiny for the first time"),
-            "{first}"
-        );
+        assert!(first.starts_with("xtask: first build of tiny"), "{first}");
         assert!(first.contains("Compiling tiny"), "{first}");
         assert!(!first.contains("Finished"), "{first}");
         assert_eq!(second, "");

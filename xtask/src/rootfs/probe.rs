@@ -41,7 +41,7 @@ pub fn build() -> Result<PathBuf> {
     let mut cmd = util::cargo();
     cmd.args(["build", "--release", "--package", "probe", "--target"])
         .arg(&target);
-    util::cargo_build(&mut cmd, "the probe (a static binary)", &binary).with_context(|| {
+    util::cargo_build(&mut cmd, "the probe", &binary).with_context(|| {
         format!(
             "cannot build the probe for {target} (if the target is missing: \
              `rustup target add {target}`)"
