@@ -4,9 +4,10 @@
 //! it however the test ends): `id` says 0 inside, the uid and gid maps are `0 <the user's id> 1`,
 //! a file the container creates is the user's on the host, and the steps that need root on the
 //! host (the cgroup, the veth pair) are skipped with a line each. Run by root: container root is
-//! host id 700000000, not host root, also as the owner of the files it creates. `net`, the stage
-//! before, shares the host's user namespace. A host whose user.max_user_namespaces is 0 (set
-//! here in a throwaway user namespace, never on the host) gets a line naming the setting.
+//! host id 700000000, not host root, also as the owner of the files it creates, and has none of
+//! host root's supplementary groups. Either way the command is PID 2. `net`, the stage before,
+//! shares the host's user namespace. A host whose user.max_user_namespaces is 0 (set here in a
+//! throwaway user namespace, never on the host) gets a line naming the setting.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -145,6 +146,14 @@ fn run_by_root_container_root_is_not_host_root() {
         assert_eq!(squeeze(report["uid_map"].as_str().unwrap()), mapped);
         assert_eq!(squeeze(report["gid_map"].as_str().unwrap()), mapped);
 
+        // Host root's supplementary groups (group 0 among them) stay outside,
+        // and nothing ran in the PID namespace before the command.
+        let script = "grep Groups: /proc/self/status; echo $$";
+        let run = testkit::stage("user", ["sh", "-c", script]);
+        run.expect_code(0);
+        let lines: Vec<String> = run.stdout.lines().map(squeeze).collect();
+        assert_eq!(lines, ["Groups:", "2"], "{}", run.stderr);
+
         // What container root creates belongs to HOST_ID_OF_ROOT on the host.
         let scratch = Scratch::new("user-root");
         let rootfs = own_rootfs(&scratch.path, HOST_ID_OF_ROOT, HOST_ID_OF_ROOT);
@@ -174,7 +183,7 @@ fn run_by_an_ordinary_user_it_is_root_inside_and_the_user_outside() {
         let rootfs = own_rootfs(&scratch.path, user.uid, user.gid);
         let binary = user_binary(&scratch.path);
         let script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; \
-                      touch /made-inside; hostname";
+                      touch /made-inside; hostname; echo $$";
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", &user.name, "--", "env"])
             .arg(format!("{}={}", testkit::ROOTFS_ENV, rootfs.display()))
@@ -186,7 +195,7 @@ fn run_by_an_ordinary_user_it_is_root_inside_and_the_user_outside() {
         let map = |id: u32| format!("0 {id} 1");
         assert_eq!(
             lines,
-            ["0", "0", &map(user.uid), &map(user.gid), "container"],
+            ["0", "0", &map(user.uid), &map(user.gid), "container", "2"],
             "{}",
             run.stderr
         );
@@ -199,11 +208,7 @@ fn run_by_an_ordinary_user_it_is_root_inside_and_the_user_outside() {
         ] {
             assert!(run.stderr.contains(skipped), "{}", run.stderr);
         }
-        assert!(
-            !run.stderr.contains("mkdir /sys/fs/cgroup"),
-            "{}",
-            run.stderr
-        );
+        assert!(!run.stderr.contains("parent: cgroup"), "{}", run.stderr);
         assert!(!run.stderr.contains("ip link add"), "{}", run.stderr);
     });
 }

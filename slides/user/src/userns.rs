@@ -14,24 +14,6 @@ use skeleton::{say, Failure, Result};
 /// account has it, and it is past the ranges useradd gives out in /etc/subuid.
 pub const HOST_ID_OF_ROOT: u32 = 700_000_000;
 
-/// Whether we are root on the host: uid 0 of the host's user namespace, whose
-/// uid_map maps every id to itself. Root in another user namespace (a rootless
-/// container's, say) is not: it has no privilege over the host.
-pub fn host_root() -> bool {
-    let identity = ["0", "0", "4294967295"];
-    geteuid().is_root()
-        && fs::read_to_string("/proc/self/uid_map")
-            .is_ok_and(|map| map.split_whitespace().eq(identity))
-}
-
-/// In the parent, before the child exists, when root runs us: drops our
-/// supplementary groups (group 0 among them). The child inherits them, and
-/// cannot drop them itself: setgroups(2) is denied in its namespace.
-pub fn drop_groups() -> Result<()> {
-    setgroups(&[])
-        .map_err(|err| skeleton::failure("setgroups", err, "see setgroups(2)"))
-}
-
 /// Writes the child's maps, `<first id inside> <first id outside> <count>`:
 /// uid and gid 0 inside are the user who ran us, or HOST_ID_OF_ROOT when that
 /// is root. Each map can be written once. The parent writes them: mapping an
@@ -73,6 +55,24 @@ pub fn become_root() -> Result<()> {
         .map_err(|err| skeleton::failure("setresgid", err, &hint()))?;
     setresuid(uid, uid, uid)
         .map_err(|err| skeleton::failure("setresuid", err, &hint()))
+}
+
+/// In the parent, before the child exists, when root runs us: drops our
+/// supplementary groups (group 0 among them). The child inherits them, and
+/// cannot drop them itself: setgroups(2) is denied in its namespace.
+pub fn drop_groups() -> Result<()> {
+    setgroups(&[])
+        .map_err(|err| skeleton::failure("setgroups", err, "see setgroups(2)"))
+}
+
+/// Whether we are root on the host: uid 0 of the host's user namespace, whose
+/// uid_map maps every id to itself. Root in another user namespace (a rootless
+/// container's, say) is not: it has no privilege over the host.
+pub fn host_root() -> bool {
+    let identity = ["0", "0", "4294967295"];
+    geteuid().is_root()
+        && fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|map| map.split_whitespace().eq(identity))
 }
 
 /// A failed clone(2), with the setting that keeps user namespaces from us, if
