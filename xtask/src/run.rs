@@ -41,7 +41,17 @@ pub struct Request {
 
 /// Parses `<stage> [--release] [--] [cmd [args...]]`; with no command, `sh`.
 pub fn parse(args: Vec<OsString>) -> Result<Request> {
-    let args = CLI.parse(args)?;
+    let args = CLI
+        .parse(args)
+        .map_err(|err| match err.downcast::<util::Usage>() {
+            // `run full --memory 50M sh`: the stage's options go after `--`.
+            Ok(usage) if usage.msg.starts_with("unknown flag") => CLI.error(format!(
+                "{}; a stage's own options go after `--`",
+                usage.msg
+            )),
+            Ok(usage) => usage.into(),
+            Err(err) => err,
+        })?;
     let stage = args.stage(args.positional("STAGE").unwrap_or_default())?;
     let mut command = args.rest.clone();
     if command.is_empty() {

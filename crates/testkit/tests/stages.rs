@@ -348,7 +348,8 @@ fn xtask_rejects_unknown_stages_and_flags_with_exit_2() {
     run.expect_code(2);
     assert_eq!(
         run.stderr,
-        "error: unknown flag `--bogus` (see `cargo xtask run --help`)\n"
+        "error: unknown flag `--bogus`; a stage's own options go after `--` (see `cargo xtask \
+         run --help`)\n"
     );
     // The Spanish talk's folder for the mount namespace is a stage, not a typo of `net`.
     let run = testkit::run_bin(&xtask, ["run", "mntnamespce"]);
