@@ -462,19 +462,8 @@ fn overlayfs() -> Check {
     }
 }
 
-/// Finds a program in `$PATH` and the sbin folders (which an ordinary user's PATH may lack).
-fn which(program: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.extend(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from));
-    dirs.into_iter()
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-}
-
 fn iproute2() -> Check {
-    match which("ip") {
+    match util::which("ip") {
         Some(path) => ok(
             "iproute2",
             format!("`ip` at {}: `net` can make its veth", path.display()),
@@ -513,7 +502,7 @@ fn busybox(have_rootfs: bool) -> Check {
     let candidates: Vec<PathBuf> = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
         .map(PathBuf::from)
-        .chain(which("busybox"))
+        .chain(util::which("busybox"))
         .collect();
     let mut dynamic = None;
     for path in candidates {

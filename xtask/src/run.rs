@@ -66,12 +66,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Request> {
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let req = parse(args)?;
-    let sudo = req.stage.needs_root && !util::is_root();
-    if sudo && util::which("sudo").is_none() {
-        return Err(no_sudo(req.stage));
-    }
+    let sudo = match req.stage.needs_root && !util::is_root() {
+        true => Some(util::which("sudo").ok_or_else(|| no_sudo(req.stage))?),
+        false => None,
+    };
     let binary = util::build_stage(req.stage, req.release)?;
-    let mut cmd = if sudo {
+    let mut cmd = if let Some(sudo) = &sudo {
         // The build above ran as the user, so target/ stays theirs; only the container runs as
         // root. sudo drops the environment, so the project's own variables are passed on.
         let mut keep: Vec<String> = std::env::vars_os()
@@ -81,11 +81,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         keep.push(rootfs::ENV_VAR.to_string());
         keep.sort();
         keep.dedup();
-        let mut sudo = Command::new("sudo");
-        sudo.arg(format!("--preserve-env={}", keep.join(",")))
+        let mut cmd = Command::new(sudo);
+        cmd.arg(format!("--preserve-env={}", keep.join(",")))
             .arg("--")
             .arg(&binary);
-        sudo
+        cmd
     } else {
         Command::new(&binary)
     };
@@ -97,11 +97,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     // exec: the stage takes over this process, its terminal and its signals, and its exit status
     // is ours. exec only returns on failure.
     let err = cmd.exec();
-    if sudo {
-        if err.kind() == std::io::ErrorKind::NotFound {
-            return Err(no_sudo(req.stage));
-        }
-        return Err(err).context("cannot start sudo");
+    if let Some(sudo) = sudo {
+        return Err(err).with_context(|| format!("cannot start {}", sudo.display()));
     }
     Err(err).with_context(|| format!("cannot start {}", binary.display()))
 }

@@ -237,10 +237,12 @@ fn is_finished_line(line: &[u8]) -> bool {
         .starts_with("Finished ")
 }
 
-/// Finds a program on `PATH`, as the shell would.
+/// Finds a program on `PATH`, then in the system's own folders (an ordinary user's `PATH` often
+/// lacks `/sbin`, where `ip` is). The one place the xtask looks for a program.
 pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
 }

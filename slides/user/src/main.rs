@@ -57,12 +57,12 @@ fn run(command: &[OsString]) -> Result<u8> {
     // CLONE_NEWNET gives the child a new network namespace: its own
     // interfaces, addresses, routes and ports; at first only `lo`, down.
     flags |= CloneFlags::CLONE_NEWNET;
-    // CLONE_NEWUSER gives the child a new user namespace, made before the
-    // others, which it owns: the child has every capability over them, none
-    // over the host's. An ordinary user may make one, with the others.
+    // CLONE_NEWUSER gives the child a new user namespace, made first, which
+    // owns the others: the child has every capability over them, none on the
+    // host. No root needed: an ordinary user may make one, and the others.
     flags |= CloneFlags::CLONE_NEWUSER;
-    // Only root on the host may make the veth pair and the cgroup: without
-    // it, they are skipped.
+    // Only root on the host may make the veth pair and the cgroup (else both
+    // are skipped), and it drops its groups, which the child could not.
     let root = userns::host_root();
     if root {
         userns::drop_groups()?;

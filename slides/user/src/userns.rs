@@ -1,5 +1,4 @@
-//! The user namespace's id maps: the parent writes them while the child waits,
-//! then the child becomes uid 0 of its namespace. Man pages:
+//! The id maps the parent writes while the child waits, then the child's uid 0:
 //! user_namespaces(7) ("User and group ID mappings"), setgroups(2).
 
 use std::fs;
