@@ -1,67 +1,88 @@
 //! `cargo xtask present [STAGE] [--only] [--yes]`: step through the talk in one terminal.
 //!
 //! For each stage from STAGE (default: the first) to the last, or STAGE alone with `--only`:
-//! the title and the slide notes (`slides/<stage>/README.md`, wrapped to the terminal), the diff
-//! from the stage before, then the notes' demo commands, each run live inside the stage on a key
-//! press. Keys: Enter (or space) runs a demo / goes on, `s` skips a demo (on notes or a diff: the
-//! rest of the stage), `b` goes back one step, `q` (or Ctrl-D) quits, and so does Ctrl-C from any
-//! prompt, a "more" one included (status 130); Ctrl-C while a demo runs is the demo's. Long pages
-//! pause every screenful. The terminal is put in raw mode only while waiting for a key, and
-//! restored on every way out (quit, error, panic, Ctrl-C).
+//! the title and the slide notes (`slides/<stage>/README.md`), the diff from the stage before
+//! (code first: the hunks that change only comments are folded into one line each, `f` shows
+//! them), then the notes' demo commands, each run live inside the stage on a key press, on a
+//! cleared screen so its `$ command` line stays in view.
 //!
-//! `--yes` runs the whole thing without a key press and without paging, demos included (the test
-//! suite runs it so); it exits 1 if a demo ends with another status than its notes promise.
-//! Output suits an 80×24 terminal and a projector: bold and the basic colours on the terminal's
-//! own background, none at all off a terminal or with `NO_COLOR`.
+//! Keys, one meaning each, listed at every prompt: space (or Enter) goes on (the next page, run
+//! the demo, the next step), `s` skips (the rest of these pages, or a demo without running it),
+//! `f` folds or unfolds a diff's comments, `n` goes to the next stage, `b` back one step, `q`
+//! (or Ctrl-D) quits. Ctrl-C at a prompt quits at once (status 130); during a demo it is the
+//! demo's.
+//!
+//! Each demo runs as a shell runs a job: in its own process group, given the terminal, which
+//! `present` takes back when the demo ends (see `present/terminal.rs`: from `pid` on, a stage's
+//! init takes the terminal for itself). The terminal is put in raw mode only while waiting for
+//! a key, and left as it was found on every way out (quit, Ctrl-C, a demo that failed, an
+//! error, a panic).
+//!
+//! Everything is fitted to the terminal's width (80 columns when it is none; `COLUMNS`
+//! overrides): notes wrapped, long diff lines and commands broken with a marker, so the page
+//! count is right. `--yes` runs the whole thing without a key press and without paging, demos
+//! included (the test suite runs it so); it exits 1 if a demo ends with another status than
+//! its notes promise. Bold and the basic colours on the terminal's own background, none at all
+//! off a terminal or with `NO_COLOR`.
+
+mod screen;
+mod terminal;
+mod text;
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use catalog::notes::{self, Demo};
 use catalog::Stage;
 
+use crate::cli;
 use crate::diff;
 use crate::rootfs;
-use crate::util::{self, usage};
+use crate::util;
+use screen::{style, write_out, Offer, Screen};
+use terminal::Key;
+use text::Rendered;
 
-const USAGE: &str = "usage: cargo xtask present [STAGE] [--only] [--yes]";
+pub const CLI: cli::Command = cli::Command {
+    name: "present",
+    about: "step through the talk: notes, diff, live demos",
+    args: &[
+        cli::optional("STAGE", "where to start (default: the first stage)"),
+        cli::flag("only", "this stage only"),
+        cli::flag(
+            "yes",
+            "no key presses: run straight through, demos included",
+        ),
+    ],
+    rest: None,
+    notes: "Keys, listed at every prompt: space or Enter goes on (next page, run the \
+            demo, next step); s skips (the rest of the pages, or a demo); f folds or unfolds \
+            a diff's comment-only changes; n goes to the next stage; b back one step; q \
+            quits. Ctrl-C at a prompt quits (status 130); during a demo it is the demo's.\n\n\
+            Text is fitted to the terminal's width (COLUMNS overrides; 80 off a terminal).",
+};
 
 /// The widest the notes are wrapped to, even on a wide terminal: long lines are hard to read.
 const MAX_WIDTH: usize = 100;
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
-    let mut yes = false;
-    let mut only = false;
-    let mut start: Option<&Stage> = None;
-    for arg in &args {
-        match util::utf8(arg)? {
-            "--yes" | "-y" => yes = true,
-            "--only" => only = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(0);
-            }
-            flag if flag.starts_with('-') => {
-                return Err(usage(format!("unknown flag {flag:?}\n{USAGE}")))
-            }
-            name if start.is_none() => start = Some(util::stage(name)?),
-            extra => return Err(usage(format!("unexpected argument {extra:?}\n{USAGE}"))),
-        }
-    }
-    let first = start.unwrap_or(&catalog::STAGES[0]);
+    let args = CLI.parse(args)?;
+    let yes = args.flag("yes");
+    let only = args.flag("only");
+    let first = match args.positional("STAGE") {
+        Some(name) => args.stage(name)?,
+        None => &catalog::STAGES[0],
+    };
     let stages: Vec<&'static Stage> = catalog::STAGES
         .iter()
         .filter(|s| s.number == first.number || (!only && s.number > first.number))
         .collect();
-    if !yes && !stdin_is_terminal() {
-        return Err(usage(format!(
-            "present waits for key presses on a terminal; use --yes to run it straight through\n{USAGE}"
-        )));
+    if !yes && !terminal::stdin_is_terminal() {
+        return Err(args.error(
+            "present waits for key presses on a terminal; use --yes to run it straight through",
+        ));
     }
 
     // Everything the demos need is made before the talk starts, so it never stops for a build.
@@ -87,15 +108,16 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         None
     };
 
-    let (cols, rows) = terminal_size();
+    let cols = diff::width_wanted().unwrap_or(80).max(20);
     let mut out = Screen {
         interactive: !yes,
         color: diff::color_wanted(),
-        width: cols.clamp(40, MAX_WIDTH),
-        rows: rows.max(10),
+        width: cols.clamp(20, MAX_WIDTH),
+        cols,
+        rows: terminal::rows().unwrap_or(24).max(10),
         used: 0,
     };
-    let _restore = (!yes).then(RawMode::save);
+    let _restore = (!yes).then(terminal::RawMode::save);
     present(&talk, &root, rootfs.as_deref(), &mut out)
 }
 
@@ -116,13 +138,12 @@ enum Step {
     End(usize),
 }
 
-/// What the presenter pressed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Key {
-    Go,
-    Skip,
-    Back,
-    Quit,
+impl Step {
+    fn stage(self) -> usize {
+        match self {
+            Step::Notes(i) | Step::Diff(i) | Step::Demo(i, _) | Step::End(i) => i,
+        }
+    }
 }
 
 fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen) -> Result<u8> {
@@ -134,23 +155,26 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
         steps.push(Step::End(i));
     }
     let mut failed: Vec<String> = Vec::new();
+    let mut folded = true;
     let mut at = 0;
     while at < steps.len() {
         let step = steps[at];
         let key = match step {
-            Step::Notes(i) => {
-                show_notes(&talk[i], out)?;
-                out.ask("[Enter] the code  [s] skip stage  [b] back  [q] quit")?
-            }
-            Step::Diff(i) => {
-                show_diff(&talk[i], root, out)?;
-                out.ask("[Enter] the demo  [s] skip stage  [b] back  [q] quit")?
-            }
+            Step::Notes(i) => match show_notes(&talk[i], out)? {
+                Some(key) => key,
+                None => out.ask(&Offer::notes())?,
+            },
+            Step::Diff(i) => match show_diff(&talk[i], root, folded, out)? {
+                Some(key) => key,
+                None => out.ask(&Offer::diff(folded, !talk[i].demos.is_empty()))?,
+            },
             Step::Demo(i, d) => {
                 let demo = &talk[i].demos[d];
                 out.blank()?;
-                out.line(&out.paint(style::BOLD, &format!("$ {}", demo.command)))?;
-                let key = out.ask("[Enter] run  [s] skip  [b] back  [q] quit")?;
+                for line in text::command_lines(&demo.command, out.width) {
+                    write_out(&format!("{}\n", out.paint(style::BOLD, &line)))?;
+                }
+                let key = out.ask(&Offer::demo())?;
                 if key == Key::Go {
                     if let Some(problem) = run_demo(&talk[i], demo, rootfs, out)? {
                         failed.push(problem);
@@ -159,33 +183,31 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
                 key
             }
             Step::End(i) => {
-                let next = talk.get(i + 1).map_or("end of the talk".to_string(), |s| {
-                    format!("next: {}", s.stage.name)
-                });
                 if out.interactive {
                     out.blank()?;
-                    out.ask(&format!(
-                        "end of {} — [Enter] {next}  [b] back  [q] quit",
-                        talk[i].stage.name
-                    ))?
+                    let next = talk.get(i + 1).map(|s| s.stage.name);
+                    out.ask(&Offer::end(talk[i].stage.name, next))?
                 } else {
                     Key::Go
                 }
             }
         };
         match key {
-            Key::Go => at += 1,
-            Key::Skip => {
-                at = match step {
-                    // On notes or a diff, skip the rest of the stage.
-                    Step::Notes(i) | Step::Diff(i) => steps
-                        .iter()
-                        .position(|s| *s == Step::Notes(i + 1))
-                        .unwrap_or(steps.len()),
-                    _ => at + 1,
-                }
+            Key::Go | Key::Skip => at += 1,
+            Key::Next => {
+                at = steps
+                    .iter()
+                    .position(|s| *s == Step::Notes(step.stage() + 1))
+                    .unwrap_or(steps.len())
             }
-            Key::Back => at = at.saturating_sub(1),
+            // Back to the step before, not to a stage's end (a prompt with nothing on it).
+            Key::Back => {
+                at = steps[..at]
+                    .iter()
+                    .rposition(|s| !matches!(s, Step::End(_)))
+                    .unwrap_or(at)
+            }
+            Key::Fold => folded = !folded,
             Key::Quit => break,
         }
     }
@@ -193,12 +215,13 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
         return Ok(0);
     }
     for problem in &failed {
-        eprintln!("xtask: present: {problem}");
+        eprintln!("error: present: {problem}");
     }
     Ok(1)
 }
 
-fn show_notes(slide: &Slide, out: &mut Screen) -> Result<()> {
+/// The title and the notes, paged. `Some(key)`: a key other than space at a page's end.
+fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
     let stage = slide.stage;
     out.clear()?;
     let title = format!(
@@ -207,32 +230,31 @@ fn show_notes(slide: &Slide, out: &mut Screen) -> Result<()> {
         catalog::STAGES.len(),
         stage.name
     );
-    out.line(&out.paint(style::BOLD, &title))?;
-    out.line(&"=".repeat(title.chars().count().min(out.width)))?;
-    for line in wrap(stage.summary, out.width, "") {
-        out.line(&line)?;
-    }
-    out.blank()?;
-    for line in render_notes(&slide.notes, out.width) {
-        let line = match line {
+    let mut lines = vec![
+        out.paint(style::BOLD, &title),
+        "=".repeat(title.chars().count().min(out.width)),
+    ];
+    lines.extend(text::wrap(stage.summary, out.width, ""));
+    lines.push(String::new());
+    for line in text::render_notes(&slide.notes, out.width) {
+        lines.push(match line {
             Rendered::Heading(text) => out.paint(style::BOLD, &text),
             Rendered::Text(text) => text,
-        };
-        if !out.line(&line)? {
-            break;
+        });
+    }
+    let more = Offer::more(None);
+    for line in lines {
+        if let Some(key) = out.line(&line, Some(&more))? {
+            return Ok(Some(key));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
-fn show_diff(slide: &Slide, root: &Path, out: &mut Screen) -> Result<()> {
+/// The diff from the stage before, code first, paged. `Some(key)`: as for the notes.
+fn show_diff(slide: &Slide, root: &Path, folded: bool, out: &mut Screen) -> Result<Option<Key>> {
     let previous = catalog::previous(slide.stage);
-    let new = diff::source(root, slide.stage)?;
-    let old = match previous {
-        Some(prev) => diff::source(root, prev)?,
-        None => String::new(),
-    };
-    let counts = diff::counts(&old, &new);
+    let counts = diff::stage_counts(root, previous, slide.stage)?;
     let heading = match previous {
         Some(prev) => format!(
             "What {} adds to {}: code +{} -{}, comments +{} -{}",
@@ -248,15 +270,28 @@ fn show_diff(slide: &Slide, root: &Path, out: &mut Screen) -> Result<()> {
             slide.stage.name, counts.code_added, counts.comments_added
         ),
     };
-    out.blank()?;
-    out.line(&out.paint(style::BOLD, &heading))?;
-    let text = diff::stages(root, previous, slide.stage, out.color)?;
-    for line in text.lines() {
-        if !out.line(line)? {
-            break;
+    out.clear()?;
+    let look = diff::Look {
+        color: out.color,
+        width: Some(out.cols.min(MAX_WIDTH.max(out.width))),
+        fold: folded,
+    };
+    let mut lines: Vec<String> = text::wrap(&heading, out.width, "")
+        .iter()
+        .map(|l| out.paint(style::BOLD, l))
+        .collect();
+    lines.extend(
+        diff::stages_with(root, previous, slide.stage, &look)?
+            .lines()
+            .map(String::from),
+    );
+    let more = Offer::more(Some(folded));
+    for line in lines {
+        if let Some(key) = out.line(&line, Some(&more))? {
+            return Ok(Some(key));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs one demo inside its stage, live; returns a complaint if it ended unlike its notes say.
@@ -282,23 +317,15 @@ fn run_demo(
     cmd.args(["run", "sh", "-c", &demo.command]);
     if !out.interactive {
         cmd.stdin(Stdio::null());
+    } else {
+        // A clean screen with the command on top: its output comes right below it.
+        out.clear()?;
+        for line in text::command_lines(&demo.command, out.width) {
+            write_out(&format!("{}\n", out.paint(style::BOLD, &line)))?;
+        }
     }
-    io::stdout().flush()?;
-    // Ctrl-C during a demo is for the demo: the stage forwards it to the command, and this
-    // process ignores it meanwhile. The child gets the default action back before it execs.
-    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-            Ok(())
-        });
-    }
-    let _ignore = IgnoreInterrupts::new();
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {}", slide.binary.display()))?;
-    drop(_ignore);
+    let status = terminal::run_job(&mut cmd, out.interactive)
+        .with_context(|| format!("cannot run the demo `{}`", demo.command))?;
     out.used = 0;
     let code = match (
         status.code(),
@@ -310,7 +337,7 @@ fn run_demo(
     };
     if code == demo.exit {
         if code != 0 {
-            out.line(&format!("(exit {code})"))?;
+            out.line(&format!("(exit {code})"), None)?;
         }
         return Ok(None);
     }
@@ -318,429 +345,10 @@ fn run_demo(
         "{}: `{}` exited {code}, the notes expect {} (slides/{}/README.md line {})",
         stage.name, demo.command, demo.exit, stage.name, demo.line
     );
-    out.line(&out.paint(
+    let said = out.paint(
         style::BOLD,
         &format!("(exit {code}, the notes expect {})", demo.exit),
-    ))?;
+    );
+    out.line(&said, None)?;
     Ok(Some(complaint))
-}
-
-/// Ignores SIGINT and SIGQUIT in this process while it lives.
-struct IgnoreInterrupts;
-
-impl IgnoreInterrupts {
-    fn new() -> IgnoreInterrupts {
-        // SAFETY: changing a signal's disposition to SIG_IGN has no memory-safety preconditions.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-        }
-        IgnoreInterrupts
-    }
-}
-
-impl Drop for IgnoreInterrupts {
-    fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-        }
-    }
-}
-
-mod style {
-    pub const BOLD: &str = "\x1b[1m";
-    pub const CYAN: &str = "\x1b[36m";
-    pub const RESET: &str = "\x1b[0m";
-}
-
-/// The terminal the talk is shown on: what fits, and the pauses between screenfuls.
-struct Screen {
-    interactive: bool,
-    color: bool,
-    width: usize,
-    rows: usize,
-    /// Rows printed since the last key press.
-    used: usize,
-}
-
-impl Screen {
-    fn paint(&self, style: &str, text: &str) -> String {
-        if self.color {
-            format!("{style}{text}{}", style::RESET)
-        } else {
-            text.to_string()
-        }
-    }
-
-    fn clear(&mut self) -> Result<()> {
-        if self.interactive {
-            print!("\x1b[H\x1b[2J");
-        } else {
-            println!();
-        }
-        self.used = 0;
-        Ok(())
-    }
-
-    fn blank(&mut self) -> Result<bool> {
-        self.line("")
-    }
-
-    /// Prints one line; on a full screen, waits for a key first. `false`: the presenter asked
-    /// to stop this page.
-    fn line(&mut self, text: &str) -> Result<bool> {
-        let height = visible_len(text).max(1).div_ceil(self.width.max(1));
-        if self.interactive && self.used + height >= self.rows - 1 {
-            let key = self.ask("-- more: [Enter] next page  [q] end of page --")?;
-            if key == Key::Quit || key == Key::Skip {
-                return Ok(false);
-            }
-        }
-        println!("{text}");
-        self.used += height;
-        Ok(true)
-    }
-
-    /// Shows a prompt and waits for a key (`--yes`: goes on at once).
-    fn ask(&mut self, prompt: &str) -> Result<Key> {
-        if !self.interactive {
-            return Ok(Key::Go);
-        }
-        print!("{}", self.paint(style::CYAN, prompt));
-        io::stdout().flush()?;
-        let key = read_key()?;
-        // Erase the prompt, so the screen shows the talk only.
-        print!("\r\x1b[2K");
-        io::stdout().flush()?;
-        self.used = 0;
-        Ok(key)
-    }
-}
-
-/// Characters a line takes on screen, colour escapes left out.
-fn visible_len(text: &str) -> usize {
-    let mut len = 0;
-    let mut in_escape = false;
-    for c in text.chars() {
-        match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, '\t') => len += 8 - len % 8,
-            (false, _) => len += 1,
-        }
-    }
-    len
-}
-
-/// One line of rendered notes.
-#[derive(Debug, PartialEq)]
-enum Rendered {
-    Heading(String),
-    Text(String),
-}
-
-/// The notes as plain terminal text: the `#` title dropped (the slide title replaces it),
-/// headings set apart, paragraphs and list items wrapped to `width`, links shown by their text,
-/// code blocks kept as they are, and of demo blocks only the commands (they run live after the
-/// diff, where their output shows).
-fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
-    let mut lines = Vec::new();
-    let mut paragraph = String::new();
-    let mut indent = "";
-    let mut fence: Option<(String, bool)> = None;
-    let flush = |paragraph: &mut String, indent: &str, lines: &mut Vec<Rendered>| {
-        if !paragraph.is_empty() {
-            let first = indent.replace("  ", "- ");
-            for (i, line) in wrap(&strip_links(paragraph), width, indent)
-                .into_iter()
-                .enumerate()
-            {
-                let line = if i == 0 && !indent.is_empty() {
-                    format!("{first}{}", &line[indent.len()..])
-                } else {
-                    line
-                };
-                lines.push(Rendered::Text(line));
-            }
-            paragraph.clear();
-        }
-    };
-    for raw in markdown.lines() {
-        let line = raw.trim_end();
-        if let Some((ticks, is_demo)) = &fence {
-            if line.trim_start().starts_with(ticks.as_str())
-                && line.trim().trim_matches('`').is_empty()
-            {
-                lines.push(Rendered::Text(String::new()));
-                fence = None;
-            } else if !is_demo {
-                lines.push(Rendered::Text(format!("    {line}")));
-            } else if line.starts_with("$ ") {
-                // Of a demo, only the command: its output comes live, after the diff.
-                lines.push(Rendered::Text(format!("    {line}")));
-            }
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") {
-            flush(&mut paragraph, indent, &mut lines);
-            let ticks_len = trimmed.len() - trimmed.trim_start_matches('`').len();
-            let is_demo = trimmed[ticks_len..].trim() == notes::FENCE_INFO;
-            fence = Some((trimmed[..ticks_len].to_string(), is_demo));
-            continue;
-        }
-        if line.is_empty() {
-            flush(&mut paragraph, indent, &mut lines);
-            if lines
-                .last()
-                .is_some_and(|l| *l != Rendered::Text(String::new()))
-            {
-                lines.push(Rendered::Text(String::new()));
-            }
-            continue;
-        }
-        if let Some(heading) = line.strip_prefix('#') {
-            flush(&mut paragraph, indent, &mut lines);
-            if !heading.starts_with('#') {
-                continue; // the title
-            }
-            lines.push(Rendered::Heading(
-                heading.trim_start_matches('#').trim().to_string(),
-            ));
-            continue;
-        }
-        if trimmed.starts_with('|') {
-            flush(&mut paragraph, indent, &mut lines);
-            lines.push(Rendered::Text(line.to_string()));
-            continue;
-        }
-        if let Some(item) = trimmed
-            .strip_prefix("- ")
-            .or_else(|| trimmed.strip_prefix("* "))
-        {
-            flush(&mut paragraph, indent, &mut lines);
-            indent = "  ";
-            paragraph.push_str(item);
-            continue;
-        }
-        if !paragraph.is_empty() {
-            paragraph.push(' ');
-        } else {
-            indent = "";
-        }
-        paragraph.push_str(trimmed);
-    }
-    flush(&mut paragraph, indent, &mut lines);
-    while lines.last() == Some(&Rendered::Text(String::new())) {
-        lines.pop();
-    }
-    lines
-}
-
-/// `[text](url)` → `text`.
-fn strip_links(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('[') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find("](") else { break };
-        let Some(end) = after[close + 2..].find(')') else {
-            break;
-        };
-        out.push_str(&rest[..open]);
-        out.push_str(&after[..close]);
-        rest = &after[close + 2 + end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Greedy word wrap; every line starts with `indent`. A `code span` that fits a line stays on one;
-/// a word (or span) longer than the width gets a line of its own.
-fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::from(indent);
-    for word in words(text, width.saturating_sub(indent.len())) {
-        let len = line.chars().count();
-        if len > indent.len() && len + 1 + word.chars().count() > width {
-            lines.push(std::mem::replace(&mut line, String::from(indent)));
-        }
-        if line.len() > indent.len() {
-            line.push(' ');
-        }
-        line.push_str(&word);
-    }
-    if line.len() > indent.len() {
-        lines.push(line);
-    }
-    lines
-}
-
-/// The words of `text`, a `code span` with spaces counting as one word when it is at most
-/// `longest` characters long.
-fn words(text: &str, longest: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut span: Vec<&str> = Vec::new();
-    for word in text.split_whitespace() {
-        let ticks = word.matches('`').count();
-        if span.is_empty() && ticks % 2 == 0 {
-            out.push(word.to_string());
-            continue;
-        }
-        span.push(word);
-        if span.len() > 1 && ticks % 2 == 1 {
-            let joined = span.join(" ");
-            if joined.chars().count() <= longest {
-                out.push(joined);
-            } else {
-                out.extend(span.iter().map(|w| w.to_string()));
-            }
-            span.clear();
-        }
-    }
-    out.extend(span.iter().map(|w| w.to_string()));
-    out
-}
-
-fn stdin_is_terminal() -> bool {
-    // SAFETY: isatty only inspects a file descriptor number.
-    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
-}
-
-/// Columns and rows of the terminal on stdout, or 80×24 when it is none.
-fn terminal_size() -> (usize, usize) {
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass, and nothing else.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    if ok && size.ws_col > 0 && size.ws_row > 0 {
-        (usize::from(size.ws_col), usize::from(size.ws_row))
-    } else {
-        (80, 24)
-    }
-}
-
-/// The terminal's settings from before the talk, for every way out to put back.
-static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
-
-/// Saves the terminal's settings and restores them when dropped, and on a panic.
-struct RawMode;
-
-impl RawMode {
-    fn save() -> RawMode {
-        // SAFETY: tcgetattr fills the termios we pass.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } == 0 {
-            *SAVED.lock().unwrap_or_else(|p| p.into_inner()) = Some(saved);
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                restore();
-                previous(info);
-            }));
-        }
-        RawMode
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        restore();
-    }
-}
-
-fn restore() {
-    if let Some(saved) = *SAVED.lock().unwrap_or_else(|p| p.into_inner()) {
-        // SAFETY: tcsetattr reads the termios we pass.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &saved) };
-    }
-}
-
-/// Reads one key with the terminal in raw mode (no line buffering, no echo, and Ctrl-C as a key,
-/// so it cannot kill us with the terminal left raw), then puts the terminal back.
-fn read_key() -> Result<Key> {
-    let saved = (*SAVED.lock().unwrap_or_else(|p| p.into_inner())).context("no terminal saved")?;
-    let mut raw = saved;
-    raw.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
-    raw.c_cc[libc::VMIN] = 1;
-    raw.c_cc[libc::VTIME] = 0;
-    // SAFETY: tcsetattr reads the termios we pass.
-    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &raw) } != 0 {
-        bail!(
-            "cannot set the terminal to raw mode: {}",
-            io::Error::last_os_error()
-        );
-    }
-    let key = loop {
-        let mut byte = [0u8; 1];
-        match io::stdin().read(&mut byte) {
-            Ok(0) => break Key::Quit,
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                restore();
-                return Err(err).context("cannot read a key");
-            }
-        }
-        match byte[0] {
-            b'\r' | b'\n' | b' ' => break Key::Go,
-            b's' | b'S' => break Key::Skip,
-            b'b' | b'B' => break Key::Back,
-            // q, Ctrl-D.
-            b'q' | b'Q' | 4 => break Key::Quit,
-            // Ctrl-C leaves at once, from any prompt, the terminal put back first, with the
-            // status of a shell interrupted by SIGINT.
-            3 => {
-                restore();
-                println!();
-                std::process::exit(130);
-            }
-            // Anything else (arrow keys' escape sequences included) is ignored.
-            _ => {}
-        }
-    };
-    restore();
-    Ok(key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wraps_to_the_width() {
-        let lines = wrap("one two three four five six", 10, "");
-        assert_eq!(lines, vec!["one two", "three four", "five six"]);
-        assert!(wrap("a b c", 10, "  ").iter().all(|l| l.starts_with("  ")));
-        assert_eq!(wrap("xx `ip link`", 10, ""), vec!["xx", "`ip link`"]);
-        assert_eq!(wrap("xx `a b c d e f`", 8, ""), vec!["xx `a b", "c d e f`"]);
-        assert_eq!(
-            wrap("unbreakablewordhere x", 5, ""),
-            vec!["unbreakablewordhere", "x"]
-        );
-    }
-
-    #[test]
-    fn renders_notes_without_title_links_or_demos() {
-        let md = "# Stage 1 — x\n\nSee [clone(2)](https://man7.org/x) and\nmore.\n\n## Demo\n\n```demo\n$ true\nexpected\n```\n\n- an item that is long enough to wrap around\n";
-        let lines = render_notes(md, 20);
-        assert!(!lines.contains(&Rendered::Text("    expected".into())));
-        assert_eq!(lines[0], Rendered::Text("See clone(2) and".into()));
-        assert_eq!(lines[1], Rendered::Text("more.".into()));
-        assert!(lines.contains(&Rendered::Heading("Demo".into())));
-        assert!(lines.contains(&Rendered::Text("    $ true".into())));
-        // A list item wraps with a hanging indent.
-        let tail = &lines[lines.len() - 3..];
-        assert_eq!(
-            tail,
-            ["- an item that is", "  long enough to", "  wrap around"]
-                .map(|t| Rendered::Text(t.into()))
-        );
-    }
-
-    #[test]
-    fn visible_length_skips_colours() {
-        assert_eq!(visible_len("\x1b[1;32m+abc\x1b[0m"), 4);
-    }
 }

@@ -23,28 +23,28 @@ fn diff_shows_the_syscall_lines_a_step_adds() {
     let out = &run.stdout;
     assert!(
         out.starts_with("--- slides/pid/src/main.rs\n+++ slides/chroot/src/main.rs\n@@ "),
-        "one argument diffs against the stage before:\n{out}"
+        "one argument diffs against the stage before, main.rs first:\n{out}"
     );
-    for line in [
-        "+    chroot(&rootfs).map_err(|err| failure(\"chroot\", err, ROOT_HINT))?;",
-        "+    chdir(\"/\").map_err(|err| failure(\"chdir\", err, \"see chdir(2)\"))?;",
-        "+use nix::unistd::{chdir, chroot, execv, sethostname, Pid};",
-        "-use nix::unistd::{execv, sethostname, Pid};",
+    // The step's system calls are added lines (the `use` line too).
+    let added = |out: &str, what: &str| out.lines().any(|l| l.starts_with('+') && l.contains(what));
+    for call in [
+        "chroot(&rootfs)",
+        "chdir(\"/\")",
+        "use nix::unistd::{chdir, chroot",
     ] {
-        assert!(
-            out.lines().any(|l| l == line),
-            "no line {line:?} in:\n{out}"
-        );
+        assert!(added(out, call), "no added line with {call:?} in:\n{out}");
     }
     assert!(!out.contains('\x1b'), "colours in a pipe:\n{out}");
+    assert!(!out.contains("folded"), "a pipe gets every line:\n{out}");
 
     // Two stages: FROM and TO, in either order; the uts step is its clone flag and sethostname.
     let run = xtask(&["diff", "base2", "utsnamespace"]);
     run.expect_code(0);
-    assert!(run
-        .stdout
-        .lines()
-        .any(|l| l == "+    flags |= CloneFlags::CLONE_NEWUTS;"));
+    assert!(
+        added(&run.stdout, "CloneFlags::CLONE_NEWUTS"),
+        "{}",
+        run.stdout
+    );
     assert!(run
         .stdout
         .lines()
@@ -53,7 +53,7 @@ fn diff_shows_the_syscall_lines_a_step_adds() {
     assert!(back
         .stdout
         .lines()
-        .any(|l| l == "-    flags |= CloneFlags::CLONE_NEWUTS;"));
+        .any(|l| l.starts_with('-') && l.contains("CloneFlags::CLONE_NEWUTS")));
 
     // The first stage is diffed against nothing.
     let run = xtask(&["diff", "1"]);
@@ -61,6 +61,33 @@ fn diff_shows_the_syscall_lines_a_step_adds() {
     assert!(run
         .stdout
         .starts_with("--- /dev/null\n+++ slides/base1/src/main.rs\n"));
+
+    // Every file of src/, paired by name: a stage's new step file is shown whole, added.
+    for stage in catalog::STAGES {
+        let src = testkit::project_root()
+            .join("slides")
+            .join(stage.name)
+            .join("src");
+        let Some(prev) = catalog::previous(stage) else {
+            continue;
+        };
+        let before = testkit::project_root()
+            .join("slides")
+            .join(prev.name)
+            .join("src");
+        for entry in fs::read_dir(&src).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".rs") && !before.join(&name).exists() {
+                let run = xtask(&["diff", stage.name]);
+                let header = format!("--- /dev/null\n+++ slides/{}/src/{name}\n", stage.name);
+                assert!(
+                    run.stdout.contains(&header),
+                    "{}: no {header:?}",
+                    stage.name
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -86,13 +113,14 @@ fn diff_stat_has_one_line_per_step() {
             line.contains(" code +") && line.contains(" comments +"),
             "{line}"
         );
+        assert!(line.len() <= 80, "{line}");
     }
     let pid = xtask(&["diff", "pid", "--stat"]);
     pid.expect_code(0);
     assert_eq!(pid.stdout.lines().count(), 1);
-    // pid only adds to uts (its flag, and the init taking the terminal): no code line goes.
+    // pid adds code to uts (its clone flag, the init), counted apart from comments.
     assert!(
-        pid.stdout.contains("uts      -> pid      code +") && pid.stdout.contains(" -0 "),
+        pid.stdout.contains("uts      -> pid      code +") && !pid.stdout.contains("code +0 "),
         "{}",
         pid.stdout
     );
@@ -105,12 +133,22 @@ fn diff_rejects_bad_input_with_a_usage_error() {
         &["diff", "chrot"],
         &["diff", "--color"],
         &["diff", "1", "2", "3"],
+        &["diff", "1", "--code", "--all"],
+        &["present", "nope", "--yes"],
+        &["present", "--bogus"],
+        &["present", "1", "2"],
     ] {
         let run = xtask(args);
         run.expect_code(2);
         assert!(
-            run.stderr.starts_with("xtask: "),
+            run.stderr.starts_with("error: "),
             "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.lines().count(),
+            1,
+            "{args:?}: one line: {}",
             run.stderr
         );
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
@@ -118,6 +156,27 @@ fn diff_rejects_bad_input_with_a_usage_error() {
     assert!(xtask(&["diff", "chrot"])
         .stderr
         .contains("did you mean `chroot`?"));
+    // --help on both: the usage and every flag, on stdout, status 0.
+    for (command, flags) in [
+        ("diff", &["--stat", "--code", "--all"][..]),
+        ("present", &["--only", "--yes"][..]),
+    ] {
+        let run = xtask(&[command, "--help"]);
+        run.expect_code(0);
+        assert!(
+            run.stdout.contains(&format!("cargo xtask {command}")),
+            "{}",
+            run.stdout
+        );
+        for flag in flags {
+            assert!(run.stdout.contains(flag), "{command} --help: no {flag}");
+        }
+        assert!(
+            run.stdout.lines().all(|l| l.chars().count() <= 80),
+            "{}",
+            run.stdout
+        );
+    }
 }
 
 #[test]
@@ -127,10 +186,24 @@ fn present_yes_walks_the_whole_talk() {
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let run = xtask(&["present", "--yes"]);
+    // Off a terminal, the talk is fitted to 80 columns.
+    let mut cmd = Command::new(testkit::bin("xtask"));
+    cmd.args(["present", "--yes"])
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS");
+    let run = testkit::run_cmd(&mut cmd);
     leaks.assert_clean();
     run.expect_code(0);
     let out = &run.stdout;
+    // `awk 'length > 80'` prints nothing (mawk's length counts bytes: so do we).
+    let wide: Vec<&str> = out.lines().filter(|l| l.len() > 80).collect();
+    assert!(
+        wide.is_empty(),
+        "lines over 80 columns:\n{}",
+        wide.join("\n")
+    );
+    // A long command is shown as a shell would read it, broken with ` \`.
+    let joined = out.replace(" \\\n    ", " ");
     let mut from = 0;
     for stage in catalog::STAGES {
         let title = format!(
@@ -140,12 +213,12 @@ fn present_yes_walks_the_whole_talk() {
             stage.name
         );
         // Stages come in talk order, each with its notes, its diff and its demos.
-        let at = out[from..]
+        let at = joined[from..]
             .find(&title)
             .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
         from += at;
-        let diff_header = format!("+++ slides/{}/src/main.rs", stage.name);
-        assert!(out[from..].contains(&diff_header), "{title}: no diff");
+        let diff_header = format!("+++ slides/{}/src/", stage.name);
+        assert!(joined[from..].contains(&diff_header), "{title}: no diff");
         let notes = fs::read_to_string(
             testkit::project_root()
                 .join("slides")
@@ -155,7 +228,7 @@ fn present_yes_walks_the_whole_talk() {
         .unwrap();
         for demo in catalog::notes::demos(&notes).unwrap() {
             assert!(
-                out[from..].contains(&format!("$ {}", demo.command)),
+                joined[from..].contains(&format!("$ {}", demo.command)),
                 "{title}: demo `{}` not shown",
                 demo.command
             );
@@ -184,6 +257,7 @@ fn present_one_stage_and_bad_input() {
     let run = xtask(&["present", "pid"]);
     run.expect_code(2);
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     xtask(&["present", "nope", "--yes"]).expect_code(2);
 }
 

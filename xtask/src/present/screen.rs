@@ -1,0 +1,241 @@
+//! What fits the screen, the pauses between screenfuls, and the prompts.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+
+use super::terminal::{self, Key};
+use crate::diff::columns;
+
+pub mod style {
+    pub const BOLD: &str = "\x1b[1m";
+    pub const CYAN: &str = "\x1b[36m";
+    pub const RESET: &str = "\x1b[0m";
+}
+
+/// The terminal the talk is shown on: what fits, and the pauses between screenfuls.
+pub struct Screen {
+    /// Waiting for keys (not `--yes`).
+    pub interactive: bool,
+    pub color: bool,
+    /// Columns the talk's text is fitted to.
+    pub width: usize,
+    /// Columns of the terminal, at least `width` (a line's height on screen).
+    pub cols: usize,
+    pub rows: usize,
+    /// Rows printed since the last key press.
+    pub used: usize,
+}
+
+/// The keys a prompt offers: space always (with what it does here), `q` always, and these.
+pub struct Offer {
+    /// Said first, before the keys.
+    pub title: String,
+    /// What space (or Enter) does here: "more", "run", "the code".
+    pub go: String,
+    pub skip: bool,
+    /// `Some(folded)`: `f` folds or unfolds comments; says which.
+    pub fold: Option<bool>,
+    pub next: bool,
+    pub back: bool,
+}
+
+impl Offer {
+    fn new(go: &str) -> Offer {
+        Offer {
+            title: String::new(),
+            go: go.to_string(),
+            skip: false,
+            fold: None,
+            next: true,
+            back: true,
+        }
+    }
+
+    /// At the end of a page that goes on: the rest of this step's pages can be skipped.
+    pub fn more(fold: Option<bool>) -> Offer {
+        Offer {
+            skip: true,
+            fold,
+            ..Offer::new("more")
+        }
+    }
+
+    /// After a stage's notes.
+    pub fn notes() -> Offer {
+        Offer::new("the code")
+    }
+
+    /// After a diff; `folded`: whether its comment-only changes are folded now.
+    pub fn diff(folded: bool, demos: bool) -> Offer {
+        Offer {
+            fold: Some(folded),
+            ..Offer::new(if demos { "the demos" } else { "go on" })
+        }
+    }
+
+    /// Before a demo runs: space runs it, `s` skips it.
+    pub fn demo() -> Offer {
+        Offer {
+            skip: true,
+            ..Offer::new("run")
+        }
+    }
+
+    /// At the end of a stage.
+    pub fn end(stage: &str, next: Option<&str>) -> Offer {
+        let go = match next {
+            Some(next) => format!("next: {next}"),
+            None => "the end".to_string(),
+        };
+        Offer {
+            title: format!("end of {stage} —"),
+            next: false,
+            ..Offer::new(&go)
+        }
+    }
+
+    /// The prompt, one short line: `[space] run  [s] skip  [n] next stage  [b] back  [q] quit`.
+    pub fn line(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.title.is_empty() {
+            parts.push(self.title.clone());
+        }
+        parts.push(format!("[space] {}", self.go));
+        if self.skip {
+            parts.push("[s] skip".into());
+        }
+        match self.fold {
+            Some(true) => parts.push("[f] show comments".into()),
+            Some(false) => parts.push("[f] fold comments".into()),
+            None => {}
+        }
+        if self.next {
+            parts.push("[n] next stage".into());
+        }
+        if self.back {
+            parts.push("[b] back".into());
+        }
+        parts.push("[q] quit".into());
+        parts.join("  ")
+    }
+
+    pub fn keys(&self) -> Vec<Key> {
+        let mut keys = vec![Key::Go, Key::Quit];
+        for (on, key) in [
+            (self.skip, Key::Skip),
+            (self.fold.is_some(), Key::Fold),
+            (self.next, Key::Next),
+            (self.back, Key::Back),
+        ] {
+            if on {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+}
+
+impl Screen {
+    pub fn paint(&self, style: &str, text: &str) -> String {
+        if self.color {
+            format!("{style}{text}{}", style::RESET)
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn clear(&mut self) -> Result<()> {
+        if self.interactive {
+            write_out("\x1b[H\x1b[2J")?;
+        } else {
+            write_out("\n")?;
+        }
+        self.used = 0;
+        Ok(())
+    }
+
+    pub fn blank(&mut self) -> Result<Option<Key>> {
+        self.line("", None)
+    }
+
+    /// Prints one line (already fitted to the width); on a full screen, waits for a key first,
+    /// offering `more` (the keys of the step being shown). `Some(key)`: the presenter pressed
+    /// another key than space, which ends this step's pages.
+    pub fn line(&mut self, text: &str, more: Option<&Offer>) -> Result<Option<Key>> {
+        let height = columns(text).max(1).div_ceil(self.cols.max(1));
+        if self.interactive && self.used + height >= self.rows.saturating_sub(1) {
+            let default = Offer::more(None);
+            let key = self.ask(more.unwrap_or(&default))?;
+            if key != Key::Go {
+                return Ok(Some(key));
+            }
+        }
+        write_out(&format!("{text}\n"))?;
+        self.used += height;
+        Ok(None)
+    }
+
+    /// Shows a prompt and waits for one of its keys (`--yes`: goes on at once).
+    pub fn ask(&mut self, offer: &Offer) -> Result<Key> {
+        if !self.interactive {
+            return Ok(Key::Go);
+        }
+        terminal::raw()?;
+        write_out(&self.paint(style::CYAN, &offer.line()))?;
+        let key = terminal::read_key(&offer.keys())?;
+        // Erase the prompt, so the screen shows the talk only.
+        write_out("\r\x1b[2K")?;
+        self.used = 0;
+        Ok(key)
+    }
+}
+
+/// Writes to stdout and flushes. When the reader has gone (`present --yes | head`), the talk
+/// ends quietly: the terminal put back, status 0.
+pub fn write_out(text: &str) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+            terminal::restore();
+            std::process::exit(0)
+        }
+        Err(err) => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+        Ok(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prompt_fits_80_columns() {
+        let longest = catalog::STAGES
+            .iter()
+            .map(|s| s.name)
+            .max_by_key(|n| n.len())
+            .unwrap();
+        let mut offers = vec![
+            Offer::notes(),
+            Offer::demo(),
+            Offer::end(longest, Some(longest)),
+            Offer::end(longest, None),
+        ];
+        for fold in [true, false] {
+            offers.push(Offer::more(Some(fold)));
+            offers.push(Offer::diff(fold, true));
+            offers.push(Offer::diff(fold, false));
+        }
+        offers.push(Offer::more(None));
+        for offer in offers {
+            assert!(columns(&offer.line()) < 80, "{}", offer.line());
+            // Every key the line names is a key the prompt takes, and the other way round.
+            let keys = offer.keys();
+            assert_eq!(offer.line().contains("[s]"), keys.contains(&Key::Skip));
+            assert_eq!(offer.line().contains("[f]"), keys.contains(&Key::Fold));
+            assert_eq!(offer.line().contains("[n]"), keys.contains(&Key::Next));
+            assert_eq!(offer.line().contains("[b]"), keys.contains(&Key::Back));
+        }
+    }
+}
