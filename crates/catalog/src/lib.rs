@@ -308,7 +308,12 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         drops: &[],
         drops_why: "",
-        budget: None,
+        budget: Some(Budget {
+            code_lines: 110,
+            why: "uid and gid maps written by the parent while the child is held \
+                  (userns.rs), the child's setresuid to 0 before it re-executes, and the \
+                  two steps an ordinary user skips",
+        }),
     },
     Stage {
         number: 11,
