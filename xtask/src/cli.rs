@@ -296,13 +296,9 @@ impl Command {
                 }
             }
         }
-        if let Some((name, _, _)) = self.positionals().nth(out.positionals.len()) {
-            if self
-                .positionals()
-                .any(|(n, required, _)| n == name && required)
-            {
-                return Err(self.error(format!("missing {name}")));
-            }
+        // Required positionals come first, so the first one not given is the one to name.
+        if let Some((name, true, _)) = self.positionals().nth(out.positionals.len()) {
+            return Err(self.error(format!("missing {name}")));
         }
         Ok(out)
     }

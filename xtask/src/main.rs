@@ -31,47 +31,15 @@ const COMMANDS: &[Entry] = &[
     (&list::CLI, list::main),
     (&rootfs::CLI, rootfs::main),
     (&test::CLI, test::main),
-    (&DIFF, diff::main),
+    (&diff::CLI, diff::main),
     (&matrix::CLI, matrix::main),
     (&doctor::CLI, doctor::main),
     (&clean::CLI, clean::main),
-    (&PRESENT, present::main),
+    (&present::CLI, present::main),
     (&bench::CLI, bench::main),
     (&check::CLI, check::main),
     (&HELP, help),
 ];
-
-// `diff` and `present` still read their own arguments (and answer `--help` themselves); these
-// declarations give `cargo xtask help` their usage until they move into diff.rs and present.rs.
-const DIFF: cli::Command = cli::Command {
-    name: "diff",
-    about: "what a stage adds to the one before it",
-    args: &[
-        cli::optional(
-            "FROM",
-            "the stage to compare with (default: the one before TO)",
-        ),
-        cli::optional("TO", "the stage"),
-        cli::flag(
-            "stat",
-            "one line per stage: lines of code and comments changed",
-        ),
-    ],
-    rest: None,
-    notes: "",
-};
-
-const PRESENT: cli::Command = cli::Command {
-    name: "present",
-    about: "step through the talk: notes, diff, live demo",
-    args: &[
-        cli::optional("STAGE", "where to start (default: the first stage)"),
-        cli::flag("only", "this stage only"),
-        cli::flag("yes", "no key presses: run straight through"),
-    ],
-    rest: None,
-    notes: "",
-};
 
 const HELP: cli::Command = cli::Command {
     name: "help",

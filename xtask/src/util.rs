@@ -1,7 +1,6 @@
 //! Small helpers every subcommand shares: where the project is, how to call cargo, how errors
 //! become exit codes, and how a stage is found and built.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -129,12 +128,6 @@ pub fn run_checked(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
-}
-
-/// Converts one argument to UTF-8, or explains which one was not.
-pub fn utf8(arg: &OsString) -> Result<&str> {
-    arg.to_str()
-        .ok_or_else(|| usage(format!("argument {arg:?} is not valid UTF-8")))
 }
 
 /// Finds a stage by name, alias or number, or gives the list and a did-you-mean.

@@ -99,15 +99,6 @@ fn every_command_answers_help_in_80_columns() {
 #[test]
 fn every_usage_error_is_one_line_with_the_hint_to_help() {
     for name in commands() {
-        // diff and present still read their own arguments (their owner moves them onto the
-        // shared parser); their errors start with `error: ` but carry their usage on a second
-        // line until then.
-        if name == "diff" || name == "present" {
-            let run = xtask([name.as_str(), "--bogus"]);
-            run.expect_code(2);
-            assert!(run.stderr.starts_with("error: "), "{name}: {}", run.stderr);
-            continue;
-        }
         let hint = format!("`cargo xtask {name} --help`");
         let run = xtask([name.as_str(), "--bogus"]);
         assert_usage_error(&run, &hint, &format!("{name} --bogus"));
