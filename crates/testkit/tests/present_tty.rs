@@ -7,7 +7,7 @@
 //! It fails when bash reports the job stopped (a demo kept the terminal and `present` got
 //! SIGTTOU or SIGTTIN), when `present` cannot set raw mode, when nothing new shows for too long
 //! (a hang), or when the terminal is not left as it was found (`stty -g` before and after).
-//! The other tests here press `q`, Ctrl-C at a prompt, and Ctrl-C during a demo.
+//! The other tests here press `q`, Ctrl-C at a prompt, and Ctrl-C as a demo starts.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -152,11 +152,12 @@ impl Terminal {
             if text.contains("@status=") {
                 return None;
             }
-            if self.read_some(Duration::from_millis(300)) {
+            if self.read_some(Duration::from_millis(100)) {
                 last_news = Instant::now();
                 continue;
             }
-            // Quiet for 300 ms: if the last line is a prompt, present waits for a key.
+            // Quiet for a moment: if the last line is a prompt, present waits for a key (it
+            // sets raw mode before it prints one, so a key typed now is not lost).
             let tail = text.rsplit(['\n', '\r']).find(|l| !l.trim().is_empty());
             if let Some(prompt) = tail.filter(|l| l.contains("[q]")) {
                 return Some(prompt.trim().to_string());
