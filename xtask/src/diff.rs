@@ -194,14 +194,17 @@ fn path_attributes(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A stage's sources under `root`, every file of [`files`] one after the other (`main.rs`
-/// first). For line counts over a whole stage, [`stage_counts`] pairs the files by name.
+/// A stage's main source (`main.rs`, the story) under `root`. Every file of the stage:
+/// [`files`]; the lines changed over all of them: [`stage_counts`].
 pub fn source(root: &Path, stage: &Stage) -> Result<String> {
-    Ok(files(root, stage)?
-        .into_iter()
-        .map(|f| f.text)
-        .collect::<Vec<_>>()
-        .join("\n"))
+    let path = root.join(source_path(stage));
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is stage {} written yet?)",
+            source_path(stage).display(),
+            stage.name
+        )
+    })
 }
 
 /// Whether a line is a comment (`//`, `///`, `//!`); the diff sets those apart from code.
