@@ -343,7 +343,13 @@ fn the_environment_is_clean_and_options_apply() {
             .map(|l| l.split('=').next().unwrap())
             .collect();
         vars.sort();
-        assert_eq!(vars, ["HOME", "HOSTNAME", "PATH", "TERM"], "{}", run.stdout);
+        // PATH and PS1 (the `[container]` prompt) come from the init.
+        assert_eq!(
+            vars,
+            ["HOME", "HOSTNAME", "PATH", "PS1", "TERM"],
+            "{}",
+            run.stdout
+        );
         assert!(run.stdout.contains("HOSTNAME=web\n"), "{}", run.stdout);
         let run = full(&["--hostname", &"h".repeat(64), "hostname"]);
         run.expect_code(0);
