@@ -102,8 +102,10 @@ pub fn mount(options: &Options, dir: &Path) -> Result<PathBuf> {
         MsFlags::MS_NODEV,
         Some(&layers),
     )?;
-    let lower = skeleton::short(rootfs);
-    say!("child: overlay: {lower}, changes in {}", dir.display());
+    say!(
+        "child: overlay: changes go to {}, not the rootfs",
+        dir.display()
+    );
     Ok(root)
 }
 
