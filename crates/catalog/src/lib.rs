@@ -333,7 +333,13 @@ pub const STAGES: &[Stage] = &[
             "the user namespace is opt-in (`full run --rootless`), as with docker or podman \
                     run by root: inside one, the shared root filesystem's files (owned by host \
                     root) could not be changed, not even in the copy-on-write overlay",
-        budget: None,
+        budget: Some(Budget {
+            code_lines: 560,
+            why: "five hardening steps, each in a file of its own: options (options.rs), \
+                  pivot_root with a minimal /dev, masked /proc and read-only /sys \
+                  (rootfs.rs), the overlay (overlay.rs), the cgroup namespace \
+                  (cgroup_ns.rs), capabilities and no_new_privs (capabilities.rs)",
+        }),
     },
 ];
 
