@@ -133,7 +133,10 @@ pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
                 // environment survives clone(2) and execve(2).
                 env::set_var(CHILD_ENV, "1");
             }
-            if matches!(args.first().and_then(|a| a.to_str()), Some("-q" | "--quiet")) {
+            if matches!(
+                args.first().and_then(|a| a.to_str()),
+                Some("-q" | "--quiet")
+            ) {
                 args.remove(0);
                 QUIET.store(true, Ordering::Relaxed);
                 // The re-executed child reads it from its environment.
@@ -216,6 +219,33 @@ pub fn short(path: &Path) -> String {
     format!("…/{tail}")
 }
 
+/// A command line for a teaching line, shortened to fit a projected 80-column
+/// terminal: `sh -c 'echo $$; …`.
+pub fn show(command: &[OsString]) -> String {
+    const MAX: usize = 40;
+    let words: Vec<String> = command
+        .iter()
+        .map(|arg| {
+            let arg = arg.to_string_lossy();
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                arg.into_owned()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    let line = words.join(" ");
+    if line.chars().count() <= MAX {
+        return line;
+    }
+    let cut: String = line.chars().take(MAX - 1).collect();
+    format!("{cut}…")
+}
+
 /// The exit code of a command std's `Command` started, or the failure to start it.
 pub fn exit_status(command: &OsString, status: io::Result<ExitStatus>) -> Result<u8> {
     match status {
@@ -291,7 +321,10 @@ fn start(
     let signals = block_signals()?;
     let terminal = foreground_group();
     // The arguments of the re-executed program, checked before any process is created.
-    let mut argv = vec![CString::new(name()).unwrap_or_default(), c"child".to_owned()];
+    let mut argv = vec![
+        CString::new(name()).unwrap_or_default(),
+        c"child".to_owned(),
+    ];
     for arg in command {
         argv.push(CString::new(arg.as_bytes()).map_err(|_| Failure {
             code: EXIT_RUNTIME,
@@ -319,7 +352,11 @@ fn start(
                 // execve(2) keeps it. It covers this one process, not what it starts later. (If
                 // the parent dies before this line, the child reads end-of-file on the pipe.)
                 if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-                    eprintln!("{}: {}", name(), failure("prctl", err, "see prctl(2)").message);
+                    eprintln!(
+                        "{}: {}",
+                        name(),
+                        failure("prctl", err, "see prctl(2)").message
+                    );
                     return EXIT_RUNTIME as isize;
                 }
                 if let Some(before_exec) = before_exec {
@@ -332,7 +369,11 @@ fn start(
                     // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
                     // (A parent that dies between its go and this line is missed.)
                     if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-                        eprintln!("{}: {}", name(), failure("prctl", err, "see prctl(2)").message);
+                        eprintln!(
+                            "{}: {}",
+                            name(),
+                            failure("prctl", err, "see prctl(2)").message
+                        );
                         return EXIT_RUNTIME as isize;
                     }
                 } else {
@@ -346,7 +387,11 @@ fn start(
                     let _ = SigSet::all().thread_unblock();
                 }
                 let err = execv(c"/proc/self/exe", &argv).unwrap_err();
-                eprintln!("{}: {}", name(), failure("execve", err, "see execve(2)").message);
+                eprintln!(
+                    "{}: {}",
+                    name(),
+                    failure("execve", err, "see execve(2)").message
+                );
                 EXIT_RUNTIME as isize
             }),
             &mut stack,
@@ -505,11 +550,7 @@ pub type BeforeExec = fn() -> Result<()>;
 /// re-executes. The `user` stage needs this: execve keeps the capabilities a new user
 /// namespace gives only to a process that is uid 0 in it, so the child must become uid 0 there
 /// (setresuid(2), after the parent has written the uid map) before it execs.
-pub fn spawn_as(
-    flags: CloneFlags,
-    command: &[OsString],
-    before_exec: BeforeExec,
-) -> Result<Child> {
+pub fn spawn_as(flags: CloneFlags, command: &[OsString], before_exec: BeforeExec) -> Result<Child> {
     start(flags, command, Some(before_exec))
 }
 

@@ -20,7 +20,11 @@ fn main() -> ExitCode {
 
 /// The parent: runs this program again as `base2 child <cmd>` and waits for it.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
     // /proc/self/exe is the kernel's link to our own executable: running it
     // starts a fresh copy of this program, whose `main` sends it to `child`.
     let status = Command::new("/proc/self/exe")
@@ -33,7 +37,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 
 /// The child: this program again. Later stages set the container up here.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     // exec: execve(2) replaces the child with the command, in the same process,
     // so the command's exit status is the child's. exec only returns on
     // failure.

@@ -25,13 +25,13 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
-    // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
-    // hostname, which it can change without touching the host's.
-    let mut flags = CloneFlags::CLONE_NEWUTS;
-    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
-    // its own descendants, and the kernel kills them all when it ends.
-    flags |= CloneFlags::CLONE_NEWPID;
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespaces of the stages before: UTS and PID.
+    let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
     skeleton::spawn(flags, command)?.wait()
 }
@@ -39,7 +39,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// The child: sets the container up from inside, then runs the command as its
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     set_hostname()?;
     change_root()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap

@@ -22,24 +22,6 @@ use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use nix::unistd::sethostname;
 use skeleton::{say, Result};
 
-#[path = "../../cgroups/src/cgroups.rs"]
-mod cgroups;
-use cgroups::Cgroup;
-#[path = "../../net/src/addressing.rs"]
-mod addressing;
-#[path = "../../user/src/userns.rs"]
-mod userns;
-#[path = "../../net/src/veth.rs"]
-mod veth;
-
-mod capabilities;
-mod cgroup_ns;
-mod options;
-mod overlay;
-mod rootfs;
-use options::Options;
-use overlay::Scratch;
-
 fn main() -> ExitCode {
     let name = env!("CARGO_PKG_NAME");
     skeleton::main_with_options(name, &options::help(), run, Some(child))
@@ -49,23 +31,17 @@ fn main() -> ExitCode {
 fn run(args: &[OsString]) -> Result<u8> {
     // The options, each checked before anything is made (options.rs).
     let (options, command) = options::parse(args)?;
-    say!("parent: pid {}, running {:?}", process::id(), command);
-    // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
-    // hostname, which it can change without touching the host's.
-    let mut flags = CloneFlags::CLONE_NEWUTS;
-    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
-    // its own descendants, and the kernel kills them all when it ends.
-    flags |= CloneFlags::CLONE_NEWPID;
-    // CLONE_NEWNS gives the child its own copy of the mount table (the first
-    // namespace Linux had, hence the vague name): what it mounts is its own.
-    flags |= CloneFlags::CLONE_NEWNS;
-    // CLONE_NEWIPC gives the child a new IPC namespace: its own, empty sets of
-    // System V shared memory, semaphores and message queues, and of POSIX
-    // message queues.
-    flags |= CloneFlags::CLONE_NEWIPC;
-    // CLONE_NEWNET gives the child a new network namespace: its own
-    // interfaces, addresses, routes and ports; at first only `lo`, down.
-    flags |= CloneFlags::CLONE_NEWNET;
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespaces of the stages before: UTS, PID, mount, IPC and network.
+    let mut flags = CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET;
     // CLONE_NEWUSER only with --rootless, as with docker run by root: in a
     // user namespace, the root filesystem's files (host root's) could not be
     // changed, not even in the overlay.
@@ -143,6 +119,26 @@ fn child(args: &[OsString]) -> Result<u8> {
     // PID 1's duties: run the command, pass signals on, reap orphans.
     skeleton::init(command)
 }
+
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../cgroups/src/cgroups.rs"]
+mod cgroups;
+use cgroups::Cgroup;
+#[path = "../../net/src/addressing.rs"]
+mod addressing;
+#[path = "../../user/src/userns.rs"]
+mod userns;
+#[path = "../../net/src/veth.rs"]
+mod veth;
+
+mod capabilities;
+mod cgroup_ns;
+mod options;
+mod overlay;
+mod rootfs;
+use options::Options;
+use overlay::Scratch;
 
 /// Without root on the host, only a rootless container can be made, and
 /// without a veth pair, whose host end is made on the host.

@@ -16,10 +16,6 @@ use nix::sched::CloneFlags;
 use nix::unistd::{chdir, chroot, sethostname};
 use skeleton::{say, Result};
 
-#[path = "../../cgroups/src/cgroups.rs"]
-mod cgroups;
-use cgroups::{Cgroup, Limits};
-
 /// The container's hostname.
 const HOSTNAME: &str = "container";
 
@@ -29,16 +25,15 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
-    // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
-    // hostname, which it can change without touching the host's.
-    let mut flags = CloneFlags::CLONE_NEWUTS;
-    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
-    // its own descendants, and the kernel kills them all when it ends.
-    flags |= CloneFlags::CLONE_NEWPID;
-    // CLONE_NEWNS gives the child its own copy of the mount table (the first
-    // namespace Linux had, hence the vague name): what it mounts is its own.
-    flags |= CloneFlags::CLONE_NEWNS;
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespaces of the stages before: UTS, PID and mount.
+    let mut flags = CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS;
     // CLONE_NEWIPC gives the child a new IPC namespace: its own, empty sets of
     // System V shared memory, semaphores and message queues, and of POSIX
     // message queues.
@@ -59,7 +54,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// The child: sets the container up from inside, then runs the command as its
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     set_hostname()?;
     make_mounts_private()?;
     change_root()?;
@@ -69,6 +64,12 @@ fn child(command: &[OsString]) -> Result<u8> {
     // status.
     skeleton::init(command)
 }
+
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../cgroups/src/cgroups.rs"]
+mod cgroups;
+use cgroups::{Cgroup, Limits};
 
 /// Names the container.
 fn set_hostname() -> Result<()> {

@@ -26,9 +26,12 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
-    // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
-    // hostname, which it can change without touching the host's.
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespace of the stage before: UTS.
     let mut flags = CloneFlags::CLONE_NEWUTS;
     // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
     // its own descendants, and the kernel kills them all when it ends.
@@ -40,7 +43,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// The child: sets the container up from inside, then runs the command as its
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     set_hostname()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's

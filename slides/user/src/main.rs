@@ -22,15 +22,6 @@ use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
 use nix::unistd::{chdir, chroot, sethostname};
 use skeleton::{say, Result};
 
-#[path = "../../cgroups/src/cgroups.rs"]
-mod cgroups;
-use cgroups::{Cgroup, Limits};
-#[path = "../../net/src/addressing.rs"]
-mod addressing;
-mod userns;
-#[path = "../../net/src/veth.rs"]
-mod veth;
-
 /// The container's hostname.
 const HOSTNAME: &str = "container";
 
@@ -40,23 +31,17 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
-    // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
-    // hostname, which it can change without touching the host's.
-    let mut flags = CloneFlags::CLONE_NEWUTS;
-    // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
-    // its own descendants, and the kernel kills them all when it ends.
-    flags |= CloneFlags::CLONE_NEWPID;
-    // CLONE_NEWNS gives the child its own copy of the mount table (the first
-    // namespace Linux had, hence the vague name): what it mounts is its own.
-    flags |= CloneFlags::CLONE_NEWNS;
-    // CLONE_NEWIPC gives the child a new IPC namespace: its own, empty sets of
-    // System V shared memory, semaphores and message queues, and of POSIX
-    // message queues.
-    flags |= CloneFlags::CLONE_NEWIPC;
-    // CLONE_NEWNET gives the child a new network namespace: its own
-    // interfaces, addresses, routes and ports; at first only `lo`, down.
-    flags |= CloneFlags::CLONE_NEWNET;
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespaces of the stages before: UTS, PID, mount, IPC and network.
+    let mut flags = CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET;
     // CLONE_NEWUSER gives the child a new user namespace, made first, which
     // owns the others: the child has every capability over them, none on the
     // host. No root needed: an ordinary user may make one, and the others.
@@ -99,7 +84,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// The child: sets the container up from inside, then runs the command as its
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     set_hostname()?;
     bring_up_lo()?;
     make_mounts_private()?;
@@ -110,6 +95,17 @@ fn child(command: &[OsString]) -> Result<u8> {
     // status.
     skeleton::init(command)
 }
+
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../cgroups/src/cgroups.rs"]
+mod cgroups;
+use cgroups::{Cgroup, Limits};
+#[path = "../../net/src/addressing.rs"]
+mod addressing;
+mod userns;
+#[path = "../../net/src/veth.rs"]
+mod veth;
 
 /// A step that needs root on the host: taken, or without root, skipped.
 fn as_root<T>(

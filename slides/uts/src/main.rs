@@ -25,7 +25,11 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!("parent: pid {}, running {:?}", process::id(), command);
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
     // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
     // hostname, which it can change without touching the host's.
     let flags = CloneFlags::CLONE_NEWUTS;
@@ -35,7 +39,7 @@ fn run(command: &[OsString]) -> Result<u8> {
 
 /// The child: sets the container up from inside, then becomes the command.
 fn child(command: &[OsString]) -> Result<u8> {
-    say!("child: pid {}, running {:?}", process::id(), command);
+    say!("child: pid {}", process::id());
     set_hostname()?;
     let err = Command::new(&command[0]).args(&command[1..]).exec();
     Err(skeleton::cannot_run(&command[0], err))
