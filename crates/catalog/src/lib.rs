@@ -129,6 +129,96 @@ impl fmt::Display for Property {
     }
 }
 
+/// An attack class: something a process inside a container tries against the host, which the
+/// probe carries (`probe attack <label>`). These are the attack rows of `cargo xtask matrix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Attack {
+    /// The double-chroot escape reaches the host's root directory.
+    Escape,
+    /// A write-open of /proc/sys, /proc/sysrq-trigger or /sys succeeds.
+    ProcSys,
+    /// A tmpfs can be mounted, or `/` remounted read-write.
+    Mount,
+    /// A setuid-root binary run by an unprivileged uid gains capabilities.
+    Setuid,
+    /// A block device node for the host's disk can be made and opened.
+    Device,
+    /// A new user namespace can be made, with every capability inside it.
+    UserNs,
+    /// A cgroup limit can be raised, or a cgroup made, from inside.
+    Cgroup,
+    /// A key in host root's user keyring can be read.
+    Keyring,
+    /// A descriptor inherited from the host reaches the host's files.
+    HostFd,
+    /// The init's environment shows a variable the host set.
+    Environ,
+    /// Writes to `/` are unbounded and land on the host's disk.
+    Disk,
+}
+
+impl Attack {
+    /// Every attack, in the order of the matrix's rows.
+    pub const ALL: &'static [Attack] = &[
+        Attack::Escape,
+        Attack::ProcSys,
+        Attack::Mount,
+        Attack::Setuid,
+        Attack::Device,
+        Attack::UserNs,
+        Attack::Cgroup,
+        Attack::Keyring,
+        Attack::HostFd,
+        Attack::Environ,
+        Attack::Disk,
+    ];
+
+    /// The attack's name for `probe attack <name>` and its matrix label (at most 8 characters).
+    pub fn label(self) -> &'static str {
+        match self {
+            Attack::Escape => "escape",
+            Attack::ProcSys => "procsys",
+            Attack::Mount => "mount",
+            Attack::Setuid => "setuid",
+            Attack::Device => "device",
+            Attack::UserNs => "userns",
+            Attack::Cgroup => "cgroup",
+            Attack::Keyring => "keyring",
+            Attack::HostFd => "hostfd",
+            Attack::Environ => "environ",
+            Attack::Disk => "disk",
+        }
+    }
+
+    /// What the attack tries, in one line.
+    pub fn description(self) -> &'static str {
+        match self {
+            Attack::Escape => "the double-chroot escape reaches the host's root",
+            Attack::ProcSys => "write-open /proc/sys, /proc/sysrq-trigger or /sys",
+            Attack::Mount => "mount a tmpfs, or remount / read-write",
+            Attack::Setuid => "a setuid-root binary run by nobody gains capabilities",
+            Attack::Device => "mknod the host's disk and open it",
+            Attack::UserNs => "a new user namespace with every capability inside",
+            Attack::Cgroup => "raise a cgroup limit or make a cgroup from inside",
+            Attack::Keyring => "read a key from host root's user keyring",
+            Attack::HostFd => "a descriptor inherited from the host reaches host files",
+            Attack::Environ => "the init's environment shows the host's variables",
+            Attack::Disk => "writes to / are unbounded and land on the host's disk",
+        }
+    }
+
+    /// Finds an attack by its label.
+    pub fn find(label: &str) -> Option<Attack> {
+        Attack::ALL.iter().copied().find(|a| a.label() == label)
+    }
+}
+
+impl fmt::Display for Attack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// One stage of the talk: one slide crate under `slides/<name>/`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stage {
@@ -152,6 +242,10 @@ pub struct Stage {
     pub drops_why: &'static str,
     /// A larger diff from the stage before than [`DEFAULT_DIFF_BUDGET`] allows, and why.
     pub budget: Option<Budget>,
+    /// Every attack this stage stops, measured by the probe: the complete set, not only the new
+    /// ones (a stage that drops an isolation, as `full` drops the user namespace, can reopen
+    /// attacks an earlier stage stopped).
+    pub stops: &'static [Attack],
 }
 
 /// How many lines of code (comments and blank lines apart) a stage's diff from the one before
@@ -187,6 +281,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 2,
@@ -199,6 +294,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 3,
@@ -211,6 +307,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 4,
@@ -223,6 +320,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 5,
@@ -235,6 +333,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 6,
@@ -247,6 +346,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 7,
@@ -268,6 +368,7 @@ pub const STAGES: &[Stage] = &[
                   held child in, explain an OOM kill, remove it on every way out; on v2 \
                   (cgroups.rs) and, set apart, v1 and hybrid hosts (cgroups_v1.rs)",
         }),
+        stops: &[],
     },
     Stage {
         number: 8,
@@ -280,6 +381,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: None,
+        stops: &[],
     },
     Stage {
         number: 9,
@@ -297,6 +399,7 @@ pub const STAGES: &[Stage] = &[
                   addressed and up (veth.rs), from a free /30 (addressing.rs), and lo \
                   brought up with an ioctl so nothing runs inside before the command",
         }),
+        stops: &[],
     },
     Stage {
         number: 10,
@@ -314,6 +417,7 @@ pub const STAGES: &[Stage] = &[
                   (userns.rs), the child's setresuid to 0 before it re-executes, and the \
                   two steps an ordinary user skips",
         }),
+        stops: &[],
     },
     Stage {
         number: 11,
@@ -340,6 +444,7 @@ pub const STAGES: &[Stage] = &[
                   (rootfs.rs), the overlay (overlay.rs), the cgroup namespace \
                   (cgroup_ns.rs), capabilities and no_new_privs (capabilities.rs)",
         }),
+        stops: &[],
     },
 ];
 
