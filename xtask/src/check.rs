@@ -9,8 +9,10 @@
 //!   `## Try this` exercise.
 //! - README.md's stage table, between `<!-- stages:begin -->` and `<!-- stages:end -->`, is the
 //!   catalog's (`--fix` writes it).
-//! - Each stage's diff from the one before is not empty and stays within its step's budget
-//!   ([`BUDGETS`]): a stage adds one step, not a rewrite.
+//! - Each stage's diff from the one before (every file of its `src/`, a file included from an
+//!   earlier stage by `#[path]` counted as unchanged) is not empty and changes at most
+//!   `catalog::DEFAULT_DIFF_BUDGET` lines of code, comments and blank lines apart, unless the
+//!   catalog declares a larger budget for the stage with its reason: a stage adds one idea.
 //! - Every slide passes `rustfmt --check` and `cargo clippy -- -D warnings` (`--no-clippy`
 //!   leaves clippy out, for a quick run).
 //!
@@ -42,53 +44,6 @@ pub const CLI: cli::Command = cli::Command {
 /// The markers around README.md's stage table.
 pub const TABLE_BEGIN: &str = "<!-- stages:begin -->";
 pub const TABLE_END: &str = "<!-- stages:end -->";
-
-/// How many lines a stage's diff from the one before may change (code and comments, added and
-/// removed; blank lines do not count) when [`BUDGETS`] says nothing else: one isolation step is
-/// a clone flag, a syscall or two, their error handling and the comments that teach them.
-pub const DEFAULT_BUDGET: usize = 80;
-
-/// The steps allowed to be larger, and why.
-pub const BUDGETS: &[(&str, usize, &str)] = &[
-    (
-        "base2",
-        200,
-        "the skeleton every later stage keeps: re-exec through /proc/self/exe, the child as init \
-         forwarding signals and reaping zombies",
-    ),
-    (
-        "cgroups",
-        280,
-        "a cgroup is files, not a flag: find the hierarchy (v1, hybrid or v2), create the group, \
-         write three limits, join it before exec, remove it on every exit, report an OOM kill",
-    ),
-    (
-        "net",
-        210,
-        "a veth pair from a free /30, set up by the parent while the child waits on a pipe, and \
-         removed afterwards",
-    ),
-    (
-        "user",
-        160,
-        "uid and gid maps written by the parent while the child waits, and the steps an \
-         ordinary user must skip",
-    ),
-    (
-        "full",
-        900,
-        "the closing stage hardens everything at once: options, pivot_root, overlay, minimal \
-         /dev, read-only /proc and /sys, cgroup namespace, capabilities, no_new_privs",
-    ),
-];
-
-/// The budget of the step that arrives at `stage`.
-pub fn budget(stage: &Stage) -> usize {
-    BUDGETS
-        .iter()
-        .find(|(name, _, _)| *name == stage.name)
-        .map_or(DEFAULT_BUDGET, |(_, n, _)| *n)
-}
 
 struct Options {
     root: PathBuf,
@@ -249,14 +204,27 @@ fn notes_files(root: &Path) -> Vec<String> {
 }
 
 /// The stage table README.md carries, made from the catalog.
-pub fn table() -> String {
+pub fn table(root: &Path) -> String {
     let mut out = String::from(
-        "| # | stage | aliases | what it adds |\n|---|-------|---------|--------------|\n",
+        "| # | stage | aliases | story | diff: code / comments | what it adds |\n\
+         |---|-------|---------|------:|----------------------:|--------------|\n",
     );
     for s in catalog::STAGES {
         let aliases: Vec<String> = s.aliases.iter().map(|a| format!("`{a}`")).collect();
+        let story = diff::source(root, s)
+            .ok()
+            .and_then(|text| story_lines(&text))
+            .map_or("?".to_string(), |n| n.to_string());
+        let counts = diff::stage_counts(root, catalog::previous(s), s).ok();
+        let changed = counts.map_or("?".to_string(), |c| {
+            format!(
+                "{} / {}",
+                c.code_added + c.code_removed,
+                c.comments_added + c.comments_removed
+            )
+        });
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} |\n",
+            "| {} | `{}` | {} | {story} | {changed} | {} |\n",
             s.number,
             s.name,
             aliases.join(", "),
@@ -264,6 +232,18 @@ pub fn table() -> String {
         ));
     }
     out
+}
+
+/// The lines of a stage's story: its `main.rs` from the top to the end of `child` (or of `run`,
+/// for a stage without a child), the part that must fit the first projected screens.
+pub fn story_lines(main_rs: &str) -> Option<usize> {
+    let lines: Vec<&str> = main_rs.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("fn child("))
+        .or_else(|| lines.iter().position(|l| l.starts_with("fn run(")))?;
+    let end = (start..lines.len()).find(|&i| lines[i] == "}")?;
+    Some(end + 1)
 }
 
 /// README.md's table against the catalog; with `fix`, rewrites it.
@@ -284,7 +264,7 @@ fn readme(root: &Path, fix: bool) -> Result<Vec<String>> {
             "README.md: `{TABLE_END}` comes before `{TABLE_BEGIN}`"
         )]);
     }
-    let want = table();
+    let want = table(root);
     if text[inside..end].trim() == want.trim() {
         return Ok(Vec::new());
     }
@@ -300,7 +280,7 @@ fn readme(root: &Path, fix: bool) -> Result<Vec<String>> {
     ])
 }
 
-/// Each step's diff: not empty, within its budget.
+/// Each step's diff: not empty, within its budget of lines of code.
 fn diffs(root: &Path) -> Vec<String> {
     let mut problems = Vec::new();
     for stage in catalog::STAGES.iter().skip(1) {
@@ -308,20 +288,20 @@ fn diffs(root: &Path) -> Vec<String> {
             continue;
         };
         // A missing source is reported by `crates`.
-        let (Ok(old), Ok(new)) = (diff::source(root, prev), diff::source(root, stage)) else {
+        let Ok(counts) = diff::stage_counts(root, Some(prev), stage) else {
             continue;
         };
-        let changed = diff::counts(&old, &new).changed();
-        let limit = budget(stage);
-        if changed == 0 {
+        let code = counts.code_added + counts.code_removed;
+        let limit = stage.diff_budget();
+        if counts.changed() == 0 {
             problems.push(format!(
-                "slides/{}/src/main.rs: the diff from {} is empty: the stage adds nothing",
+                "slides/{}: the diff from {} is empty: the stage adds nothing",
                 stage.name, prev.name
             ));
-        } else if changed > limit {
+        } else if code > limit {
             problems.push(format!(
-                "slides/{}/src/main.rs: the diff from {} changes {changed} lines, over its budget \
-                 of {limit} (xtask/src/check.rs BUDGETS)",
+                "slides/{}: the diff from {} changes {code} lines of code, over its budget of \
+                 {limit} (a larger one needs `budget` and its reason in crates/catalog)",
                 stage.name, prev.name
             ));
         }
@@ -430,16 +410,25 @@ mod tests {
 
     #[test]
     fn table_has_one_row_per_stage() {
-        let table = table();
+        let table = table(&util::project_root());
         assert_eq!(table.lines().count(), catalog::STAGES.len() + 2);
         assert!(table.contains("| 4 | `pid` | `pidnamespace` |"));
+        assert!(!table.contains('?'), "{table}");
     }
 
     #[test]
-    fn every_budget_names_a_stage_and_gives_a_reason() {
-        for (name, n, why) in BUDGETS {
-            assert!(catalog::find(name).is_some(), "{name}");
-            assert!(*n > DEFAULT_BUDGET && why.len() > 20, "{name}");
+    fn every_budget_is_larger_than_the_default_and_gives_a_reason() {
+        for stage in catalog::STAGES {
+            if let Some(budget) = &stage.budget {
+                assert!(budget.code_lines > catalog::DEFAULT_DIFF_BUDGET, "{}", stage.name);
+                assert!(budget.why.len() > 20, "{}", stage.name);
+            }
         }
+    }
+
+    #[test]
+    fn the_story_ends_with_child() {
+        let text = "//! x\nfn run() {\n}\n\nfn child() {\n    a();\n}\nfn step() {}\n";
+        assert_eq!(story_lines(text), Some(7));
     }
 }
