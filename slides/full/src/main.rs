@@ -132,10 +132,12 @@ mod userns;
 #[path = "../../net/src/veth.rs"]
 mod veth;
 
+#[path = "../../capabilities/src/capabilities.rs"]
 mod capabilities;
 mod cgroup_ns;
 mod options;
 mod overlay;
+#[path = "../../pivot/src/rootfs.rs"]
 mod rootfs;
 use options::Options;
 use overlay::Scratch;
