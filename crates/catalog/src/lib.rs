@@ -230,6 +230,9 @@ pub struct Stage {
     pub aliases: &'static [&'static str],
     /// What this stage adds over the previous one, in one line.
     pub summary: &'static str,
+    /// The same line in Spanish, for `cargo xtask list --lang es`, `present --lang es` and
+    /// README.es.md's table.
+    pub summary_es: &'static str,
     /// The isolation properties this stage adds (the previous stages' ones are kept).
     pub adds: &'static [Property],
     /// Whether it needs root on the host (the xtask runs it through sudo when the user is not).
@@ -264,7 +267,9 @@ pub struct Budget {
 impl Stage {
     /// How many lines of code its diff from the stage before may change.
     pub fn diff_budget(&self) -> usize {
-        self.budget.as_ref().map_or(DEFAULT_DIFF_BUDGET, |b| b.code_lines)
+        self.budget
+            .as_ref()
+            .map_or(DEFAULT_DIFF_BUDGET, |b| b.code_lines)
     }
 }
 
@@ -275,6 +280,7 @@ pub const STAGES: &[Stage] = &[
         name: "base1",
         aliases: &[],
         summary: "runs a command as a child process",
+        summary_es: "ejecuta un comando como proceso hijo",
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
@@ -288,6 +294,7 @@ pub const STAGES: &[Stage] = &[
         name: "base2",
         aliases: &["parentchild"],
         summary: "re-executes itself as a child, which becomes the command",
+        summary_es: "se vuelve a ejecutar como proceso hijo, que se convierte en el comando",
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
@@ -301,6 +308,7 @@ pub const STAGES: &[Stage] = &[
         name: "uts",
         aliases: &["utsnamespace"],
         summary: "new UTS namespace: its own hostname",
+        summary_es: "namespace UTS nuevo: su propio hostname",
         adds: &[Property::UtsNs, Property::Hostname],
         needs_root: true,
         needs_rootfs: false,
@@ -314,6 +322,7 @@ pub const STAGES: &[Stage] = &[
         name: "pid",
         aliases: &["pidnamespace"],
         summary: "new PID namespace: the container's init is PID 1",
+        summary_es: "namespace PID nuevo: el init del contenedor es el PID 1",
         adds: &[Property::PidNs, Property::Pid1],
         needs_root: true,
         needs_rootfs: false,
@@ -327,6 +336,7 @@ pub const STAGES: &[Stage] = &[
         name: "chroot",
         aliases: &[],
         summary: "chroot into the container's root filesystem",
+        summary_es: "chroot al sistema de archivos raíz del contenedor",
         adds: &[Property::OwnRoot],
         needs_root: true,
         needs_rootfs: true,
@@ -340,6 +350,7 @@ pub const STAGES: &[Stage] = &[
         name: "procfs",
         aliases: &["mntnamespace", "procmnt", "mount", "mnt"],
         summary: "new mount namespace, private mounts and a fresh /proc",
+        summary_es: "namespace de montaje nuevo, montajes privados y un /proc propio",
         adds: &[Property::MountNs, Property::ProcIsolated],
         needs_root: true,
         needs_rootfs: true,
@@ -353,6 +364,7 @@ pub const STAGES: &[Stage] = &[
         name: "cgroups",
         aliases: &["cgroup"],
         summary: "a cgroup of its own: pids, memory and cpu limits",
+        summary_es: "un cgroup propio: límites de procesos, memoria y CPU",
         adds: &[
             Property::PidsLimit,
             Property::MemoryLimit,
@@ -375,6 +387,7 @@ pub const STAGES: &[Stage] = &[
         name: "ipc",
         aliases: &["ipcnamespace"],
         summary: "new IPC namespace: its own System V objects and POSIX queues",
+        summary_es: "namespace IPC nuevo: sus propios objetos System V y colas POSIX",
         adds: &[Property::IpcNs],
         needs_root: true,
         needs_rootfs: true,
@@ -388,6 +401,7 @@ pub const STAGES: &[Stage] = &[
         name: "net",
         aliases: &["netnamespace", "network"],
         summary: "new network namespace: lo plus a veth link to the host",
+        summary_es: "namespace de red nuevo: lo y un enlace veth al host",
         adds: &[Property::NetNs],
         needs_root: true,
         needs_rootfs: true,
@@ -406,6 +420,7 @@ pub const STAGES: &[Stage] = &[
         name: "user",
         aliases: &["usernamespace", "rootless"],
         summary: "new user namespace: root inside, an ordinary user outside",
+        summary_es: "namespace de usuario nuevo: root adentro, un usuario común afuera",
         adds: &[Property::UserNs, Property::RootNotHostRoot],
         needs_root: false,
         needs_rootfs: true,
@@ -424,6 +439,8 @@ pub const STAGES: &[Stage] = &[
         name: "pivot",
         aliases: &["pivot_root", "pivotroot"],
         summary: "the root filesystem done right: pivot_root, minimal /dev, masked /proc",
+        summary_es:
+            "el sistema de archivos raíz bien hecho: pivot_root, /dev mínimo, /proc enmascarado",
         adds: &[Property::HostRootUnreachable],
         needs_root: true,
         needs_rootfs: true,
@@ -445,6 +462,7 @@ pub const STAGES: &[Stage] = &[
         name: "capabilities",
         aliases: &["caps"],
         summary: "root keeps only docker's 14 capabilities, and no_new_privs",
+        summary_es: "root se queda solo con las 14 capabilities de docker, y no_new_privs",
         adds: &[Property::CapsReduced, Property::NoNewPrivs],
         needs_root: true,
         needs_rootfs: true,
@@ -463,6 +481,7 @@ pub const STAGES: &[Stage] = &[
         name: "full",
         aliases: &["containers", "container"],
         summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
+        summary_es: "todo, endurecido: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
         adds: &[Property::CgroupNs],
         needs_root: true,
         needs_rootfs: true,
