@@ -95,6 +95,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         let demos =
             notes::demos(&text).map_err(|e| anyhow::anyhow!("{}: {e}", notes_path.display()))?;
         let binary = util::build_stage(stage, false)?;
+        // A demo may run in another stage (```demo <stage>): built now too.
+        for other in demos.iter().filter_map(|d| d.stage.as_deref()) {
+            util::build_stage(catalog::find(other).expect("checked by notes"), false)?;
+        }
         talk.push(Slide {
             stage,
             notes: text,
@@ -301,15 +305,19 @@ fn run_demo(
     rootfs: Option<&Path>,
     out: &mut Screen,
 ) -> Result<Option<String>> {
-    let stage = slide.stage;
+    // The notes' own stage, or the one the demo's block names (```demo <stage>).
+    let (stage, binary) = match demo.stage.as_deref().and_then(catalog::find) {
+        Some(other) => (other, util::stage_binary(other, false)),
+        None => (slide.stage, slide.binary.clone()),
+    };
     let mut cmd = if stage.needs_root && !util::is_root() {
         let mut sudo = Command::new("sudo");
         sudo.arg(format!("--preserve-env={}", rootfs::ENV_VAR))
             .arg("--")
-            .arg(&slide.binary);
+            .arg(&binary);
         sudo
     } else {
-        Command::new(&slide.binary)
+        Command::new(&binary)
     };
     if let (true, Some(dir)) = (stage.needs_rootfs, rootfs) {
         cmd.env(rootfs::ENV_VAR, dir);
@@ -320,6 +328,9 @@ fn run_demo(
     } else {
         // A clean screen with the command on top: its output comes right below it.
         out.clear()?;
+        if stage.name != slide.stage.name {
+            write_out(&format!("(run in {})\n", stage.name))?;
+        }
         for line in text::command_lines(&demo.command, out.width) {
             write_out(&format!("{}\n", out.paint(style::BOLD, &line)))?;
         }
@@ -343,7 +354,7 @@ fn run_demo(
     }
     let complaint = format!(
         "{}: `{}` exited {code}, the notes expect {} (slides/{}/README.md line {})",
-        stage.name, demo.command, demo.exit, stage.name, demo.line
+        stage.name, demo.command, demo.exit, slide.stage.name, demo.line
     );
     let said = out.paint(
         style::BOLD,

@@ -23,6 +23,9 @@
 //!   `{...}` matches any number of lines (also none). Every other character, braces included,
 //!   matches itself.
 //! - A last line `[exit N]` says the command exits with status N; without it, 0.
+//! - A block opened with ```` ```demo <stage> ```` runs its commands in that other stage (a
+//!   name or alias of the catalog): how a hardening stage's notes show an attack that works in
+//!   the stage before it, next to the same attack failing in their own stage.
 
 /// One demo command with the output it promises.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,15 +38,29 @@ pub struct Demo {
     pub exit: i32,
     /// The 1-based line of the `$ ` line in the notes, for error messages.
     pub line: usize,
+    /// The stage it runs in when not the notes' own (```` ```demo <stage> ````).
+    pub stage: Option<String>,
 }
 
 /// The info string that marks a demo block.
 pub const FENCE_INFO: &str = "demo";
 
+/// A fence's info string: `None` for a block that is not a demo, `Some(None)` for a demo run in
+/// the notes' own stage, `Some(Some(stage))` for one run in another stage.
+pub fn demo_fence(info: &str) -> Option<Option<&str>> {
+    let rest = info.trim().strip_prefix(FENCE_INFO)?;
+    match rest.trim() {
+        "" => Some(None),
+        stage if rest.starts_with(char::is_whitespace) => Some(Some(stage)),
+        _ => None,
+    }
+}
+
 /// Every demo of a notes file, in order, or a one-line complaint about a malformed block.
 pub fn demos(markdown: &str) -> Result<Vec<Demo>, String> {
     let mut demos: Vec<Demo> = Vec::new();
     let mut in_demo = false;
+    let mut stage: Option<&str> = None;
     let mut fence = "";
     // Whether the current block has had its first `$` line, and its last command its `[exit N]`.
     let mut started = false;
@@ -56,7 +73,12 @@ pub fn demos(markdown: &str) -> Result<Vec<Demo>, String> {
             let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
             if ticks >= 3 {
                 fence = &trimmed[..ticks];
-                in_demo = trimmed[ticks..].trim() == FENCE_INFO;
+                let info = demo_fence(&trimmed[ticks..]);
+                if let Some(name) = info.flatten().filter(|n| crate::find(n).is_none()) {
+                    return Err(format!("line {line_no}: no stage is called `{name}`"));
+                }
+                in_demo = info.is_some();
+                stage = info.flatten();
                 started = false;
             }
             continue;
@@ -75,6 +97,7 @@ pub fn demos(markdown: &str) -> Result<Vec<Demo>, String> {
                 expected: Vec::new(),
                 exit: 0,
                 line: line_no,
+                stage: stage.map(str::to_string),
             });
             started = true;
             exit_seen = false;
@@ -199,6 +222,19 @@ mod tests {
         assert_eq!(demos[0].line, 8);
         assert_eq!(demos[1].expected, vec!["{n}"]);
         assert_eq!((demos[2].exit, demos[2].expected.len()), (1, 0));
+        assert!(demos.iter().all(|d| d.stage.is_none()));
+    }
+
+    #[test]
+    fn a_block_may_run_in_another_stage() {
+        let two = demos("```demo user\n$ id -u\n0\n```\n```demo\n$ true\n```\n").unwrap();
+        assert_eq!(two[0].stage.as_deref(), Some("user"));
+        assert_eq!(two[1].stage, None);
+        assert_eq!(demo_fence("demo"), Some(None));
+        assert_eq!(demo_fence(" demo  net "), Some(Some("net")));
+        assert_eq!(demo_fence("demos"), None);
+        assert_eq!(demo_fence("sh"), None);
+        assert!(demos("```demo nope\n$ true\n```\n").is_err());
     }
 
     #[test]

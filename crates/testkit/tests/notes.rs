@@ -17,8 +17,10 @@ fn run_demo(stage: &Stage, demo: &Demo) -> Result<(), String> {
         stage.name, demo.line, demo.command
     );
     eprintln!("notes: {place}");
+    // A block may name another stage to run in (```demo <stage>).
+    let name = demo.stage.as_deref().and_then(catalog::find).map_or(stage.name, |s| s.name);
     let leaks = LeakCheck::start();
-    let run = testkit::stage(stage.name, ["sh", "-c", &demo.command]);
+    let run = testkit::stage(name, ["sh", "-c", &demo.command]);
     // A leak fails this demo, named, and the other demos still run.
     if std::panic::catch_unwind(|| leaks.assert_clean()).is_err() {
         return Err(format!(

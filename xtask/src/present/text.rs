@@ -66,7 +66,7 @@ pub fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
         if trimmed.starts_with("```") {
             flush(&mut paragraph, indent, &mut lines);
             let ticks_len = trimmed.len() - trimmed.trim_start_matches('`').len();
-            let is_demo = trimmed[ticks_len..].trim() == notes::FENCE_INFO;
+            let is_demo = notes::demo_fence(&trimmed[ticks_len..]).is_some();
             fence = Some((trimmed[..ticks_len].to_string(), is_demo));
             continue;
         }
