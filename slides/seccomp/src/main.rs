@@ -1,0 +1,168 @@
+//! # Stage 13 — seccomp: the kernel checks every system call
+//!
+//! Without capabilities, root inside can still make a user namespace and get
+//! every capability back in it (and lift the cgroup limits from there), or
+//! read host root's keyring, which has no namespace. This stage adds a
+//! seccomp-bpf filter with docker's default semantics (seccomp.rs): before
+//! each call runs, the kernel checks it, and refuses those with EPERM.
+//!
+//! Run it: `cargo xtask run seccomp -- sh`, then `unshare -U -r id`
+//! Man pages: seccomp(2), prctl(2), clone(2).
+
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+use std::process::{self, ExitCode};
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+use nix::unistd::sethostname;
+use skeleton::{say, Result};
+
+/// The container's hostname.
+const HOSTNAME: &str = "container";
+
+fn main() -> ExitCode {
+    skeleton::main(env!("CARGO_PKG_NAME"), run, Some(child))
+}
+
+/// The parent: re-executes this program as the child, in new namespaces.
+fn run(command: &[OsString]) -> Result<u8> {
+    say!(
+        "parent: pid {}, running {}",
+        process::id(),
+        skeleton::show(command)
+    );
+    // The namespaces of the stages before: UTS, PID, mount, IPC and network.
+    // No user namespace: root inside is host root, as with docker run by root
+    // (the root filesystem's files, host root's, stay its to change).
+    let flags = CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNET;
+    // The container's /30 first: one that clashes with the host's networks is
+    // refused before anything is made.
+    let subnet = addressing::free_subnet()?;
+    // A group of its own, with its limits, before the child exists. Rust
+    // drops it on every way out of `run`, errors included: that removes it.
+    let cgroup = Cgroup::create(&Limits::DEFAULT)?;
+    // base2's re-exec by clone(2) with these flags; the child waits on a pipe.
+    let child = skeleton::spawn(flags, command)?;
+    // The child joins while it waits, before its first step: what it starts
+    // is born in the group, and counted.
+    cgroup.join(child.pid())?;
+    // Still before it goes: a cable from the host into its network namespace,
+    // deleted when `run` returns (veth.rs).
+    let _veth = veth::connect(subnet, child.pid())?;
+    // wait lets it go and passes signals on; an OOM kill is reported.
+    let code = child.wait()?;
+    Ok(cgroup.explain(code))
+}
+
+/// The child: sets the container up from inside, then runs the command as its
+/// init.
+fn child(command: &[OsString]) -> Result<u8> {
+    say!("child: pid {}", process::id());
+    set_hostname()?;
+    bring_up_lo()?;
+    make_mounts_private()?;
+    // The root filesystem done right (rootfs.rs): every mount made under the
+    // new root, then pivot_root into it.
+    let root = rootfs::bind(&skeleton::rootfs()?)?;
+    rootfs::mount_dev(&root)?;
+    rootfs::mount_proc(&root)?;
+    rootfs::mount_sys(&root)?;
+    rootfs::mount_tmp(&root)?;
+    rootfs::pivot_root(&root)?;
+    // Root gives up what it no longer needs, for good (capabilities.rs).
+    capabilities::drop_capabilities()?;
+    capabilities::set_no_new_privs()?;
+    // Last, the syscall filter (seccomp.rs): seccomp(2) needs no_new_privs
+    // (or CAP_SYS_ADMIN, gone now), and any earlier it would refuse our own
+    // mounts. It is inherited across fork and execve: the init and the
+    // command, and all they start, run under it.
+    seccomp::install_filter()?;
+    // PID 1's duties: run the command as our child, pass signals on to it, reap
+    // the orphans the kernel re-parents to us, and exit with the command's
+    // status.
+    skeleton::init(command)
+}
+
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../cgroups/src/cgroups.rs"]
+mod cgroups;
+use cgroups::{Cgroup, Limits};
+#[path = "../../net/src/addressing.rs"]
+mod addressing;
+#[path = "../../capabilities/src/capabilities.rs"]
+mod capabilities;
+#[path = "../../pivot/src/rootfs.rs"]
+mod rootfs;
+mod seccomp;
+#[path = "../../net/src/veth.rs"]
+mod veth;
+
+/// Names the container.
+fn set_hostname() -> Result<()> {
+    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
+    // alone, since the parent created us with CLONE_NEWUTS.
+    sethostname(HOSTNAME).map_err(|err| {
+        skeleton::failure("sethostname", err, &skeleton::root_hint())
+    })?;
+    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
+    Ok(())
+}
+
+/// Brings the loopback interface up: until it is, even 127.0.0.1 is
+/// unreachable.
+fn bring_up_lo() -> Result<()> {
+    // What `ip link set lo up` does, without starting a process: one started
+    // here would be in our PID namespace before the command. The ioctl(2)
+    // SIOCSIFFLAGS sets an interface's flags (netdevice(7)); any socket will
+    // do, and ours, made here, is in our network namespace. (nix has no call
+    // for it: raw libc.)
+    let fail = |err| {
+        skeleton::failure("ip link set lo up (ioctl)", err, "see netdevice(7)")
+    };
+    let (inet, udp) = (AddressFamily::Inet, SockType::Datagram);
+    let sock = socket(inet, udp, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|err| skeleton::failure("socket", err, "see socket(2)"))?;
+    // SAFETY: ifreq is plain data, and all zeroes is a valid one.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    req.ifr_name[0] = b'l' as libc::c_char;
+    req.ifr_name[1] = b'o' as libc::c_char;
+    // Read the flags, to set IFF_UP and keep the others. SAFETY: a valid
+    // socket and ifreq, which the kernel reads and writes. (`as _`: the
+    // request is a c_ulong with glibc, a c_int with musl.)
+    let fd = sock.as_raw_fd();
+    if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) } < 0 {
+        return Err(fail(Errno::last()));
+    }
+    // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) } < 0 {
+        return Err(fail(Errno::last()));
+    }
+    say!("child: ip link set lo up (an ioctl, no process)");
+    Ok(())
+}
+
+/// Keeps our mounts to ourselves, before we mount anything.
+fn make_mounts_private() -> Result<()> {
+    // Our mount table is a copy of the host's, and mounts shared there (systemd
+    // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
+    // every mount loose, so nothing we mount or unmount reaches the host.
+    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|err| {
+        skeleton::failure(
+            "mount --make-rprivate /",
+            err,
+            &skeleton::root_hint(),
+        )
+    })
+}
