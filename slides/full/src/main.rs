@@ -115,6 +115,8 @@ fn child(args: &[OsString]) -> Result<u8> {
     rootfs::pivot_root(&root)?;
     capabilities::drop_capabilities()?;
     capabilities::set_no_new_privs()?;
+    // Last, the syscall filter (seccomp.rs): inherited by all that follows.
+    seccomp::install_filter()?;
     clean_environment(&options.hostname);
     // PID 1's duties: run the command, pass signals on, reap orphans.
     skeleton::init(command)
@@ -139,6 +141,8 @@ mod options;
 mod overlay;
 #[path = "../../pivot/src/rootfs.rs"]
 mod rootfs;
+#[path = "../../seccomp/src/seccomp.rs"]
+mod seccomp;
 use options::Options;
 use overlay::Scratch;
 
