@@ -56,28 +56,19 @@ fn run(args: &[OsString]) -> Result<u8> {
     // --net veth: the container's /30 first: one that clashes with the host's
     // networks is refused before anything is made.
     let subnet = options.veth.then(addressing::free_subnet).transpose()?;
-    // The overlay's folder on the host (overlay.rs), removed when dropped.
-    let scratch = options.overlay.then(Scratch::create).transpose()?;
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
     let cgroup = as_root(root, "the cgroup limits", || {
         Cgroup::create(&options.limits)
     })?;
-    // The child gets the overlay's folder ("" for none), then our arguments.
-    let dir = scratch.as_ref().map_or("".into(), |s| s.path().into());
-    let child_args = [&[dir], args].concat();
     // base2's re-exec by clone(2), held on the pipe before it re-executes:
     // once let go, it becomes root of its namespace (without --rootless it is
-    // host root already), then re-executes.
-    let child = skeleton::spawn_as(flags, &child_args, userns::become_root)
+    // host root already), then re-executes with a clean environment.
+    let child = skeleton::spawn_as(flags, args, become_root_clean)
         .map_err(userns::explain)?;
-    // --rootless: while it waits, the parent maps its ids (userns.rs), and
-    // gives the overlay's folder to container root, who mounts it.
+    // --rootless: while it waits, the parent maps its ids (userns.rs).
     if options.rootless {
         userns::map_ids(child.pid(), root)?;
-        scratch
-            .as_ref()
-            .map_or(Ok(()), |s| s.give_to(child.pid()))?;
     }
     // The child joins while it waits, before its first step: what it starts
     // is born in the group, and counted.
@@ -97,15 +88,16 @@ fn run(args: &[OsString]) -> Result<u8> {
 /// The child: builds the container from inside, gives up what it no longer
 /// needs, then runs the command as its init.
 fn child(args: &[OsString]) -> Result<u8> {
-    let (dir, args) = args.split_first().ok_or(options::wrong("child", ""))?;
+    close_inherited_descriptors()?;
     let (options, command) = options::parse(args)?;
+    join_new_session_keyring()?;
     cgroup_ns::unshare_cgroup()?;
     set_hostname(&options.hostname)?;
     bring_up_lo()?;
     make_mounts_private()?;
-    let root = match dir.is_empty() {
-        true => rootfs::bind(&options.rootfs)?,
-        false => overlay::mount(&options, dir.as_ref())?,
+    let root = match options.overlay {
+        true => overlay::mount(&options)?,
+        false => rootfs::bind(&options.rootfs)?,
     };
     rootfs::mount_dev(&root)?;
     rootfs::mount_proc(&root)?;
@@ -144,7 +136,6 @@ mod rootfs;
 #[path = "../../seccomp/src/seccomp.rs"]
 mod seccomp;
 use options::Options;
-use overlay::Scratch;
 
 /// Without root on the host, only a rootless container can be made, and
 /// without a veth pair, whose host end is made on the host.
@@ -234,10 +225,65 @@ fn make_mounts_private() -> Result<()> {
     })
 }
 
+/// In the held child, before it re-executes as the container's init: root
+/// of its user namespace (userns.rs), and an environment of our own marks
+/// only. execve(2) hands the environment on, and /proc/1/environ shows what
+/// it got: the host's variables (sudo's SUDO_USER, an SSH agent's socket, a
+/// token...) would be readable inside.
+fn become_root_clean() -> Result<()> {
+    userns::become_root()?;
+    for (name, _) in env::vars_os() {
+        let ours = name.to_str().is_some_and(|n| n.starts_with("DESDE_CERO_"));
+        if !ours && name != "TERM" {
+            env::remove_var(name);
+        }
+    }
+    Ok(())
+}
+
+/// Closes every descriptor but stdin, stdout and stderr. One the host left
+/// open (`exec 7</tmp` in the shell that ran us) is a door to the host's
+/// files: /proc/self/fd/7/.. walks past any pivot_root.
+fn close_inherited_descriptors() -> Result<()> {
+    // close_range(2) closes 3 and up in one call. (nix has no call for it:
+    // raw libc. SAFETY: no descriptor of ours above 2 is in use: Rust's
+    // std keeps none open, and the pipe to the parent is gone.)
+    let closed =
+        unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
+    match closed {
+        0 => Ok(()),
+        _ => Err(skeleton::failure(
+            "close_range",
+            Errno::last(),
+            "see close_range(2)",
+        )),
+    }
+}
+
+/// Keys are not namespaced: host root's keyrings are uid 0's here too. A new
+/// anonymous session keyring (as runc joins) leaves the host's session
+/// keyring behind; the user keyring of uid 0 stays reachable by keyctl(2),
+/// which the seccomp filter refuses (seccomp.rs).
+fn join_new_session_keyring() -> Result<()> {
+    // keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new session keyring with
+    // no name, ours alone. (nix has no call for it: raw libc. SAFETY: a NULL
+    // name is documented as asking for an anonymous keyring.)
+    let null = std::ptr::null::<libc::c_char>();
+    let join = libc::KEYCTL_JOIN_SESSION_KEYRING;
+    if unsafe { libc::syscall(libc::SYS_keyctl, join, null) } < 0 {
+        return Err(skeleton::failure(
+            "keyctl",
+            Errno::last(),
+            "see keyctl(2)",
+        ));
+    }
+    Ok(())
+}
+
 /// The command's environment, made from scratch: the host's variables (its
 /// PATH, sudo's SUDO_USER, an SSH agent's socket...) mean nothing inside, and
 /// some are secrets. The init passes what is left on to the command, and adds
-/// PATH and PS1. (Our own /proc/1/environ still shows what execve(2) gave us.)
+/// PATH and PS1.
 fn clean_environment(hostname: &str) {
     // The terminal is still the host's, and so is its type.
     let term = env::var_os("TERM").unwrap_or("xterm".into());

@@ -3,7 +3,9 @@
 
 use std::env;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use skeleton::{Failure, Result, EXIT_RUNTIME};
 
@@ -23,6 +25,8 @@ pub struct Options {
     pub rootless: bool,
     /// `--no-overlay` turns it off: writes go into the root filesystem itself.
     pub overlay: bool,
+    /// `--disk SIZE`: the overlay's room for changes, in bytes.
+    pub disk: u64,
 }
 
 /// The container's hostname, unless `--hostname` says otherwise.
@@ -30,16 +34,19 @@ const HOSTNAME: &str = "container";
 /// `--cpus 1` is this much CPU time per period of the cgroup (100 ms).
 const CPU_US: f64 = 100_000.0;
 /// The options that take a value.
-const WITH_VALUE: [&str; 6] = [
+const WITH_VALUE: [&str; 7] = [
     "--hostname",
     "--rootfs",
     "--memory",
     "--pids",
     "--cpus",
     "--net",
+    "--disk",
 ];
 /// The longest hostname the kernel accepts (HOST_NAME_MAX).
 const HOSTNAME_MAX: usize = 64;
+/// The folders of the root filesystem the child mounts on.
+const MOUNT_POINTS: [&str; 4] = ["dev", "proc", "sys", "tmp"];
 
 /// The options' part of `full --help`.
 pub fn help() -> String {
@@ -50,18 +57,23 @@ pub fn help() -> String {
         cpu_quota_us,
     } = Limits::DEFAULT;
     let (memory, cpus) = (memory >> 20, cpu_quota_us as f64 / CPU_US);
+    let disk = memory / 2;
     format!(
         "options, before the command (`--` ends them), each with its default:
-  --hostname NAME   the container's hostname, 1 to {HOSTNAME_MAX} bytes
+  --hostname NAME   the container's hostname, 1 to {HOSTNAME_MAX} bytes:
+                    letters, digits, `-` and `.` (RFC 1123)
                     default: {HOSTNAME}
-  --rootfs DIR      the root filesystem, the overlay's lower layer
+  --rootfs DIR      the root filesystem, the overlay's lower layer; never
+                    the host's own /
                     default: ${rootfs}, else this repository's
                     rootfs/build
-  --memory SIZE     memory limit: bytes, or with K, M or G (powers of 1024)
+  --memory SIZE     memory limit: bytes, or with K, M or G (powers of 1024),
+                    from 1M to the machine's memory
                     default: {memory}M
-  --pids N          at most N processes at once
+  --pids N          at most N processes at once, 1 to the kernel's pid_max
                     default: {pids}
-  --cpus N          CPU time, in CPUs (0.5: half of one)
+  --cpus N          CPU time, in CPUs (0.5: half of one), 0.01 to the
+                    machine's CPUs
                     default: {cpus}
   --net none|veth   the loopback alone, or also a veth link to the host
                     default: none
@@ -69,9 +81,12 @@ pub fn help() -> String {
                     outside; needs no root on the host
                     default: off: root inside is root outside, with
                     docker's capabilities only
+  --disk SIZE       room for the container's changes: a tmpfs in its
+                    memory, so at most --memory, and counted in it
+                    default: half of --memory ({disk}M)
   --no-overlay      write into the root filesystem itself
-                    default: an overlay: changes go to a folder in /tmp,
-                    removed on exit"
+                    default: an overlay: changes go to that tmpfs,
+                    gone on exit"
     )
 }
 
@@ -84,7 +99,9 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
         veth: false,
         rootless: false,
         overlay: true,
+        disk: 0,
     };
+    let mut disk = None;
     let mut rest = args;
     // An option starts with `--`; the first argument that does not is the
     // command.
@@ -98,6 +115,7 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
             _ if arg == "--" => break,
             _ if arg == "--rootless" => options.rootless = true,
             _ if arg == "--no-overlay" => options.overlay = false,
+            Some(("--disk", value)) => disk = Some(bytes("--disk", value)?),
             Some((name, value)) => set(&mut options, name, value)?,
             None if !WITH_VALUE.contains(&arg) => {
                 return Err(wrong(arg, "is not an option"))
@@ -106,16 +124,28 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
                 let value = rest.first().and_then(|v| v.to_str());
                 let value = value.ok_or_else(|| wrong(arg, "needs a value"))?;
                 rest = &rest[1..];
-                set(&mut options, arg, value)?;
+                match arg {
+                    "--disk" => disk = Some(bytes(arg, value)?),
+                    _ => set(&mut options, arg, value)?,
+                }
             }
         }
     }
     if rest.is_empty() {
         return Err(wrong("run", "a command is missing after the options"));
     }
+    // The overlay's tmpfs is charged to the memory cgroup: more than the
+    // limit could never be written (the OOM killer would come first).
+    let memory = options.limits.memory;
+    options.disk = disk.unwrap_or(memory / 2);
+    if options.disk > memory {
+        let why = format!("at most --memory ({}M): it is memory", memory >> 20);
+        return Err(wrong(&format!("--disk {}M", options.disk >> 20), &why));
+    }
     // The root filesystem: --rootfs is what sets the variable
     // skeleton::rootfs() reads, here and in the child, which inherits it.
     options.rootfs = skeleton::rootfs()?;
+    check_rootfs(&options.rootfs)?;
     Ok((options, rest))
 }
 
@@ -123,35 +153,119 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
 fn set(options: &mut Options, name: &str, value: &str) -> Result<()> {
     let invalid = |what: &str| wrong(&format!("{name} {value:?}"), what);
     match name {
-        "--hostname" if value.is_empty() || value.len() > HOSTNAME_MAX => {
-            return Err(invalid("a hostname has 1 to 64 bytes"))
+        "--hostname" if !is_hostname(value) => {
+            return Err(invalid("1 to 64 letters, digits, `-`, `.` (RFC 1123)"))
         }
         "--hostname" => options.hostname = value.to_string(),
         "--rootfs" => env::set_var(skeleton::ROOTFS_ENV, value),
+        // A limit above what the machine has limits nothing: refused, not
+        // silently turned into "unlimited" (nor left for the kernel to round
+        // to "max", or to refuse with ERANGE).
         "--memory" => {
+            let ram =
+                machine("/proc/meminfo", "MemTotal:").map(|kib| kib << 10);
+            let ram = ram.unwrap_or(u64::MAX);
             options.limits.memory = size(value)
-                .filter(|&bytes| bytes >= 1 << 20)
-                .ok_or_else(|| invalid("a size of at least 1M, like 512M"))?
+                .filter(|&bytes| bytes >= 1 << 20 && bytes <= ram)
+                .ok_or_else(|| {
+                    invalid(&format!("a size from 1M to {}M", ram >> 20))
+                })?
         }
         "--pids" => {
+            let max =
+                machine("/proc/sys/kernel/pid_max", "").unwrap_or(1 << 22);
             options.limits.pids = value
                 .parse()
                 .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| invalid("a whole number above 0"))?
+                .filter(|&n| n > 0 && n <= max)
+                .ok_or_else(|| {
+                    invalid(&format!("a whole number, 1 to {max}"))
+                })?
         }
         "--cpus" => {
+            let cpus = std::thread::available_parallelism();
+            let cpus = cpus.map_or(1.0, |n| n.get() as f64);
             options.limits.cpu_quota_us = value
                 .parse::<f64>()
                 .ok()
-                .filter(|n| n.is_finite() && (0.01..=1024.0).contains(n))
+                .filter(|n| n.is_finite() && (0.01..=cpus).contains(n))
                 .map(|n| (n * CPU_US).round() as u64)
-                .ok_or_else(|| invalid("a number of CPUs from 0.01 to 1024"))?
+                .ok_or_else(|| {
+                    invalid(&format!("a number of CPUs from 0.01 to {cpus}"))
+                })?
         }
         "--net" if value == "none" => options.veth = false,
         "--net" if value == "veth" => options.veth = true,
         "--net" => return Err(invalid("none or veth")),
         _ => return Err(wrong(name, "is not an option")),
+    }
+    Ok(())
+}
+
+/// `--disk`'s size: at least 1M (and at most --memory, checked once both
+/// are known).
+fn bytes(name: &str, value: &str) -> Result<u64> {
+    size(value)
+        .filter(|&bytes| bytes >= 1 << 20)
+        .ok_or_else(|| {
+            wrong(
+                &format!("{name} {value:?}"),
+                "a size of at least 1M, like 64M",
+            )
+        })
+}
+
+/// A hostname as RFC 1123 has it: labels of letters, digits and `-` (not
+/// first or last), joined by dots; 1 to 64 bytes in all, the kernel's most.
+/// A newline, a space or a `/` would reach prompts, logs and files inside.
+fn is_hostname(name: &str) -> bool {
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= HOSTNAME_MAX && name.split('.').all(label)
+}
+
+/// A number the machine reports: the first word of `file` after `key`.
+fn machine(file: &str, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|line| line.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Refuses a root filesystem that would hand the host to the container: the
+/// host's own `/` (by any path: same device and inode), or a folder with the
+/// host's `/` mounted somewhere under it. And one without the folders the
+/// child mounts on, named, rather than a mount(2) error later.
+fn check_rootfs(rootfs: &Path) -> Result<()> {
+    let shown = format!("--rootfs {}", rootfs.display());
+    let id = |path: &Path| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+    let host_root = id(Path::new("/"));
+    let hosts = |path: &Path| host_root.is_some() && id(path) == host_root;
+    if hosts(rootfs) {
+        return Err(wrong(&shown, "that is the host's own root"));
+    }
+    // /proc/self/mountinfo: `id parent major:minor root mountpoint ...`;
+    // the host's root mounted again shows as the same device and root.
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let field =
+        |line: &str, n: usize| line.split(' ').nth(n).map(str::to_string);
+    let root_line = table.lines().find(|l| field(l, 4).as_deref() == Some("/"));
+    let root_fs = root_line.map(|l| (field(l, 2), field(l, 3)));
+    for line in table.lines() {
+        let at = field(line, 4).unwrap_or_default();
+        let under = Path::new(&at).starts_with(rootfs) && at != "/";
+        if under && Some((field(line, 2), field(line, 3))) == root_fs {
+            return Err(wrong(&shown, &format!("the host's root is at {at}")));
+        }
+    }
+    for dir in MOUNT_POINTS {
+        if !rootfs.join(dir).is_dir() {
+            let why = format!("no /{dir} in it, where the child mounts one");
+            return Err(wrong(&shown, &why));
+        }
     }
     Ok(())
 }
