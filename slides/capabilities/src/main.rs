@@ -1,12 +1,12 @@
 //! # Stage 12 — capabilities: root, without root's powers
 //!
-//! Root inside is still host root, and with every capability it may mount,
-//! unmount the masks over /proc, load modules. This stage keeps only docker's
-//! 14 default capabilities, in every set (capabilities.rs), and sets
-//! no_new_privs: mount is refused, and a setuid-root program run by another
-//! user inside gains nothing.
+//! Root inside is still host root: with every capability it may mount,
+//! unmount the masks over /proc, load kernel modules. Here it keeps only
+//! docker's 14 default capabilities, in every set (capabilities.rs), and
+//! no_new_privs is set: mount is refused, and a setuid-root program run by
+//! another user inside gains nothing.
 //!
-//! Run it: `cargo xtask run capabilities -- sh`, then `mount -t tmpfs none /mnt`
+//! Run it: `cargo xtask run caps -- sh`, then `mount -t tmpfs none /tmp`
 //! Man pages: capabilities(7), prctl(2), execve(2).
 
 use std::ffi::OsString;

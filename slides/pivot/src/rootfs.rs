@@ -16,8 +16,8 @@ use skeleton::{say, Result};
 /// The device nodes programs expect in `/dev`, borrowed from the host.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// Files of `/proc` that act on the whole machine (`sysrq-trigger` can reboot
-/// it, `sys` sets kernel parameters): read-only. docker's list (moby's
-/// `oci/defaults.go`, ReadonlyPaths).
+/// it, `sys` sets kernel parameters): read-only. Five of docker's six
+/// ReadonlyPaths (moby's `oci/defaults.go`; `asound`, sound cards, left out).
 const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
 /// Files of `/proc` that show the host's kernel memory, keys and timers:
 /// hidden under /dev/null. Three of docker's MaskedPaths, same file.
@@ -28,13 +28,14 @@ const NOTHING_TO_RUN: MsFlags = MsFlags::MS_NOSUID
     .union(MsFlags::MS_NODEV)
     .union(MsFlags::MS_NOEXEC);
 
-/// `--no-overlay`: the root filesystem itself becomes the new root.
+/// The root filesystem itself becomes the new root (in full: `--no-overlay`).
 pub fn bind(rootfs: &Path) -> Result<PathBuf> {
     // pivot_root(2) needs the new root to be a mount point: a bind mount of
     // the folder onto itself makes it one. Remounting the bind gives it flags
-    // of its own: MS_NODEV, so a device node on it cannot be opened (the
-    // container keeps CAP_MKNOD, as in docker; docker stops a node made for
-    // the host's disk with the devices cgroup, this slide with nodev).
+    // of its own: MS_NODEV, so a device node on it cannot be opened. Root may
+    // still mknod(2) (docker keeps CAP_MKNOD and stops a node for the host's
+    // disk with the devices cgroup; these slides, with nodev on every mount
+    // root can write, once it may no longer mount: the next stage).
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount_fs(rootfs, rootfs, None, flags, None)?;
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NODEV;
