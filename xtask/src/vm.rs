@@ -47,6 +47,9 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     ("stages", &["--skip", "xtask_"]),
     // The hardened stage: its cgroup namespace and limits on a pure cgroup2 host.
     ("full", &[]),
+    // The syscall filter: a user namespace (the first step of lifting the limits from inside)
+    // and the other attacks refused, and ordinary work unchanged, on a pure cgroup2 host.
+    ("seccomp", &[]),
 ];
 
 /// Programs of this host that the stages and tests run (iproute2's `ip`, util-linux's `nsenter`,
