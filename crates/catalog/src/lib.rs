@@ -455,7 +455,7 @@ pub const STAGES: &[Stage] = &[
                   bind mount, a tmpfs /dev with six nodes and devpts, /proc's masks, \
                   read-only /sys, /tmp, pivot_root and the old root detached",
         }),
-        stops: &[],
+        stops: &[Attack::Escape, Attack::ProcSys],
     },
     Stage {
         number: 12,
@@ -474,7 +474,13 @@ pub const STAGES: &[Stage] = &[
             why: "docker's 14 capabilities named one a line (capabilities.rs), each set cut \
                   in the order the kernel requires, and no_new_privs",
         }),
-        stops: &[],
+        stops: &[
+            Attack::Escape,
+            Attack::ProcSys,
+            Attack::Mount,
+            Attack::Setuid,
+            Attack::Device,
+        ],
     },
     Stage {
         number: 13,
