@@ -1,8 +1,8 @@
 //! A syscall filter with the semantics of docker's default seccomp profile
 //! (moby's profiles/seccomp/default.json), written as the list of what it
 //! refuses to a container with docker's 14 capabilities. Docker's profile
-//! allows ~370 calls by name and refuses the rest; a deny list makes the same
-//! point in a slide, at a price: a call a later kernel adds is let through.
+//! allows over 300 calls by name and refuses the rest; a deny list makes the
+//! same point in a slide, at a price: a call a later kernel adds gets through.
 
 use std::collections::BTreeMap;
 
@@ -91,7 +91,7 @@ const REFUSED: &[c_long] = &[
     // name_to_handle_at.)
     libc::SYS_open_by_handle_at,
     libc::SYS_name_to_handle_at,
-    // NUMA memory placement, shared with the host's other processes.
+    // NUMA memory placement (docker: with CAP_SYS_NICE only).
     libc::SYS_mbind,
     libc::SYS_get_mempolicy,
     libc::SYS_set_mempolicy,
@@ -115,8 +115,8 @@ const CLONE_NEW: [libc::c_int; 7] = [
 const X32_BIT: u32 = 0x4000_0000;
 
 /// personality(2) values docker allows: Linux, 32-bit Linux, each with
-/// UNAME26, and the query. Others would turn off address randomization
-/// (ADDR_NO_RANDOMIZE) and the like.
+/// UNAME26, and the query. Others turn on old emulations (kernel code few
+/// run) or turn off address randomization (ADDR_NO_RANDOMIZE).
 const PERSONALITIES: [u64; 5] = [0, 8, 0x20000, 0x20008, 0xffff_ffff];
 
 /// Installs the filter: from here on, for this process and every child and
