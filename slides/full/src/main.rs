@@ -1,4 +1,4 @@
-//! # Stage 11 — full: every step together, hardened like a real runtime
+//! # Stage 14 — full: every step together, hardened like a real runtime
 //!
 //! The earlier stages isolate; this one closes the holes an attacker tries,
 //! one step per file: the root filesystem done right (rootfs.rs), a
