@@ -19,6 +19,12 @@ use serde_json::Value;
 use testkit::container_test;
 use testkit::{host_ns, Run};
 
+/// The CPUs online, as `full` counts them for `--cpus`.
+fn online_cpus() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) as usize }
+}
+
 /// `full run <args...>`.
 fn full(args: &[&str]) -> Run {
     testkit::stage("full", args)
@@ -351,9 +357,11 @@ fn the_environment_is_clean_and_options_apply() {
             run.stdout
         );
         assert!(run.stdout.contains("HOSTNAME=web\n"), "{}", run.stdout);
-        let run = full(&["--hostname", &"h".repeat(64), "hostname"]);
+        // 64 bytes, the kernel's most, in labels of at most 63 (RFC 1123).
+        let longest = format!("{}.{}", "h".repeat(62), "h");
+        let run = full(&["--hostname", &longest, "hostname"]);
         run.expect_code(0);
-        assert_eq!(run.stdout.trim(), "h".repeat(64));
+        assert_eq!(run.stdout.trim(), longest);
         // `--` ends the options: what follows is the command, even if it looks like one.
         let run = full(&["--", "--hostname"]);
         run.expect_code(127);
@@ -419,13 +427,15 @@ fn a_killed_container_still_leaves_nothing_behind() {
             sleep(Duration::from_millis(20));
         };
         sleep(Duration::from_millis(300));
-        let folder = PathBuf::from(format!("/tmp/desde-cero-overlay-{runtime}"));
-        assert!(folder.is_dir(), "no {} while running", folder.display());
+        // Nothing on the host's /tmp: the overlay is a tmpfs in the container's mount namespace.
+        assert_eq!(
+            in_host_tmp(&format!("overlay-{runtime}")),
+            Vec::<String>::new()
+        );
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(init.parse().unwrap(), libc::SIGKILL) };
         let status = child.wait().expect("wait for full");
         assert_eq!(status.code(), Some(128 + 9));
-        assert!(!folder.exists(), "{} left behind", folder.display());
     });
 }
 
@@ -642,5 +652,370 @@ fn rootless_needs_no_root_on_the_host() {
         ]);
         run.expect_code(0);
         assert!(!run.stderr.contains("full: remove"), "{}", run.stderr);
+    });
+}
+
+// Issue 15: the attacks that got through `full`, each a test. Every one of them failed on the
+// code before the fix (see the notes of each), and must keep failing for the attacker.
+
+/// The entries of the host's /tmp whose name has `what` in it.
+fn in_host_tmp(what: &str) -> Vec<String> {
+    fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(what))
+        .collect()
+}
+
+/// Starts `full run <args>` in the background and waits until its init has started its
+/// command. Returns the runtime and the init's pid (in the host's PID namespace).
+fn start_full(args: &[&str]) -> (std::process::Child, i32) {
+    let mut child = Command::new(testkit::bin("full"))
+        .arg("run")
+        .args(args)
+        .env(testkit::ROOTFS_ENV, testkit::rootfs())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start full");
+    let children_of = |pid: &str| -> Vec<String> {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+                let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                (ppid == pid).then(|| e.file_name().to_string_lossy().into_owned())
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let inits = children_of(&child.id().to_string());
+        if let Some(init) = inits.first() {
+            if !children_of(init).is_empty() {
+                break (child, init.parse().unwrap());
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "full ended early");
+        assert!(
+            Instant::now() < deadline,
+            "the container's command never started"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_overlay_makes_nothing_on_the_host_not_even_after_kill_9() {
+    // Before: /tmp/desde-cero-overlay-<pid> while it ran, left behind by a kill -9 of the
+    // runtime.
+    container_test(|| {
+        let before = in_host_tmp("desde-cero");
+        let (mut runtime, init) = start_full(&["sleep", "30"]);
+        let pid = runtime.id();
+        let made: Vec<String> = in_host_tmp("desde-cero")
+            .into_iter()
+            .filter(|name| !before.contains(name))
+            .collect();
+        // kill -9 of the runtime: its Drops never run; the kernel kills the container
+        // (PR_SET_PDEATHSIG), and the overlay's tmpfs goes with its mount namespace.
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        runtime.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::metadata(format!("/proc/{init}")).is_ok() {
+            assert!(Instant::now() < deadline, "the init outlived its runtime");
+            sleep(Duration::from_millis(20));
+        }
+        // What the kernel cannot remove: the cgroup, as `cargo xtask clean` would.
+        let name = format!("desde-cero-{pid}");
+        for group in hoststate::cgroups(&hoststate::mounts()) {
+            if group.file_name().is_some_and(|n| n == name.as_str()) {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while fs::remove_dir(&group).is_err() && Instant::now() < deadline {
+                    sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        assert!(
+            made.is_empty(),
+            "made on the host's /tmp while running: {made:?}"
+        );
+        let after: Vec<String> = in_host_tmp("desde-cero")
+            .into_iter()
+            .filter(|name| !before.contains(name))
+            .collect();
+        assert!(after.is_empty(), "left on the host's /tmp: {after:?}");
+    });
+}
+
+#[test]
+fn folders_made_beforehand_for_the_next_pids_block_nothing() {
+    // Before: any local user could make /tmp/desde-cero-overlay-<pid> for the pids to come;
+    // full then failed with `mkdir ...: EEXIST`, exit 125.
+    container_test(|| {
+        let last: u32 = fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let traps: Vec<PathBuf> = (last + 1..last + 400)
+            .map(|pid| PathBuf::from(format!("/tmp/desde-cero-overlay-{pid}")))
+            .filter(|dir| fs::create_dir(dir).is_ok())
+            .collect();
+        let run = full(&["true"]);
+        for dir in &traps {
+            let _ = fs::remove_dir(dir);
+        }
+        eprintln!("with {} folders in the way: {}", traps.len(), said(&run));
+        run.expect_code(0);
+    });
+}
+
+#[test]
+fn the_containers_writes_are_bounded_and_df_shows_its_own_space() {
+    // Before: 2 GB written inside landed on the host's disk, and `df /` showed the host's.
+    container_test(|| {
+        let run = sh("df -k / | tail -1; dd if=/dev/zero of=/big bs=1M count=80");
+        eprintln!("default: {} {}", run.stdout.trim(), said(&run));
+        // The default --disk: half of the default --memory (100M), in KiB.
+        let size = run.stdout.split_whitespace().nth(1);
+        assert_eq!(size, Some("51200"), "df / inside: {}", run.stdout);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr.contains("No space left on device"),
+            "{}",
+            run.stderr
+        );
+
+        let run = full(&[
+            "--disk",
+            "16M",
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/big bs=1M count=64; df -k / | tail -1",
+        ]);
+        eprintln!("--disk 16M: {} {}", run.stdout.trim(), said(&run));
+        run.expect_code(0);
+        let used: Vec<&str> = run.stdout.split_whitespace().skip(1).take(3).collect();
+        assert_eq!(used, ["16384", "16384", "0"], "{}", run.stdout);
+        assert!(
+            run.stderr.contains("No space left on device"),
+            "{}",
+            run.stderr
+        );
+
+        // The files are memory of the container's cgroup: a disk as large as the memory limit
+        // fills it, and the OOM killer ends the container, which the runtime reports.
+        let run = full(&[
+            "--memory",
+            "48M",
+            "--disk",
+            "48M",
+            "dd",
+            "if=/dev/zero",
+            "of=/big",
+            "bs=1M",
+            "count=100",
+        ]);
+        eprintln!("--memory 48M --disk 48M: exit {} {}", run.code, said(&run));
+        run.expect_code(137);
+        assert!(
+            run.stderr.contains("killed by the OOM killer"),
+            "{}",
+            run.stderr
+        );
+    });
+}
+
+#[test]
+fn the_inits_environment_is_as_clean_as_the_commands() {
+    // Before: /proc/1/environ showed the host's whole environment, FOO=secret included.
+    container_test(|| {
+        for rootless in [false, true] {
+            let mut cmd = Command::new(testkit::bin("full"));
+            cmd.arg("run");
+            if rootless {
+                cmd.arg("--rootless");
+            }
+            cmd.args(["sh", "-c", "tr '\\0' '\\n' < /proc/1/environ"])
+                .env("FOO", "secret");
+            let run = testkit::run_cmd(&mut cmd);
+            eprintln!("rootless {rootless}: {:?}", run.stdout);
+            run.expect_code(0);
+            assert!(!run.stdout.contains("secret"), "{}", run.stdout);
+            for line in run.stdout.lines() {
+                let name = line.split('=').next().unwrap();
+                assert!(
+                    name.starts_with("DESDE_CERO_") || name == "TERM",
+                    "the init got {line:?}"
+                );
+            }
+        }
+    });
+}
+
+/// `full run <args>` with the host's /tmp open as descriptor 7, as `exec 7</tmp` leaves it.
+fn full_with_fd_7(args: &[&str]) -> Run {
+    let mut cmd = Command::new(testkit::bin("full"));
+    cmd.arg("run").args(args);
+    // SAFETY: between fork and exec, only open(2) and dup2(2), which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let fd = libc::open(c"/tmp".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+            if fd < 0 || libc::dup2(fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    testkit::run_cmd(&mut cmd)
+}
+
+#[test]
+fn a_descriptor_the_host_left_open_is_closed() {
+    // Before: `exec 7</tmp; full run sh -c 'head /proc/self/fd/7/../etc/shadow'` printed the
+    // host's shadow file; with --rootless, writing through it made a host file.
+    container_test(|| {
+        let run = full_with_fd_7(&[
+            "sh",
+            "-c",
+            // The init closes the pipe std's spawn reads when the command has started: wait
+            // for that.
+            "sleep 0.3; ls /proc/1/fd; head -1 /proc/self/fd/7/../etc/shadow",
+        ]);
+        eprintln!("fd 7: exit {}, {:?} {}", run.code, run.stdout, said(&run));
+        assert_eq!(
+            run.stdout.split_whitespace().collect::<Vec<_>>(),
+            ["0", "1", "2"]
+        );
+        assert_ne!(run.code, 0);
+        assert!(run.stderr.contains("No such file"), "{}", run.stderr);
+
+        let name = format!("desde-cero-fd7-{}", std::process::id());
+        let script = format!("touch /proc/self/fd/7/{name}");
+        let run = full_with_fd_7(&["--rootless", "sh", "-c", &script]);
+        let made = PathBuf::from("/tmp").join(&name);
+        let written = made.exists();
+        let _ = fs::remove_file(&made);
+        eprintln!("--rootless, fd 7: exit {} {}", run.code, said(&run));
+        assert!(!written, "a file was made on the host through descriptor 7");
+        assert_ne!(run.code, 0);
+    });
+}
+
+#[test]
+fn no_cgroup_limit_is_raised_and_no_cgroup_made_from_inside() {
+    // Before (no seccomp filter): `unshare -U -r` gave every capability in a new user
+    // namespace, from where a cgroup hierarchy could be mounted and pids.max set to max.
+    container_test(|| {
+        for rootless in [false, true] {
+            let mut args = vec![];
+            if rootless {
+                args.push("--rootless");
+            }
+            for script in [
+                // A user namespace, the first step of the lift.
+                "unshare -U -r -m true",
+                // The cgroup tree, straight: read-only, and no CAP_SYS_ADMIN to remount it.
+                "mkdir /sys/fs/cgroup/pids/x || mkdir /sys/fs/cgroup/x",
+                "echo max > /sys/fs/cgroup/pids/pids.max || echo max > /sys/fs/cgroup/pids.max",
+                "mount -t cgroup2 none /mnt",
+                "mount -t cgroup -o pids none /mnt",
+            ] {
+                let run = full(&[&args[..], &["sh", "-c", script]].concat());
+                eprintln!(
+                    "rootless {rootless}: {script}: exit {} {}",
+                    run.code,
+                    said(&run)
+                );
+                assert_ne!(run.code, 0, "{script} worked:\n{}", run.stderr);
+            }
+            // The limit still holds.
+            let cat = "cat /sys/fs/cgroup/pids/pids.max || cat /sys/fs/cgroup/pids.max";
+            let run = full(&[&args[..], &["sh", "-c", cat]].concat());
+            assert_eq!(run.stdout.trim(), "20", "{}", run.stderr);
+        }
+    });
+}
+
+#[test]
+fn every_option_is_checked_against_what_the_kernel_and_the_machine_accept() {
+    // Before: --memory 18446744073709551615 and --cpus 1000 were accepted (no limit, silently);
+    // --pids 18446744073709551615 failed with ERANGE and "run it as root"; a hostname with a
+    // newline was accepted; --rootfs / showed the host's /etc/shadow through the overlay; a
+    // root filesystem without /dev failed on a mount.
+    container_test(|| {
+        let no_dev = testkit::Scratch::new("no-dev");
+        for dir in ["bin", "proc", "sys", "tmp"] {
+            fs::create_dir(no_dev.path.join(dir)).unwrap();
+        }
+        let root_link = testkit::Scratch::new("root-link");
+        let link = root_link.path.join("root");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        let cpus = (online_cpus() + 1).to_string();
+        let ram = fs::read_to_string("/proc/meminfo").unwrap();
+        let kib: u64 = ram
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let too_much = format!("{}K", kib + 1024);
+        let no_dev = no_dev.path.to_str().unwrap().to_string();
+        let cases: Vec<(Vec<&str>, &str)> = vec![
+            (vec!["--memory", "18446744073709551615"], "--memory"),
+            (vec!["--memory", &too_much], "--memory"),
+            (vec!["--memory", "17179869184G"], "--memory"),
+            (vec!["--cpus", "1000"], "--cpus"),
+            (vec!["--cpus", &cpus], "--cpus"),
+            (vec!["--pids", "18446744073709551615"], "--pids"),
+            (vec!["--pids", "99999999"], "--pids"),
+            (vec!["--hostname", "a\nb"], "--hostname"),
+            (vec!["--hostname", "-a"], "--hostname"),
+            (vec!["--hostname", "a..b"], "--hostname"),
+            (vec!["--hostname", "a_b"], "--hostname"),
+            (vec!["--hostname", "a b"], "--hostname"),
+            (vec!["--hostname", "a/b"], "--hostname"),
+            (vec!["--rootfs", "/"], "host's own root"),
+            (vec!["--rootfs", "/."], "host's own root"),
+            (vec!["--rootfs", link.to_str().unwrap()], "host's own root"),
+            (vec!["--rootfs", &no_dev], "no /dev"),
+            (vec!["--disk", "200M"], "--memory"),
+            (vec!["--memory", "32M", "--disk", "64M"], "--memory"),
+            (vec!["--disk", "0"], "--disk"),
+            (vec!["--disk", "lots"], "--disk"),
+        ];
+        for (args, named) in cases {
+            let run = full(&[&args[..], &["cat", "/etc/shadow"]].concat());
+            eprintln!("{args:?}: exit {}: {}", run.code, run.stderr.trim_end());
+            run.expect_code(125);
+            assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
+            assert!(run.stderr.starts_with("full: "), "{}", run.stderr);
+            assert!(run.stderr.contains(named), "{args:?}: {}", run.stderr);
+            assert!(!run.stderr.contains("run it as root"), "{}", run.stderr);
+            assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        }
+        // And the largest values that are accepted work.
+        let cpus = std::thread::available_parallelism()
+            .unwrap()
+            .get()
+            .to_string();
+        full(&[
+            "--cpus",
+            &cpus,
+            "--hostname",
+            "a-1.b2",
+            "--disk",
+            "100M",
+            "true",
+        ])
+        .expect_code(0);
     });
 }

@@ -7,6 +7,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::unistd::{sysconf, SysconfVar};
 use skeleton::{Failure, Result, EXIT_RUNTIME};
 
 use crate::cgroups::Limits;
@@ -183,8 +184,10 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<()> {
                 })?
         }
         "--cpus" => {
-            let cpus = std::thread::available_parallelism();
-            let cpus = cpus.map_or(1.0, |n| n.get() as f64);
+            // The CPUs online (std's available_parallelism would count the
+            // quota of the cgroup we are in, and the child is in ours).
+            let cpus = sysconf(SysconfVar::_NPROCESSORS_ONLN).ok().flatten();
+            let cpus = cpus.unwrap_or(1) as f64;
             options.limits.cpu_quota_us = value
                 .parse::<f64>()
                 .ok()
