@@ -1,10 +1,11 @@
-//! `cargo xtask present [STAGE] [--only] [--yes]`: step through the talk in one terminal.
+//! `cargo xtask present [STAGE] [--only] [--yes] [--lang LANG]`: step through the talk in one
+//! terminal.
 //!
 //! For each stage from STAGE (default: the first) to the last, or STAGE alone with `--only`:
-//! the title and the slide notes (`slides/<stage>/README.md`), the diff from the stage before
-//! (code first: the hunks that change only comments are folded into one line each, `f` shows
-//! them), then the notes' demo commands, each run live inside the stage on a key press, on a
-//! cleared screen so its `$ command` line stays in view.
+//! the title and the slide notes (`slides/<stage>/README.md`, or `README.es.md` in Spanish), the
+//! diff from the stage before (code first: the hunks that change only comments are folded into
+//! one line each, `f` shows them), then the notes' demo commands, each run live inside the stage
+//! on a key press, on a cleared screen so its `$ command` line stays in view.
 //!
 //! Keys, one meaning each, listed at every prompt: space (or Enter) goes on (the next page, run
 //! the demo, the next step), `s` skips (the rest of these pages, or a demo without running it),
@@ -24,7 +25,13 @@
 //! included (the test suite runs it so); it exits 1 if a demo ends with another status than
 //! its notes promise. Bold and the basic colours on the terminal's own background, none at all
 //! off a terminal or with `NO_COLOR`.
+//!
+//! In English or in Spanish (`--lang en|es`; by default Spanish when the locale is, see
+//! `present/lang.rs`): the notes, and every word `present` prints itself. The demos are the same
+//! in both (`cargo xtask check` holds the two notes to it), so they print the same; the stages'
+//! own teaching lines and the code's comments stay English.
 
+pub mod lang;
 mod screen;
 mod terminal;
 mod text;
@@ -41,6 +48,7 @@ use crate::cli;
 use crate::diff;
 use crate::rootfs;
 use crate::util;
+use lang::Lang;
 use screen::{style, write_out, Offer, Screen};
 use terminal::Key;
 use text::Rendered;
@@ -55,6 +63,7 @@ pub const CLI: cli::Command = cli::Command {
             "yes",
             "no key presses: run straight through, demos included",
         ),
+        lang::FLAG,
     ],
     rest: None,
     notes: "Keys, listed at every prompt: space or Enter goes on (next page, run the \
@@ -71,6 +80,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let args = CLI.parse(args)?;
     let yes = args.flag("yes");
     let only = args.flag("only");
+    let lang = Lang::from_args(&args)?;
     let first = match args.positional("STAGE") {
         Some(name) => args.stage(name)?,
         None => &catalog::STAGES[0],
@@ -89,7 +99,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let root = util::project_root();
     let mut talk = Vec::new();
     for stage in &stages {
-        let notes_path = root.join("slides").join(stage.name).join("README.md");
+        let notes_path = root.join("slides").join(stage.name).join(lang.notes_file());
         let text = std::fs::read_to_string(&notes_path)
             .with_context(|| format!("cannot read the notes {}", notes_path.display()))?;
         let demos =
@@ -120,6 +130,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         cols,
         rows: terminal::rows().unwrap_or(24).max(10),
         used: 0,
+        lang,
     };
     let _restore = (!yes).then(terminal::RawMode::save);
     present(&talk, &root, rootfs.as_deref(), &mut out)
@@ -166,11 +177,11 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
         let key = match step {
             Step::Notes(i) => match show_notes(&talk[i], out)? {
                 Some(key) => key,
-                None => out.ask(&Offer::notes())?,
+                None => out.ask(&Offer::notes(out.lang))?,
             },
             Step::Diff(i) => match show_diff(&talk[i], root, folded, out)? {
                 Some(key) => key,
-                None => out.ask(&Offer::diff(folded, !talk[i].demos.is_empty()))?,
+                None => out.ask(&Offer::diff(out.lang, folded, !talk[i].demos.is_empty()))?,
             },
             Step::Demo(i, d) => {
                 let demo = &talk[i].demos[d];
@@ -178,7 +189,7 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
                 for line in text::command_lines(&demo.command, out.width) {
                     write_out(&format!("{}\n", out.paint(style::BOLD, &line)))?;
                 }
-                let key = out.ask(&Offer::demo())?;
+                let key = out.ask(&Offer::demo(out.lang))?;
                 if key == Key::Go {
                     if let Some(problem) = run_demo(&talk[i], demo, rootfs, out)? {
                         failed.push(problem);
@@ -190,7 +201,7 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
                 if out.interactive {
                     out.blank()?;
                     let next = talk.get(i + 1).map(|s| s.stage.name);
-                    out.ask(&Offer::end(talk[i].stage.name, next))?
+                    out.ask(&Offer::end(out.lang, talk[i].stage.name, next))?
                 } else {
                     Key::Go
                 }
@@ -228,17 +239,12 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
 fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
     let stage = slide.stage;
     out.clear()?;
-    let title = format!(
-        "Stage {} of {} — {}",
-        stage.number,
-        catalog::STAGES.len(),
-        stage.name
-    );
+    let title = out.lang.title(stage, catalog::STAGES.len());
     let mut lines = vec![
         out.paint(style::BOLD, &title),
         "=".repeat(title.chars().count().min(out.width)),
     ];
-    lines.extend(text::wrap(stage.summary, out.width, ""));
+    lines.extend(text::wrap(out.lang.summary(stage), out.width, ""));
     lines.push(String::new());
     for line in text::render_notes(&slide.notes, out.width) {
         lines.push(match line {
@@ -246,7 +252,7 @@ fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
             Rendered::Text(text) => text,
         });
     }
-    let more = Offer::more(None);
+    let more = Offer::more(out.lang, None);
     for line in lines {
         if let Some(key) = out.line(&line, Some(&more))? {
             return Ok(Some(key));
@@ -260,19 +266,19 @@ fn show_diff(slide: &Slide, root: &Path, folded: bool, out: &mut Screen) -> Resu
     let previous = catalog::previous(slide.stage);
     let counts = diff::stage_counts(root, previous, slide.stage)?;
     let heading = match previous {
-        Some(prev) => format!(
-            "What {} adds to {}: code +{} -{}, comments +{} -{}",
+        Some(prev) => out.lang.diff_heading(
             slide.stage.name,
             prev.name,
-            counts.code_added,
-            counts.code_removed,
-            counts.comments_added,
-            counts.comments_removed
+            [
+                counts.code_added,
+                counts.code_removed,
+                counts.comments_added,
+                counts.comments_removed,
+            ],
         ),
-        None => format!(
-            "The first stage, {}: {} lines of code, {} of comments",
-            slide.stage.name, counts.code_added, counts.comments_added
-        ),
+        None => out
+            .lang
+            .first_heading(slide.stage.name, counts.code_added, counts.comments_added),
     };
     out.clear()?;
     let look = diff::Look {
@@ -287,9 +293,9 @@ fn show_diff(slide: &Slide, root: &Path, folded: bool, out: &mut Screen) -> Resu
     lines.extend(
         diff::stages_with(root, previous, slide.stage, &look)?
             .lines()
-            .map(String::from),
+            .map(|line| out.lang.diff_line(line)),
     );
-    let more = Offer::more(Some(folded));
+    let more = Offer::more(out.lang, Some(folded));
     for line in lines {
         if let Some(key) = out.line(&line, Some(&more))? {
             return Ok(Some(key));
@@ -348,18 +354,14 @@ fn run_demo(
     };
     if code == demo.exit {
         if code != 0 {
-            out.line(&format!("(exit {code})"), None)?;
+            out.line(&out.lang.exited(code), None)?;
         }
         return Ok(None);
     }
-    let complaint = format!(
-        "{}: `{}` exited {code}, the notes expect {} (slides/{}/README.md line {})",
-        stage.name, demo.command, demo.exit, slide.stage.name, demo.line
-    );
-    let said = out.paint(
-        style::BOLD,
-        &format!("(exit {code}, the notes expect {})", demo.exit),
-    );
+    let complaint = out
+        .lang
+        .complaint(stage.name, &demo.command, code, demo.exit, demo.line);
+    let said = out.paint(style::BOLD, &out.lang.exited_unlike(code, demo.exit));
     out.line(&said, None)?;
     Ok(Some(complaint))
 }

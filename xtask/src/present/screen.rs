@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 
+use super::lang::{Lang, Words};
 use super::terminal::{self, Key};
 use crate::diff::columns;
 
@@ -25,10 +26,14 @@ pub struct Screen {
     pub rows: usize,
     /// Rows printed since the last key press.
     pub used: usize,
+    /// The language of the talk, and so of the prompts.
+    pub lang: Lang,
 }
 
 /// The keys a prompt offers: space always (with what it does here), `q` always, and these.
 pub struct Offer {
+    /// The words the prompt says it with.
+    pub words: &'static Words,
     /// Said first, before the keys.
     pub title: String,
     /// What space (or Enter) does here: "more", "run", "the code".
@@ -41,8 +46,9 @@ pub struct Offer {
 }
 
 impl Offer {
-    fn new(go: &str) -> Offer {
+    fn new(words: &'static Words, go: &str) -> Offer {
         Offer {
+            words,
             title: String::new(),
             go: go.to_string(),
             skip: false,
@@ -53,45 +59,48 @@ impl Offer {
     }
 
     /// At the end of a page that goes on: the rest of this step's pages can be skipped.
-    pub fn more(fold: Option<bool>) -> Offer {
+    pub fn more(lang: Lang, fold: Option<bool>) -> Offer {
+        let words = lang.words();
         Offer {
             skip: true,
             fold,
-            ..Offer::new("more")
+            ..Offer::new(words, words.more)
         }
     }
 
     /// After a stage's notes.
-    pub fn notes() -> Offer {
-        Offer::new("the code")
+    pub fn notes(lang: Lang) -> Offer {
+        Offer::new(lang.words(), lang.words().the_code)
     }
 
     /// After a diff; `folded`: whether its comment-only changes are folded now.
-    pub fn diff(folded: bool, demos: bool) -> Offer {
+    pub fn diff(lang: Lang, folded: bool, demos: bool) -> Offer {
+        let words = lang.words();
         Offer {
             fold: Some(folded),
-            ..Offer::new(if demos { "the demos" } else { "go on" })
+            ..Offer::new(words, if demos { words.the_demos } else { words.go_on })
         }
     }
 
     /// Before a demo runs: space runs it, `s` skips it.
-    pub fn demo() -> Offer {
+    pub fn demo(lang: Lang) -> Offer {
         Offer {
             skip: true,
-            ..Offer::new("run")
+            ..Offer::new(lang.words(), lang.words().run)
         }
     }
 
     /// At the end of a stage.
-    pub fn end(stage: &str, next: Option<&str>) -> Offer {
+    pub fn end(lang: Lang, stage: &str, next: Option<&str>) -> Offer {
+        let words = lang.words();
         let go = match next {
-            Some(next) => format!("next: {next}"),
-            None => "the end".to_string(),
+            Some(next) => format!("{} {next}", words.next),
+            None => words.the_end.to_string(),
         };
         Offer {
-            title: format!("end of {stage} —"),
+            title: format!("{} {stage} —", words.end_of),
             next: false,
-            ..Offer::new(&go)
+            ..Offer::new(words, &go)
         }
     }
 
@@ -101,22 +110,23 @@ impl Offer {
         if !self.title.is_empty() {
             parts.push(self.title.clone());
         }
-        parts.push(format!("[space] {}", self.go));
+        let w = self.words;
+        parts.push(format!("[{}] {}", w.space, self.go));
         if self.skip {
-            parts.push("[s] skip".into());
+            parts.push(format!("[s] {}", w.skip));
         }
         match self.fold {
-            Some(true) => parts.push("[f] show comments".into()),
-            Some(false) => parts.push("[f] fold comments".into()),
+            Some(true) => parts.push(format!("[f] {}", w.show_comments)),
+            Some(false) => parts.push(format!("[f] {}", w.fold_comments)),
             None => {}
         }
         if self.next {
-            parts.push("[n] next stage".into());
+            parts.push(format!("[n] {}", w.next_stage));
         }
         if self.back {
-            parts.push("[b] back".into());
+            parts.push(format!("[b] {}", w.back));
         }
-        parts.push("[q] quit".into());
+        parts.push(format!("[q] {}", w.quit));
         parts.join("  ")
     }
 
@@ -165,7 +175,7 @@ impl Screen {
     pub fn line(&mut self, text: &str, more: Option<&Offer>) -> Result<Option<Key>> {
         let height = columns(text).max(1).div_ceil(self.cols.max(1));
         if self.interactive && self.used + height >= self.rows.saturating_sub(1) {
-            let default = Offer::more(None);
+            let default = Offer::more(self.lang, None);
             let key = self.ask(more.unwrap_or(&default))?;
             if key != Key::Go {
                 return Ok(Some(key));
@@ -216,20 +226,25 @@ mod tests {
             .map(|s| s.name)
             .max_by_key(|n| n.len())
             .unwrap();
-        let mut offers = vec![
-            Offer::notes(),
-            Offer::demo(),
-            Offer::end(longest, Some(longest)),
-            Offer::end(longest, None),
-        ];
-        for fold in [true, false] {
-            offers.push(Offer::more(Some(fold)));
-            offers.push(Offer::diff(fold, true));
-            offers.push(Offer::diff(fold, false));
+        let mut offers = Vec::new();
+        for &lang in Lang::ALL {
+            offers.extend([
+                Offer::notes(lang),
+                Offer::demo(lang),
+                Offer::end(lang, longest, Some(longest)),
+                Offer::end(lang, longest, None),
+                Offer::more(lang, None),
+            ]);
+            for fold in [true, false] {
+                offers.push(Offer::more(lang, Some(fold)));
+                offers.push(Offer::diff(lang, fold, true));
+                offers.push(Offer::diff(lang, fold, false));
+            }
         }
-        offers.push(Offer::more(None));
         for offer in offers {
-            assert!(columns(&offer.line()) < 80, "{}", offer.line());
+            // Characters, not bytes: an accented letter takes one column of the terminal.
+            let shown = offer.line().chars().count();
+            assert!(shown < 80, "{}", offer.line());
             // Every key the line names is a key the prompt takes, and the other way round.
             let keys = offer.keys();
             assert_eq!(offer.line().contains("[s]"), keys.contains(&Key::Skip));
