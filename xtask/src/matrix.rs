@@ -1,10 +1,14 @@
-//! `cargo xtask matrix [--json] [--prebuilt]`: the isolation each stage really has.
+//! `cargo xtask matrix [--json] [--prebuilt]`: the isolation each stage really has, and the
+//! attacks it really stops.
 //!
 //! For every stage of the catalog it runs the probe inside (`<stage> run <probe> --host-marker
-//! <file>`), and the probe on the host, and turns the difference into one row of the table:
-//! one column per [`catalog::Property`], `✓` where the stage has it and `·` where it does not.
-//! A cell that differs from what the catalog says the stage adds is marked `!` and listed below
-//! the table, and the exit code is 1. So is a stage whose crate does not exist yet.
+//! <file>`), and the probe on the host, and turns the difference into one column of the table:
+//! one row per [`catalog::Property`], `✓` where the stage has it and `·` where it does not.
+//! Then it runs every attack inside (`<stage> run <probe> attack all ...`) with the bait a
+//! careless runtime would leak ([`Bait`]): one row per [`catalog::Attack`], `✓` where the stage
+//! stops it and `·` where it gets through. A cell that differs from the catalog (what the stage
+//! adds, what it stops) is marked `!` and listed below the table, and the exit code is 1. So is
+//! a stage whose crate does not exist yet.
 //!
 //! What the probe cannot see from inside (a plain `chroot` has no `/proc`, most stages no
 //! `/sys/fs/cgroup`) is read from the host about the very same process: the probe's report is
@@ -18,15 +22,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use catalog::{Property, Stage};
+use catalog::{Attack, Property, Stage};
 use serde_json::{json, Value};
 
 use crate::util;
@@ -103,6 +107,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let marker = Marker::create()?;
     let host = observe(None, &probe_on_host, &marker.0, &rootfs_dir)
         .context("cannot run the probe on the host")?;
+    let bait = Bait::lay(&marker.0, &rootfs_dir)?;
     let mut rows = Vec::new();
     for stage in catalog::STAGES {
         let outcome = match binaries.remove(stage.name).unwrap_or(Err(String::new())) {
@@ -114,8 +119,16 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
                     // These stages keep the host's root: the probe is found by its host path.
                     probe_on_host.clone()
                 };
-                match observe(Some(&bin), &probe, &marker.0, &rootfs_dir) {
-                    Ok(view) => Outcome::Seen(properties(&view, &host)),
+                let seen = observe(Some(&bin), &probe, &marker.0, &rootfs_dir).and_then(|view| {
+                    let attacks =
+                        attacks(&bin, &probe, &bait, &rootfs_dir).context("the attacks")?;
+                    Ok(Seen {
+                        has: properties(&view, &host),
+                        attacks,
+                    })
+                });
+                match seen {
+                    Ok(seen) => Outcome::Seen(seen),
                     Err(err) => Outcome::Failed(format!("{err:#}")),
                 }
             }
@@ -179,6 +192,197 @@ impl Drop for Marker {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
     }
+}
+
+/// What the host lays out for the attacks: what a careless runtime would leak to its
+/// container (see `crates/probe/src/attack/mod.rs`). Taken back when dropped.
+struct Bait {
+    /// The host's marker file (only the host has it).
+    marker: PathBuf,
+    /// The marker's folder, open: handed to the stage as descriptor [`Bait::FD`].
+    dir: OwnedFd,
+    /// The key added to root's user keyring, if the kernel took it.
+    key: Option<libc::c_long>,
+    /// A block device of the host that host root can open, `MAJ:MIN`.
+    dev: Option<String>,
+    /// The sizes of the host's filesystems a container's writes could land on.
+    disks: Vec<u64>,
+}
+
+impl Bait {
+    /// The inherited descriptor, as in `exec 7</tmp`.
+    const FD: libc::c_int = 7;
+    /// The variable set in the stage's environment (the probe's `attack::environ::VARIABLE`).
+    const VARIABLE: &'static str = "DESDE_CERO_SECRET";
+    /// The key's description (the probe's `attack::keyring::DESCRIPTION`).
+    const KEY: &'static str = "desde-cero-secret";
+
+    fn lay(marker: &Path, rootfs_dir: &Path) -> Result<Bait> {
+        let folder = marker.parent().unwrap_or(Path::new("/"));
+        let dir = fs::File::open(folder)
+            .with_context(|| format!("cannot open {}", folder.display()))?
+            .into();
+        let disks = [Path::new("/"), &std::env::temp_dir(), rootfs_dir, folder]
+            .iter()
+            .filter_map(|p| disk_size(p))
+            .collect();
+        Ok(Bait {
+            marker: marker.to_path_buf(),
+            dir,
+            key: add_key(Bait::KEY, "the host's secret"),
+            dev: openable_block_device(),
+            disks,
+        })
+    }
+
+    /// `<probe> attack all` with the bait's arguments, environment and descriptor.
+    fn command(&self, stage: &Path, probe: &Path) -> Command {
+        let mut cmd = Command::new(stage);
+        cmd.arg("run")
+            .arg(probe)
+            .args(["attack", "all", "--host-marker"])
+            .arg(&self.marker);
+        if let Some(dev) = &self.dev {
+            cmd.args(["--host-dev", dev]);
+        }
+        if !self.disks.is_empty() {
+            let sizes: Vec<String> = self.disks.iter().map(u64::to_string).collect();
+            cmd.args(["--host-disk", &sizes.join(",")]);
+        }
+        cmd.env(Bait::VARIABLE, "the host's secret");
+        let fd = self.dir.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe, the only call made between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, Bait::FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd
+    }
+}
+
+impl Drop for Bait {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            // KEYCTL_INVALIDATE: the key is gone from every keyring at once.
+            // SAFETY: keyctl with integer arguments only.
+            unsafe { libc::syscall(libc::SYS_keyctl, 21 as libc::c_long, key) };
+        }
+    }
+}
+
+/// add_key(2) of a `user` key into root's user keyring; `None` when the kernel refuses.
+fn add_key(description: &str, payload: &str) -> Option<libc::c_long> {
+    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
+    let kind = std::ffi::CString::new("user").ok()?;
+    let description = std::ffi::CString::new(description).ok()?;
+    // SAFETY: NUL-terminated strings and a payload buffer of the given length.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            kind.as_ptr(),
+            description.as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            KEY_SPEC_USER_KEYRING,
+        )
+    };
+    (key >= 0).then_some(key as libc::c_long)
+}
+
+/// The host's disk (the device of `/`) when host root can open it; else `loop0`'s; else none.
+/// Some virtual machines refuse even host root its disk: a device the host cannot open could
+/// not show the attack working anywhere.
+fn openable_block_device() -> Option<String> {
+    let root = fs::metadata("/").ok()?.dev();
+    [(libc::major(root), libc::minor(root)), (7, 0)]
+        .into_iter()
+        .find(|(major, minor)| {
+            let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
+            let name = uevent.ok().and_then(|u| {
+                u.lines()
+                    .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from))
+            });
+            name.is_some_and(|name| {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(Path::new("/dev").join(name))
+                    .is_ok()
+            })
+        })
+        .map(|(major, minor)| format!("{major}:{minor}"))
+}
+
+/// A filesystem's size in bytes, as the probe computes it from statfs(2).
+fn disk_size(path: &Path) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs is plain data; all-zero is a valid value for it.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated, buf is writable.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
+    let (blocks, frsize, bsize) = (buf.f_blocks as u64, buf.f_frsize as u64, buf.f_bsize as u64);
+    Some(blocks * if frsize == 0 { bsize } else { frsize })
+}
+
+/// Runs every attack inside a stage: whether each got through, and the probe's line on it.
+fn attacks(
+    stage: &Path,
+    probe: &Path,
+    bait: &Bait,
+    rootfs_dir: &Path,
+) -> Result<BTreeMap<Attack, (bool, String)>> {
+    let mut cmd = bait.command(stage, probe);
+    cmd.env(rootfs::ENV_VAR, rootfs_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    let pid = child.id();
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if watchdog.recv_timeout(TIME_LIMIT).is_err() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+    });
+    let out = child
+        .wait_with_output()
+        .context("cannot wait for the stage")?;
+    let _ = done.send(());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last_line = stderr.lines().last().unwrap_or("");
+    if !out.status.success() {
+        bail!("exited with {}: {last_line}", out.status);
+    }
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|why| anyhow::anyhow!("the probe printed no JSON ({why}): {last_line}"))?;
+    let mut found = BTreeMap::new();
+    for item in report
+        .as_array()
+        .context("the attacks' report is not a list")?
+    {
+        let label = item["attack"].as_str().unwrap_or("");
+        let attack = Attack::find(label)
+            .with_context(|| format!("the probe ran an attack the catalog lacks: {label:?}"))?;
+        let through = item["succeeded"]
+            .as_bool()
+            .with_context(|| format!("{label}: no `succeeded`"))?;
+        let detail = item["detail"].as_str().unwrap_or("").to_string();
+        found.insert(attack, (through, detail));
+    }
+    if let Some(missing) = Attack::ALL.iter().find(|a| !found.contains_key(a)) {
+        bail!("the probe has no attack {missing}: is the root filesystem's probe old?");
+    }
+    Ok(found)
 }
 
 /// What was seen of one probe: its report, and the host's view of the same process.
@@ -567,8 +771,26 @@ enum Outcome {
     Missing(String),
     /// It ran, but the probe's report could not be had.
     Failed(String),
-    /// The properties observed.
-    Seen(BTreeSet<Property>),
+    /// What was observed.
+    Seen(Seen),
+}
+
+/// What the probe observed inside one stage.
+struct Seen {
+    /// The properties it has.
+    has: BTreeSet<Property>,
+    /// Every attack: whether it got through, and the probe's one line on it.
+    attacks: BTreeMap<Attack, (bool, String)>,
+}
+
+impl Seen {
+    fn stopped(&self) -> BTreeSet<Attack> {
+        self.attacks
+            .iter()
+            .filter(|(_, (through, _))| !through)
+            .map(|(a, _)| *a)
+            .collect()
+    }
 }
 
 struct Row {
@@ -576,10 +798,35 @@ struct Row {
     outcome: Outcome,
 }
 
+/// A row of the table: a property, or an attack.
+#[derive(Clone, Copy)]
+enum Cell {
+    Property(Property),
+    Attack(Attack),
+}
+
+impl Cell {
+    fn label(self) -> &'static str {
+        match self {
+            Cell::Property(p) => p.label(),
+            Cell::Attack(a) => a.label(),
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Cell::Property(p) => p.description(),
+            Cell::Attack(a) => a.description(),
+        }
+    }
+}
+
 struct Mismatch {
     stage: &'static str,
-    property: Property,
+    cell: Cell,
     expected: bool,
+    /// The probe's line on an attack.
+    detail: Option<String>,
 }
 
 impl Row {
@@ -587,20 +834,54 @@ impl Row {
         catalog::expected(self.stage).into_iter().collect()
     }
 
+    fn expected_stops(&self) -> BTreeSet<Attack> {
+        self.stage.stops.iter().copied().collect()
+    }
+
     fn mismatches(&self) -> Vec<Mismatch> {
         let Outcome::Seen(seen) = &self.outcome else {
             return Vec::new();
         };
         let expected = self.expected();
-        Property::ALL
+        let properties = Property::ALL
             .iter()
-            .filter(|p| expected.contains(p) != seen.contains(p))
+            .filter(|p| expected.contains(p) != seen.has.contains(p))
             .map(|&property| Mismatch {
                 stage: self.stage.name,
-                property,
+                cell: Cell::Property(property),
                 expected: expected.contains(&property),
-            })
-            .collect()
+                detail: None,
+            });
+        let (stops, stopped) = (self.expected_stops(), seen.stopped());
+        let attacks = Attack::ALL
+            .iter()
+            .filter(|a| stops.contains(a) != stopped.contains(a))
+            .map(|&attack| Mismatch {
+                stage: self.stage.name,
+                cell: Cell::Attack(attack),
+                expected: stops.contains(&attack),
+                detail: seen.attacks.get(&attack).map(|(_, d)| d.clone()),
+            });
+        properties.chain(attacks).collect()
+    }
+
+    /// Whether the stage has the property or stops the attack: observed (`None` without a
+    /// report), and what the catalog says.
+    fn cell(&self, cell: Cell) -> (Option<bool>, bool) {
+        let seen = match &self.outcome {
+            Outcome::Seen(seen) => Some(seen),
+            _ => None,
+        };
+        match cell {
+            Cell::Property(p) => (
+                seen.map(|s| s.has.contains(&p)),
+                self.expected().contains(&p),
+            ),
+            Cell::Attack(a) => (
+                seen.map(|s| s.stopped().contains(&a)),
+                self.stage.stops.contains(&a),
+            ),
+        }
     }
 }
 
@@ -612,12 +893,14 @@ fn mark(has: bool) -> &'static str {
     }
 }
 
-/// The table, turned so it fits 80 columns: a row per property, a column per stage (by number,
-/// named in the key below), then what the property means.
+/// The table, turned so it fits 80 columns: a row per property, then a row per attack, a
+/// column per stage (by number, named in the key below), then what the row means (continued
+/// on the next line, under itself, when it does not fit).
 fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
     let label_width = Property::ALL
         .iter()
         .map(|p| p.label().len())
+        .chain(Attack::ALL.iter().map(|a| a.label().len()))
         .max()
         .unwrap_or(8);
     let mut header = format!("{:<label_width$}", "");
@@ -625,22 +908,35 @@ fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
         header.push_str(&format!(" {}", row.stage.number));
     }
     println!("{header}  (stages, by number)");
-    for p in Property::ALL {
-        let mut line = format!("{:<label_width$}", p.label());
+    let line = |cell: Cell| {
+        let mut line = format!("{:<label_width$}", cell.label());
         for row in rows {
             // Each cell is as wide as its column's number plus the space before it.
             let width = row.stage.number.to_string().len() + 1;
-            let cell = match &row.outcome {
-                Outcome::Seen(seen) => {
-                    let has = seen.contains(p);
-                    let differs = has != row.expected().contains(p);
-                    format!("{}{}", if differs { "!" } else { "" }, mark(has))
+            let text = match row.cell(cell) {
+                (Some(has), expected) => {
+                    format!("{}{}", if has != expected { "!" } else { "" }, mark(has))
                 }
-                Outcome::Missing(_) | Outcome::Failed(_) => "?".to_string(),
+                (None, _) => "?".to_string(),
             };
-            line.push_str(&format!("{cell:>width$}"));
+            line.push_str(&format!("{text:>width$}"));
         }
-        println!("{line}  {}", p.description());
+        let indent = line.chars().count() + 2;
+        print!(
+            "{}",
+            cli::wrap(
+                &format!("{line}  {}", cell.description()),
+                cli::WIDTH,
+                indent
+            )
+        );
+    };
+    for p in Property::ALL {
+        line(Cell::Property(*p));
+    }
+    println!("attacks: ✓ the stage stops it   · it gets through");
+    for a in Attack::ALL {
+        line(Cell::Attack(*a));
     }
     // The key, "stages: 1 base1, 2 base2, ...", never breaking a number from its name.
     let mut key = String::from("stages:");
@@ -671,12 +967,17 @@ fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
     if !mismatches.is_empty() {
         println!();
         for m in mismatches {
+            let detail = m
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
             let line = format!(
-                "mismatch: {} × {}: the catalog says {} ({}), the probe saw {}",
+                "mismatch: {} × {}: the catalog says {} ({}), the probe saw {}{detail}",
                 m.stage,
-                m.property.label(),
+                m.cell.label(),
                 mark(m.expected),
-                m.property.description(),
+                m.cell.description(),
                 mark(!m.expected)
             );
             print!("{}", cli::wrap(&line, cli::WIDTH, 4));
@@ -711,23 +1012,60 @@ fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
             .map(|p| p.label())
             .collect()
     };
+    let attack_labels = |set: &BTreeSet<Attack>| -> Vec<&str> {
+        Attack::ALL
+            .iter()
+            .filter(|a| set.contains(a))
+            .map(|a| a.label())
+            .collect()
+    };
     let columns: Vec<Value> = Property::ALL
         .iter()
         .map(|p| json!({"label": p.label(), "description": p.description()}))
         .collect();
+    let attack_columns: Vec<Value> = Attack::ALL
+        .iter()
+        .map(|a| json!({"label": a.label(), "description": a.description()}))
+        .collect();
     let stages: Vec<Value> = rows
         .iter()
         .map(|row| {
-            let (status, error, observed) = match &row.outcome {
-                Outcome::Missing(why) => ("not built yet", json!(why), Value::Null),
-                Outcome::Failed(why) => ("failed", json!(why), Value::Null),
-                Outcome::Seen(seen) => ("ok", Value::Null, json!(labels(seen))),
+            let (status, error, observed, stopped, attacks) = match &row.outcome {
+                Outcome::Missing(why) => (
+                    "not built yet",
+                    json!(why),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ),
+                Outcome::Failed(why) => {
+                    ("failed", json!(why), Value::Null, Value::Null, Value::Null)
+                }
+                Outcome::Seen(seen) => {
+                    let attacks: serde_json::Map<String, Value> = seen
+                        .attacks
+                        .iter()
+                        .map(|(a, (through, detail))| {
+                            let v = json!({"succeeded": through, "detail": detail});
+                            (a.label().to_string(), v)
+                        })
+                        .collect();
+                    (
+                        "ok",
+                        Value::Null,
+                        json!(labels(&seen.has)),
+                        json!(attack_labels(&seen.stopped())),
+                        Value::Object(attacks),
+                    )
+                }
             };
-            let wrong: Vec<&str> = row
-                .mismatches()
-                .iter()
-                .map(|m| m.property.label())
-                .collect();
+            let wrong = |attack: bool| -> Vec<&str> {
+                row.mismatches()
+                    .iter()
+                    .filter(|m| matches!(m.cell, Cell::Attack(_)) == attack)
+                    .map(|m| m.cell.label())
+                    .collect()
+            };
             json!({
                 "number": row.stage.number,
                 "name": row.stage.name,
@@ -735,7 +1073,11 @@ fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
                 "error": error,
                 "expected": labels(&row.expected()),
                 "observed": observed,
-                "mismatches": wrong,
+                "mismatches": wrong(false),
+                "stops_expected": attack_labels(&row.expected_stops()),
+                "stops_observed": stopped,
+                "attack_mismatches": wrong(true),
+                "attacks": attacks,
                 "drops": labels(&row.stage.drops.iter().copied().collect()),
                 "drops_why": row.stage.drops_why,
             })
@@ -744,17 +1086,23 @@ fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> String {
     let cells: Vec<Value> = mismatches
         .iter()
         .map(|m| {
+            let kind = match m.cell {
+                Cell::Property(_) => "property",
+                Cell::Attack(_) => "attack",
+            };
             json!({
                 "stage": m.stage,
-                "property": m.property.label(),
+                kind: m.cell.label(),
                 "expected": m.expected,
                 "observed": !m.expected,
+                "detail": m.detail,
             })
         })
         .collect();
     json!({
         "ok": mismatches.is_empty() && all_seen,
         "columns": columns,
+        "attacks": attack_columns,
         "stages": stages,
         "mismatches": cells,
     })

@@ -54,7 +54,7 @@ struct CapData {
 }
 
 /// The effective and permitted sets of this thread.
-fn capget() -> Result<(u64, u64), String> {
+pub fn capget() -> Result<(u64, u64), String> {
     const VERSION_3: u32 = 0x2008_0522;
     let mut header = CapHeader {
         version: VERSION_3,

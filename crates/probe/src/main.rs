@@ -8,7 +8,12 @@
 //! ```text
 //! probe [--host-marker PATH] [--pretty|--compact]   the full report
 //! probe escape [--host-marker PATH]                 only the chroot escape: {"escaped", "error"}
+//! probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] [--host-disk BYTES,...]
 //! ```
+//!
+//! `attack` runs one attack against the host (see `attack/mod.rs`: escape, procsys, mount,
+//! setuid, device, userns, cgroup, keyring, hostfd, environ, disk) and prints
+//! `{"attack", "succeeded", "detail"}`; `all` prints every one, as a JSON array.
 //!
 //! The report's keys, always all present and in this order:
 //! `hostname`, `pid`, `ppid`, `uid`, `gid`, `ns` {cgroup, ipc, mnt, net, pid, user, uts, time:
@@ -21,9 +26,11 @@
 //! false when the escape cannot even be tried for lack of CAP_SYS_CHROOT), both null without
 //! `--host-marker`, and `errors` {field: what went wrong; mostly why that field is null}.
 //!
-//! Exit codes: 0 report printed (even with errors inside it); `escape` exits 0 when it escaped
-//! and 1 when not; 2 usage error. The probe never panics on what it finds.
+//! Exit codes: 0 report printed (even with errors inside it, and whether an attack succeeded or
+//! not); `escape` exits 0 when it escaped and 1 when not; 2 usage error. The probe never panics
+//! on what it finds.
 
+mod attack;
 mod caps;
 mod cgroup;
 mod escape;
@@ -40,38 +47,79 @@ use std::process::ExitCode;
 use json::Json;
 
 const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n       \
-                     probe escape [--host-marker PATH]";
+                     probe escape [--host-marker PATH]\n       \
+                     probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] \
+                     [--host-disk BYTES,...]";
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq)]
 struct Args {
     escape_only: bool,
+    /// `attack NAME`: the attack to run (`all`, or one of [`attack::NAMES`]).
+    attack: Option<String>,
     marker: Option<PathBuf>,
     pretty: Option<bool>,
+    bait: attack::Bait,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
     let mut out = Args {
         escape_only: false,
+        attack: None,
         marker: None,
         pretty: None,
+        bait: attack::Bait::default(),
     };
     let mut args = args.into_iter().peekable();
-    if args.peek().map(String::as_str) == Some("escape") {
-        out.escape_only = true;
-        args.next();
+    match args.peek().map(String::as_str) {
+        Some("escape") => {
+            out.escape_only = true;
+            args.next();
+        }
+        Some("attack") => {
+            args.next();
+            match args.next() {
+                Some(name)
+                    if name == "all"
+                        || name == attack::PRIVILEGES
+                        || attack::NAMES.contains(&name.as_str()) =>
+                {
+                    out.attack = Some(name)
+                }
+                Some(name) => {
+                    return Err(format!(
+                        "no attack {name:?}: one of all, {}",
+                        attack::NAMES.join(", ")
+                    ))
+                }
+                None => return Err("attack needs a name, or all".into()),
+            }
+        }
+        _ => {}
     }
+    let attacking = out.attack.is_some();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--host-marker" => match args.next() {
                 Some(path) if !path.is_empty() => out.marker = Some(path.into()),
                 _ => return Err("--host-marker needs a path".into()),
             },
-            "--pretty" if !out.escape_only => out.pretty = Some(true),
-            "--compact" if !out.escape_only => out.pretty = Some(false),
+            "--host-dev" if attacking => match args.next().as_deref().and_then(attack::parse_dev) {
+                Some(dev) => out.bait.host_dev = Some(dev),
+                None => return Err("--host-dev needs MAJOR:MINOR".into()),
+            },
+            "--host-disk" if attacking => {
+                match args.next().as_deref().and_then(attack::parse_sizes) {
+                    Some(sizes) => out.bait.host_disk = sizes,
+                    None => return Err("--host-disk needs sizes in bytes, comma-separated".into()),
+                }
+            }
+            "--pretty" if !out.escape_only && !attacking => out.pretty = Some(true),
+            "--compact" if !out.escape_only && !attacking => out.pretty = Some(false),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    out.bait.marker = out.marker.clone();
     Ok(out)
 }
 
@@ -91,6 +139,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(name) = &args.attack {
+        if name == attack::PRIVILEGES {
+            // The setuid attack's copy, run as nobody: its answer on stdout, nothing else.
+            let _ = std::io::stdout().write_all(attack::privileges().as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        let report = if name == "all" {
+            attack::all(&args.bait)
+        } else {
+            attack::run(name, &args.bait).unwrap_or(Json::Null)
+        };
+        print(&report, false);
+        return ExitCode::SUCCESS;
+    }
     if args.escape_only {
         let outcome = escape::attempt(args.marker.as_deref());
         let report = Json::obj()

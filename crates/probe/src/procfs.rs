@@ -44,6 +44,14 @@ fn errno_name(errno: i32) -> Option<&'static str> {
         libc::EROFS => "EROFS",
         libc::ENOSYS => "ENOSYS",
         libc::EBUSY => "EBUSY",
+        libc::ENOKEY => "ENOKEY",
+        libc::EBADF => "EBADF",
+        libc::ENODEV => "ENODEV",
+        libc::ENXIO => "ENXIO",
+        libc::ENOSPC => "ENOSPC",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
         _ => return None,
     })
 }
