@@ -552,7 +552,6 @@ pub const STAGES: &[Stage] = &[
                   (cgroup_ns.rs); the user namespace back as --rootless; a clean environment",
         }),
         stops: &[
-            // Not yet: Attack::Environ (the init keeps the host's environment; issue 15).
             Attack::Escape,
             Attack::ProcSys,
             Attack::Mount,
@@ -562,6 +561,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Cgroup,
             Attack::Keyring,
             Attack::HostFd,
+            Attack::Environ,
             Attack::Disk,
         ],
     },

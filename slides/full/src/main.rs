@@ -226,20 +226,28 @@ fn make_mounts_private() -> Result<()> {
 }
 
 /// In the held child, before it re-executes as the container's init: root
-/// of its user namespace (userns.rs), and an environment of our own marks
-/// only. execve(2) hands the environment on, and /proc/1/environ shows what
-/// it got: the host's variables (sudo's SUDO_USER, an SSH agent's socket, a
+/// of its user namespace (userns.rs), and an environment of KEPT only.
+/// execve(2) hands the environment on, and /proc/1/environ shows what it
+/// got: the host's variables (sudo's SUDO_USER, an SSH agent's socket, a
 /// token...) would be readable inside.
 fn become_root_clean() -> Result<()> {
     userns::become_root()?;
     for (name, _) in env::vars_os() {
-        let ours = name.to_str().is_some_and(|n| n.starts_with("DESDE_CERO_"));
-        if !ours && name != "TERM" {
+        if !KEPT.iter().any(|kept| name == *kept) {
             env::remove_var(name);
         }
     }
     Ok(())
 }
+
+/// What the re-executed child needs: the skeleton's mark that lets it in as
+/// `child`, quiet mode, where the root filesystem is; and the terminal type.
+const KEPT: [&str; 4] = [
+    "DESDE_CERO_CHILD",
+    skeleton::QUIET_ENV,
+    skeleton::ROOTFS_ENV,
+    "TERM",
+];
 
 /// Closes every descriptor but stdin, stdout and stderr. One the host left
 /// open (`exec 7</tmp` in the shell that ran us) is a door to the host's
