@@ -15,15 +15,17 @@
 //! clean is safe: it says "nothing to clean" and exits 0. Exit 1 when something could not be
 //! removed.
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use nix::mount::{umount2, MntFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use crate::util;
 use crate::{cli, rootfs};
@@ -234,13 +236,7 @@ fn clean(found: Vec<Leftover>) -> Report {
 }
 
 fn umount_lazy(point: &Path) -> std::io::Result<()> {
-    let c = CString::new(point.as_os_str().as_bytes())?;
-    // SAFETY: a valid C string; MNT_DETACH only detaches the mount, nothing is dereferenced.
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    Ok(umount2(point, MntFlags::MNT_DETACH)?)
 }
 
 /// The pids in a cgroup folder (v2 and v1 both have `cgroup.procs`).
@@ -276,8 +272,7 @@ fn remove_cgroup(dir: &Path) -> Result<bool> {
             }
             if !killed_at_once {
                 for pid in left {
-                    // SAFETY: kill has no memory-safety preconditions.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -299,16 +294,10 @@ fn remove_cgroup(dir: &Path) -> Result<bool> {
 }
 
 fn delete_link(name: &str) -> Result<()> {
-    let out = Command::new("ip")
-        .args(["link", "delete", name])
-        .output()
-        .context("cannot run `ip` (install iproute2)")?;
-    if out.status.success() || !Path::new("/sys/class/net").join(name).exists() {
-        Ok(())
-    } else {
-        anyhow::bail!(
-            "ip link delete: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
+    let ip = util::which("ip").context("cannot run `ip` (install iproute2)")?;
+    match util::output_checked(Command::new(ip).args(["link", "delete", name])) {
+        // Deleting the other end of its pair may have taken it away meanwhile.
+        Err(_) if !Path::new("/sys/class/net").join(name).exists() => Ok(()),
+        result => result.map(drop),
     }
 }

@@ -3,16 +3,19 @@
 //! problem, 1 otherwise. It only reads: nothing on the host is changed (the one experiment, a
 //! user namespace made by an unprivileged child process, vanishes with that process).
 
-use std::ffi::{CString, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Result;
+use hoststate::{CgroupLayout, Mount};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, setgid, setgroups, setuid, ForkResult, Gid, Uid};
 
 use crate::util;
 use crate::{cli, rootfs};
-use hoststate::Mount;
 
 pub const CLI: cli::Command = cli::Command {
     name: "doctor",
@@ -150,21 +153,6 @@ fn privileges() -> Check {
     }
 }
 
-/// Filesystem magic numbers, from statfs(2).
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-const TMPFS_MAGIC: i64 = 0x0102_1994;
-
-fn fs_type(path: &str) -> Option<i64> {
-    let path = CString::new(path).ok()?;
-    // SAFETY: statfs writes into the zeroed struct we own; the path is a valid C string.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(path.as_ptr(), &mut buf) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)]
-    Some(buf.f_type as i64)
-}
-
 /// A row of `/proc/cgroups`: a v1 hierarchy id (0 when the controller is not on v1) and
 /// whether the controller is enabled.
 fn proc_cgroups() -> Vec<(String, u32, bool)> {
@@ -195,14 +183,9 @@ fn own_v2_group() -> String {
 fn cgroups(mounts: &[Mount]) -> Vec<Check> {
     let v2_mount = mounts.iter().find(|m| m.fstype == "cgroup2");
     let v1_mounts: Vec<&Mount> = mounts.iter().filter(|m| m.fstype == "cgroup").collect();
-    let mode = match fs_type("/sys/fs/cgroup") {
-        Some(CGROUP2_SUPER_MAGIC) => "v2 (unified)",
-        Some(TMPFS_MAGIC) if v2_mount.is_some() => "hybrid (v1 controllers, plus a cgroup2 mount)",
-        Some(TMPFS_MAGIC) => "v1 (legacy)",
-        _ => "",
-    };
+    let layout = hoststate::cgroup_layout_of(mounts);
     let mut checks = Vec::new();
-    if mode.is_empty() {
+    if layout == CgroupLayout::None {
         checks.push(problem(
             "cgroups",
             "nothing usable is mounted at /sys/fs/cgroup",
@@ -210,7 +193,7 @@ fn cgroups(mounts: &[Mount]) -> Vec<Check> {
         ));
         return checks;
     }
-    checks.push(ok("cgroups", mode));
+    checks.push(ok("cgroups", layout.describe()));
     let table = proc_cgroups();
     for controller in CONTROLLERS {
         checks.push(controller_check(controller, &table, &v1_mounts, v2_mount));
@@ -368,36 +351,39 @@ fn user_namespaces() -> Vec<Check> {
 /// Makes a user namespace in a child process that is not root (when we are root, the child
 /// first becomes `nobody`), so the answer is the one an ordinary user would get.
 fn try_unprivileged_userns() -> Result<&'static str, String> {
-    let who = if util::is_root() { "nobody" } else { "you" };
-    // SAFETY: the child only makes raw system calls and `_exit`s: nothing that could deadlock
-    // on a lock another thread held at fork time.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    if pid == 0 {
-        // SAFETY: plain system calls in the child, then _exit without running destructors.
-        unsafe {
-            if libc::geteuid() == 0
-                && (libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(65534) != 0
-                    || libc::setuid(65534) != 0)
+    let root = util::is_root();
+    let who = if root { "nobody" } else { "you" };
+    // SAFETY: the child only makes system calls and `_exit`s: nothing that could deadlock on a
+    // lock another thread held at fork time, nothing that allocates.
+    let child = match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => child,
+        Ok(ForkResult::Child) => {
+            let nobody = 65534;
+            let code = if root
+                && (setgroups(&[]).is_err()
+                    || setgid(Gid::from_raw(nobody)).is_err()
+                    || setuid(Uid::from_raw(nobody)).is_err())
             {
-                libc::_exit(200);
-            }
-            let rc = libc::unshare(libc::CLONE_NEWUSER);
-            let errno = *libc::__errno_location();
-            libc::_exit(if rc == 0 { 0 } else { errno.clamp(1, 199) });
+                200
+            } else {
+                match unshare(CloneFlags::CLONE_NEWUSER) {
+                    Ok(()) => 0,
+                    Err(errno) => (errno as i32).clamp(1, 199),
+                }
+            };
+            // SAFETY: ends the forked child at once, running none of the parent's destructors
+            // or exit handlers (nix has no _exit).
+            unsafe { libc::_exit(code) }
         }
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just forked.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-        Some(0) => Ok(who),
-        Some(200) => Err("could not become nobody to try".to_string()),
-        Some(errno) => Err(std::io::Error::from_raw_os_error(errno).to_string()),
-        None => Err("the test process died".to_string()),
+        Err(errno) => return Err(errno.desc().to_string()),
+    };
+    match waitpid(child, None) {
+        Ok(WaitStatus::Exited(_, 0)) => Ok(who),
+        Ok(WaitStatus::Exited(_, 200)) => Err("could not become nobody to try".to_string()),
+        Ok(WaitStatus::Exited(_, errno)) => {
+            Err(std::io::Error::from_raw_os_error(errno).to_string())
+        }
+        _ => Err("the test process died".to_string()),
     }
 }
 

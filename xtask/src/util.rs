@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
@@ -119,7 +119,9 @@ pub fn cargo() -> Command {
     cmd
 }
 
-/// Runs a command to completion; a non-zero exit is an error naming the command.
+/// Runs a command to completion, its output going where the caller set it (by default where
+/// ours goes); a non-zero exit is an error naming the command. The one way the xtask runs a
+/// command that must succeed, with [`output_checked`].
 pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()
@@ -128,6 +130,22 @@ pub fn run_checked(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// [`run_checked`] with stdout and stderr captured: the output, or an error naming the command
+/// and quoting the last line of its stderr.
+pub fn output_checked(cmd: &mut Command) -> Result<Output> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match stderr.lines().rfind(|l| !l.trim().is_empty()) {
+            Some(last) => bail!("{cmd:?} failed with {}: {}", out.status, last.trim()),
+            None => bail!("{cmd:?} failed with {}", out.status),
+        }
+    }
+    Ok(out)
 }
 
 /// Finds a stage by name, alias or number, or gives the list and a did-you-mean.
@@ -230,14 +248,17 @@ fn is_finished_line(line: &[u8]) -> bool {
         .starts_with("Finished ")
 }
 
-/// Finds a program on `PATH`, then in the system's own folders (an ordinary user's `PATH` often
-/// lacks `/sbin`, where `ip` is). The one place the xtask looks for a program.
+/// Finds an executable on `PATH`, then in the system's own folders (an ordinary user's `PATH`
+/// often lacks `/sbin`, where `ip` is). The one place the xtask looks for a program.
 pub fn which(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
         .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// Whether `note` has not been shown before on this machine (for this target folder): true the
@@ -270,8 +291,7 @@ pub fn stage_binary(stage: &Stage, release: bool) -> PathBuf {
 
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 #[cfg(test)]
@@ -290,6 +310,32 @@ mod tests {
             b"   Compiling pid v0.1.0 (/x/slides/pid)"
         ));
         assert!(!is_finished_line(b"error: could not compile `pid`"));
+    }
+
+    #[test]
+    fn which_finds_executables_only() {
+        let sh = which("sh").expect("a shell on PATH");
+        assert!(sh.is_absolute(), "{}", sh.display());
+        assert_eq!(which("no-such-program-desde-cero"), None);
+        // /etc/passwd is a file, but not an executable one.
+        assert_eq!(which("../etc/passwd"), None);
+    }
+
+    #[test]
+    fn a_failed_command_is_named_with_its_last_line() {
+        let mut ok = Command::new("sh");
+        ok.args(["-c", "echo out"]);
+        assert_eq!(output_checked(&mut ok).unwrap().stdout, b"out\n");
+        let mut bad = Command::new("sh");
+        bad.args(["-c", "echo first >&2; echo 'the reason' >&2; exit 3"]);
+        let err = format!("{:#}", output_checked(&mut bad).unwrap_err());
+        assert!(err.contains("\"sh\""), "{err}");
+        assert!(err.ends_with("exit status: 3: the reason"), "{err}");
+        let err = format!(
+            "{:#}",
+            run_checked(&mut Command::new("/nonexistent")).unwrap_err()
+        );
+        assert!(err.starts_with("cannot start \"/nonexistent\""), "{err}");
     }
 
     /// A real build of a tiny crate: the first shows the one-line note and cargo's progress,

@@ -3,6 +3,9 @@
 //! the `full` stage's overlay folders in `/tmp`, and the network links (among them the veths the
 //! `net`, `user` and `full` stages name `dc<pid>h` and `dc<pid>c`).
 //!
+//! It also says which cgroup layout the host has ([`cgroup_layout`]): v2, hybrid or v1, the one
+//! answer `cargo xtask doctor` and `bench`, the probe and the tests agree on.
+//!
 //! It only lists; it changes nothing. The leak check of the tests (`testkit::leaks`) compares two
 //! listings, `cargo xtask clean` removes what it lists, `cargo xtask rootfs` refuses to replace a
 //! root filesystem something is still mounted in.
@@ -78,6 +81,74 @@ pub fn unescape(field: &str) -> PathBuf {
         }
     }
     PathBuf::from(OsStr::from_bytes(&out))
+}
+
+/// Where the cgroup hierarchies are mounted.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// How a host mounts its cgroups, read from what is mounted at [`CGROUP_ROOT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// cgroup2 at `/sys/fs/cgroup`: one unified tree.
+    V2,
+    /// v1 hierarchies below `/sys/fs/cgroup`, plus a cgroup2 tree at `/sys/fs/cgroup/unified`
+    /// (systemd's "hybrid" mode).
+    Hybrid,
+    /// v1 hierarchies only, one per controller (or group of controllers) below `/sys/fs/cgroup`.
+    V1,
+    /// No cgroup is mounted at or below `/sys/fs/cgroup` (or the mount table is unreadable).
+    None,
+}
+
+impl CgroupLayout {
+    /// How doctor and bench name it (`cgroups: v2 (unified)`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            CgroupLayout::V2 => "v2 (unified)",
+            CgroupLayout::Hybrid => "hybrid (v1 controllers, plus a cgroup2 mount)",
+            CgroupLayout::V1 => "v1 (legacy)",
+            CgroupLayout::None => "none mounted at /sys/fs/cgroup",
+        }
+    }
+}
+
+/// This host's cgroup layout (as this process's mount namespace sees it).
+pub fn cgroup_layout() -> CgroupLayout {
+    cgroup_layout_of(&mounts())
+}
+
+/// The cgroup layout a mount table shows. Of several mounts on one point, the last one (the
+/// one on top) counts.
+pub fn cgroup_layout_of(mounts: &[Mount]) -> CgroupLayout {
+    let root = Path::new(CGROUP_ROOT);
+    let on = |point: &Path| {
+        mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == point)
+            .map(|m| m.fstype.as_str())
+    };
+    if on(root) == Some("cgroup2") {
+        CgroupLayout::V2
+    } else if on(&root.join("unified")) == Some("cgroup2") {
+        CgroupLayout::Hybrid
+    } else if mounts
+        .iter()
+        .any(|m| m.fstype == "cgroup" && m.mount_point.starts_with(root))
+    {
+        CgroupLayout::V1
+    } else {
+        CgroupLayout::None
+    }
+}
+
+/// Where the cgroup2 tree is: `/sys/fs/cgroup` (v2) or `/sys/fs/cgroup/unified` (hybrid).
+pub fn cgroup2_root(layout: CgroupLayout) -> Option<PathBuf> {
+    match layout {
+        CgroupLayout::V2 => Some(PathBuf::from(CGROUP_ROOT)),
+        CgroupLayout::Hybrid => Some(Path::new(CGROUP_ROOT).join("unified")),
+        CgroupLayout::V1 | CgroupLayout::None => None,
+    }
 }
 
 /// The first mount point at `dir` or below it (`dir` as given; canonicalize it first).
@@ -249,6 +320,42 @@ mod tests {
         let found = mounted_below(&table, Path::new("/srv/rootfs")).unwrap();
         assert_eq!(found.mount_point, PathBuf::from("/srv/rootfs/proc"));
         assert_eq!(mounted_below(&table, Path::new("/srv/other")), None);
+    }
+
+    #[test]
+    fn cgroup_layouts() {
+        let layout = |table: &str| cgroup_layout_of(&parse_mountinfo(table));
+        let v2 = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let v1 = "30 1 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n\
+                  31 30 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n";
+        let unified = "32 30 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(layout(v2), CgroupLayout::V2);
+        assert_eq!(layout(v1), CgroupLayout::V1);
+        assert_eq!(layout(&format!("{v1}{unified}")), CgroupLayout::Hybrid);
+        assert_eq!(
+            layout("1 0 0:1 / / rw - ext4 /dev/sda rw\n"),
+            CgroupLayout::None
+        );
+        // A cgroup2 tree mounted over the tmpfs (bench's private namespace for crun): v2.
+        let over = "40 30 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(layout(&format!("{v1}{unified}{over}")), CgroupLayout::V2);
+        assert_eq!(
+            cgroup2_root(CgroupLayout::Hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        assert_eq!(cgroup2_root(CgroupLayout::V1), None);
+    }
+
+    #[test]
+    fn this_hosts_cgroup_layout_is_known() {
+        let layout = cgroup_layout();
+        let v2_files = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let hybrid_files = Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+        match layout {
+            CgroupLayout::V2 => assert!(v2_files),
+            CgroupLayout::Hybrid => assert!(!v2_files && hybrid_files),
+            CgroupLayout::V1 | CgroupLayout::None => assert!(!v2_files && !hybrid_files),
+        }
     }
 
     #[test]

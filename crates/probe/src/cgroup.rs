@@ -155,26 +155,10 @@ pub fn limits(raw: Option<&[String]>) -> Limits {
     out
 }
 
-/// The cgroup v2 mount: /sys/fs/cgroup itself, or /sys/fs/cgroup/unified on hybrid hosts.
+/// The cgroup v2 mount: /sys/fs/cgroup itself, or /sys/fs/cgroup/unified on hybrid hosts (the
+/// layout as doctor, bench and the tests read it: `hoststate`).
 fn v2_root() -> Option<PathBuf> {
-    [CGROUP_FS.to_string(), format!("{CGROUP_FS}/unified")]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| is_cgroup2(p))
-}
-
-fn is_cgroup2(path: &Path) -> bool {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs is plain data; all-zero is a valid value for it.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c_path is NUL-terminated, buf is writable.
-    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut buf) };
-    #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
-    let magic = buf.f_type as i64;
-    rc == 0 && magic == CGROUP2_SUPER_MAGIC
+    hoststate::cgroup2_root(hoststate::cgroup_layout())
 }
 
 /// The folder of a v1 controller's cgroup: the mount may be named after the controller or after
