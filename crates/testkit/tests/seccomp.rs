@@ -3,9 +3,10 @@
 //!
 //! - a user namespace made inside (busybox's `unshare -r`): every capability back in
 //!   `capabilities`, EPERM from the filter here;
-//! - the probe's attacks (`probe attack <name>`): `userns`, `keyring` (a key that host root, this
-//!   test, adds to its user keyring, read from inside: root inside is host root's uid, and the
-//!   keyrings have no namespace) and `cgroup` (the limits lifted from inside);
+//! - the probe's attacks (`probe attack <name>`): `userns`, `cgroup` (the limits lifted from
+//!   inside, through a user namespace) and `keyring` (a key that host root, this test, adds to its
+//!   user keyring, read from inside: root inside is host root's uid, and the keyrings have no
+//!   namespace);
 //! - the filter is on (`Seccomp: 2`) in the command and what it starts; exit codes, signals,
 //!   forks, pipes and the loopback network are as before.
 
@@ -40,6 +41,61 @@ fn a_user_namespace_inside_gives_every_capability_in_capabilities_and_is_refused
                 "{stage}: {}",
                 run.stdout
             );
+        }
+    });
+}
+
+/// A `user` key described as the probe's keyring attack looks for, added to host root's user
+/// keyring (this test runs as host root), invalidated when dropped.
+struct Key(libc::c_long);
+
+impl Key {
+    fn add() -> Key {
+        let c = |s: &str| std::ffi::CString::new(s).unwrap();
+        let (kind, description) = (c("user"), c("desde-cero-secret"));
+        // SAFETY: add_key(2) with valid strings, a 6-byte payload and KEY_SPEC_USER_KEYRING.
+        let id = unsafe {
+            libc::syscall(
+                libc::SYS_add_key,
+                kind.as_ptr(),
+                description.as_ptr(),
+                b"secret".as_ptr(),
+                6usize,
+                libc::KEY_SPEC_USER_KEYRING,
+            )
+        };
+        assert!(id > 0, "add_key: {}", std::io::Error::last_os_error());
+        Key(id)
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: KEYCTL_INVALIDATE of our own key: it is gone from every keyring at once.
+        unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_INVALIDATE, self.0) };
+    }
+}
+
+/// Whether `probe attack <name>` got through inside a stage; shows its line.
+fn attack(stage: &str, name: &str) -> bool {
+    let run = inside(stage, &format!("/usr/local/bin/probe attack {name}"));
+    run.expect_code(0);
+    let line: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{stage}: probe attack {name} printed no JSON ({e})"));
+    line["succeeded"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("no verdict: {line}"))
+}
+
+#[test]
+fn the_user_namespace_the_limits_lifted_and_host_roots_keyring_get_through_before_not_here() {
+    container_test(|| {
+        let _key = Key::add();
+        for name in ["userns", "cgroup", "keyring"] {
+            assert!(attack("capabilities", name), "{name} held in capabilities");
+            for stage in ["seccomp", "full"] {
+                assert!(!attack(stage, name), "{name} got through in {stage}");
+            }
         }
     });
 }
