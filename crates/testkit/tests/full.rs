@@ -1023,3 +1023,31 @@ fn every_option_is_checked_against_what_the_kernel_and_the_machine_accept() {
         .expect_code(0);
     });
 }
+
+#[test]
+fn every_attack_of_the_suite_fails_against_full_rootless_and_no_overlay_too() {
+    // The probe's attack suite with its bait (a host marker, descriptor 7 on the host's /tmp,
+    // DESDE_CERO_SECRET, a key in host root's keyring, the host's disk sizes): what tests/attacks.rs
+    // tries against full's defaults, tried against its other ways of running.
+    container_test(|| {
+        let ways: [&[&str]; 3] = [&[], &["--rootless"], &["--no-overlay"]];
+        for args in ways {
+            let tried = testkit::attack::attacks("full", args);
+            assert_eq!(tried.len(), catalog::Attack::ALL.len(), "{tried:?}");
+            for (name, attempt) in &tried {
+                eprintln!("full {args:?}: {name}: {}", attempt.detail);
+                // --no-overlay writes into the root filesystem: its disk is the host's, by
+                // choice.
+                if args == ["--no-overlay"] && name == "disk" {
+                    assert!(attempt.succeeded, "{}", attempt.detail);
+                    continue;
+                }
+                assert!(
+                    !attempt.succeeded,
+                    "full {args:?}: {name} got through: {}",
+                    attempt.detail
+                );
+            }
+        }
+    });
+}
