@@ -6,7 +6,10 @@
 //! (no_new_privs), the host's processes and hostname are invisible, `rm -rf /bin` leaves the
 //! shared root filesystem intact (overlay), the environment is clean. Exit codes and signals
 //! behave as in the earlier stages; every invalid option is rejected with 125 before anything
-//! is created; after every run no mount, cgroup, link, process or overlay folder is left.
+//! is created; after every run no mount, cgroup, link or process is left, and the overlay makes
+//! nothing on the host at all. Issue 15's attacks on full itself (an overlay folder on the host,
+//! unbounded writes, the init's environment, an inherited descriptor, limits lifted from inside,
+//! unchecked options) are tests below, with --rootless too.
 
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
