@@ -6,6 +6,7 @@
 //! `DESDE_CERO_ROOTFS` and `DESDE_CERO_BIN_DIR` set. Run by hand (`cargo test`), the defaults are
 //! `rootfs/build` and `target/debug`.
 
+pub mod attack;
 pub mod leaks;
 
 use std::ffi::OsStr;

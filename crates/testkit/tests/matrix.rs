@@ -1,7 +1,10 @@
 //! The isolation matrix is a test: `cargo xtask matrix` runs the probe inside every stage of the
 //! catalog and compares what it sees with what the host sees. Each stage must have exactly the
 //! properties the catalog says it has — its own step plus every earlier one — so a stage that
-//! gains or loses one fails here, naming the cell (stage × property).
+//! gains or loses one fails here, naming the cell (stage × property). And each stage must stop
+//! exactly the attacks the catalog says it stops (`Stage::stops`), tried for real by the probe
+//! with the bait a careless runtime leaks: a cell (stage × attack) that differs fails here, with
+//! the probe's line on what happened.
 
 use std::process::Command;
 
@@ -45,6 +48,14 @@ fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
         columns, labels,
         "the matrix's columns are the catalog's properties"
     );
+    let attacks: Vec<&str> = report["attacks"]
+        .as_array()
+        .expect("an `attacks` array")
+        .iter()
+        .filter_map(|c| c["label"].as_str())
+        .collect();
+    let labels: Vec<&str> = catalog::Attack::ALL.iter().map(|a| a.label()).collect();
+    assert_eq!(attacks, labels, "the matrix's attacks are the catalog's");
 
     let mut problems = Vec::new();
     for row in rows {
@@ -62,6 +73,26 @@ fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
             .iter()
             .filter_map(Value::as_str)
             .collect();
+        let stops: Vec<&str> = stage.stops.iter().map(|a| a.label()).collect();
+        let stopped: Vec<&str> = row["stops_observed"]
+            .as_array()
+            .expect("stopped attacks")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for a in catalog::Attack::ALL {
+            let (want, saw) = (stops.contains(&a.label()), stopped.contains(&a.label()));
+            if want != saw {
+                problems.push(format!(
+                    "cell {name} × {}: the catalog says it {} it, the probe saw it {} ({}): {}",
+                    a.label(),
+                    if want { "stops" } else { "does not stop" },
+                    if saw { "held" } else { "get through" },
+                    a.description(),
+                    row["attacks"][a.label()]["detail"]
+                ));
+            }
+        }
         for p in catalog::Property::ALL {
             let (want, saw) = (expected.contains(&p.label()), observed.contains(&p.label()));
             if want != saw {
@@ -113,7 +144,7 @@ fn the_table_fits_80_columns_and_keeps_every_cell() {
         .filter(|l| l.chars().count() > 80)
         .collect();
     assert!(wide.is_empty(), "over 80 columns: {wide:#?}");
-    // A row per property, a column per stage (by number), and a key naming every stage.
+    // A column per stage (by number), and a key naming every stage.
     let header = run.stdout.lines().next().unwrap_or("");
     let numbers: Vec<String> = catalog::STAGES
         .iter()
@@ -127,29 +158,45 @@ fn the_table_fits_80_columns_and_keeps_every_cell() {
         numbers,
         "{header}"
     );
-    for p in catalog::Property::ALL {
-        let row = run
-            .stdout
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(p.label()))
-            .unwrap_or_else(|| panic!("no row for {}:\n{}", p.label(), run.stdout));
+    // A row per property, then per attack: its label, a cell per stage, what it means (its
+    // end continued on the lines below, indented, when it does not fit).
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let row_of = |label: &str, description: &str, want: Vec<&str>| {
+        let at = lines
+            .iter()
+            .position(|l| l.split_whitespace().next() == Some(label))
+            .unwrap_or_else(|| panic!("no row for {label}:\n{}", run.stdout));
+        let row = lines[at];
         let cells: Vec<&str> = row
             .split_whitespace()
             .skip(1)
             .take(catalog::STAGES.len())
             .collect();
-        let want: Vec<&str> = catalog::STAGES
+        assert_eq!(cells, want, "{label}");
+        let mut text = row.to_string();
+        for more in lines[at + 1..]
             .iter()
-            .map(|s| {
-                if catalog::expected(s).contains(p) {
-                    "✓"
-                } else {
-                    "·"
-                }
-            })
+            .take_while(|l| l.starts_with("     "))
+        {
+            text.push(' ');
+            text.push_str(more.trim());
+        }
+        assert!(text.ends_with(description), "{text}");
+    };
+    let mark = |yes: bool| if yes { "✓" } else { "·" };
+    for p in catalog::Property::ALL {
+        let want = catalog::STAGES
+            .iter()
+            .map(|s| mark(catalog::expected(s).contains(p)))
             .collect();
-        assert_eq!(cells, want, "{}", p.label());
-        assert!(row.ends_with(p.description()), "{row}");
+        row_of(p.label(), p.description(), want);
+    }
+    for a in catalog::Attack::ALL {
+        let want = catalog::STAGES
+            .iter()
+            .map(|s| mark(s.stops.contains(a)))
+            .collect();
+        row_of(a.label(), a.description(), want);
     }
     for stage in catalog::STAGES {
         assert!(

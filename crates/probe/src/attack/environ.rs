@@ -17,10 +17,11 @@ pub fn attempt() -> Outcome {
     // SAFETY: getppid cannot fail.
     let ppid = unsafe { libc::getppid() };
     let mut why = Vec::new();
-    for (path, whose) in [
-        ("/proc/1/environ".to_string(), "the init's"),
-        (format!("/proc/{ppid}/environ"), "its parent's"),
-    ] {
+    let mut places = vec![("/proc/1/environ".to_string(), "the init's")];
+    if ppid > 1 {
+        places.push((format!("/proc/{ppid}/environ"), "its parent's"));
+    }
+    for (path, whose) in places {
         match fs::read(&path) {
             Ok(bytes) => {
                 let prefix = format!("{VARIABLE}=");

@@ -1,0 +1,206 @@
+//! Running the probe's attacks (`probe attack <name>|all`) inside a stage, with the bait a
+//! careless runtime would leak to its container: a file only the host has, a directory of the
+//! host's open on descriptor 7 (`exec 7</tmp`), [`VARIABLE`] in the runtime's environment, a key
+//! described [`KEY`] in root's user keyring, a block device the host can open, and the sizes of
+//! the host's filesystems. `cargo xtask matrix` lays the same bait (xtask/src/matrix.rs).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The variable set in the runtime's environment (the probe's `attack::environ::VARIABLE`).
+pub const VARIABLE: &str = "DESDE_CERO_SECRET";
+
+/// The key's description (the probe's `attack::keyring::DESCRIPTION`).
+pub const KEY: &str = "desde-cero-secret";
+
+/// The descriptor the host's directory is inherited on.
+pub const FD: i32 = 7;
+
+/// How one attack went: whether it got through, and the probe's one line on it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub succeeded: bool,
+    pub detail: String,
+}
+
+/// The bait, laid on the host; taken back when dropped.
+pub struct Bait {
+    /// A file only the host has (in the host's `/tmp`, never in the root filesystem).
+    pub marker: PathBuf,
+    /// The marker's folder, open, handed to the stage on [`FD`].
+    dir: OwnedFd,
+    /// The key added to root's user keyring, if the kernel took it.
+    key: Option<libc::c_long>,
+    /// A block device of the host that host root can open, `MAJ:MIN`.
+    pub dev: Option<String>,
+    /// The sizes of the host's filesystems a container's writes could land on.
+    pub disks: Vec<u64>,
+}
+
+impl Bait {
+    pub fn lay() -> Bait {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let marker = PathBuf::from(format!(
+            "/tmp/desde-cero-attack-marker-{}-{n}",
+            std::process::id()
+        ));
+        fs::write(&marker, "the host's own file\n").expect("write the host marker");
+        let dir = fs::File::open("/tmp").expect("open the host's /tmp").into();
+        let disks = [Path::new("/"), Path::new("/tmp"), &crate::rootfs()]
+            .iter()
+            .filter_map(|p| disk_size(p))
+            .collect();
+        Bait {
+            marker,
+            dir,
+            key: add_key(KEY, "the host's secret"),
+            dev: openable_block_device(),
+            disks,
+        }
+    }
+
+    /// `<stage> run [stage_args...] <probe> attack <name> ...` with the bait, run to the end.
+    pub fn run(&self, stage: &str, stage_args: &[&str], name: &str) -> crate::Run {
+        let mut cmd = Command::new(crate::bin(stage));
+        cmd.arg("run")
+            .args(stage_args)
+            .arg(crate::probe_path(stage))
+            .args(["attack", name, "--host-marker"])
+            .arg(&self.marker);
+        if let Some(dev) = &self.dev {
+            cmd.args(["--host-dev", dev]);
+        }
+        if !self.disks.is_empty() {
+            let sizes: Vec<String> = self.disks.iter().map(u64::to_string).collect();
+            cmd.args(["--host-disk", &sizes.join(",")]);
+        }
+        cmd.env(VARIABLE, "the host's secret");
+        let fd = self.dir.as_raw_fd();
+        // SAFETY: dup2 is async-signal-safe, the only call made between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        crate::run_cmd(&mut cmd)
+    }
+}
+
+impl Drop for Bait {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.marker);
+        if let Some(key) = self.key {
+            // KEYCTL_INVALIDATE (21): the key is gone from every keyring at once.
+            // SAFETY: keyctl with integer arguments only.
+            unsafe { libc::syscall(libc::SYS_keyctl, 21 as libc::c_long, key) };
+        }
+    }
+}
+
+/// Runs one attack inside `stage` (with `stage_args` before the command, e.g. `--rootless`).
+pub fn attack(stage: &str, stage_args: &[&str], name: &str) -> Attempt {
+    let bait = Bait::lay();
+    let run = bait.run(stage, stage_args, name);
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "probe attack {name} in {stage} printed no JSON ({e}):\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    assert_eq!(v["attack"], name, "{v}");
+    attempt(&v)
+}
+
+/// Runs every attack inside `stage`, by name.
+pub fn attacks(stage: &str, stage_args: &[&str]) -> BTreeMap<String, Attempt> {
+    let bait = Bait::lay();
+    let run = bait.run(stage, stage_args, "all");
+    run.expect_code(0);
+    let v: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "probe attack all in {stage} printed no JSON ({e}):\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    v.as_array()
+        .expect("a list of attacks")
+        .iter()
+        .map(|a| (a["attack"].as_str().unwrap_or("?").to_string(), attempt(a)))
+        .collect()
+}
+
+fn attempt(v: &serde_json::Value) -> Attempt {
+    Attempt {
+        succeeded: v["succeeded"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no `succeeded`: {v}")),
+        detail: v["detail"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// add_key(2) of a `user` key into root's user keyring; `None` when the kernel refuses.
+fn add_key(description: &str, payload: &str) -> Option<libc::c_long> {
+    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
+    let kind = std::ffi::CString::new("user").ok()?;
+    let description = std::ffi::CString::new(description).ok()?;
+    // SAFETY: NUL-terminated strings and a payload buffer of the given length.
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            kind.as_ptr(),
+            description.as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            KEY_SPEC_USER_KEYRING,
+        )
+    };
+    (key >= 0).then_some(key as libc::c_long)
+}
+
+/// The host's disk (the device of `/`) when host root can open it; else `loop0`'s; else none.
+/// Some virtual machines refuse even host root its disk.
+fn openable_block_device() -> Option<String> {
+    let root = fs::metadata("/").ok()?.dev();
+    [(libc::major(root), libc::minor(root)), (7, 0)]
+        .into_iter()
+        .find(|(major, minor)| {
+            let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
+            let name = uevent.ok().and_then(|u| {
+                u.lines()
+                    .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from))
+            });
+            name.is_some_and(|name| {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(Path::new("/dev").join(name))
+                    .is_ok()
+            })
+        })
+        .map(|(major, minor)| format!("{major}:{minor}"))
+}
+
+/// A filesystem's size in bytes, as the probe computes it from statfs(2).
+fn disk_size(path: &Path) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs is plain data; all-zero is a valid value for it.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated, buf is writable.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
+    let (blocks, frsize, bsize) = (buf.f_blocks as u64, buf.f_frsize as u64, buf.f_bsize as u64);
+    Some(blocks * if frsize == 0 { bsize } else { frsize })
+}
