@@ -50,6 +50,10 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     // The syscall filter: a user namespace (the first step of lifting the limits from inside)
     // and the other attacks refused, and ordinary work unchanged, on a pure cgroup2 host.
     ("seccomp", &[]),
+    // The attack suite on a pure cgroup2 host: the cgroup attack's routes (a mounted cgroup2,
+    // one of its own, one from a user namespace) meet v2's rules, and each hardening stage
+    // stops there what it stops on a hybrid host.
+    ("attacks", &[]),
 ];
 
 /// Programs of this host that the stages and tests run (iproute2's `ip`, util-linux's `nsenter`,
