@@ -91,6 +91,9 @@ fn a_closed_pipe_ends_diff_and_present_quietly() {
     if testkit::is_root() {
         // base1's demos run as anyone; present builds and runs them before its first page.
         cases.push(xtask(&["present", "base1", "--only", "--yes"]));
+        cases.push(xtask(&[
+            "present", "base1", "--only", "--yes", "--lang", "es",
+        ]));
     }
     for mut cmd in cases {
         let run = with_reader_gone(&mut cmd);

@@ -7,7 +7,9 @@
 //! It fails when bash reports the job stopped (a demo kept the terminal and `present` got
 //! SIGTTOU or SIGTTIN), when `present` cannot set raw mode, when nothing new shows for too long
 //! (a hang), or when the terminal is not left as it was found (`stty -g` before and after).
-//! The other tests here press `q`, Ctrl-C at a prompt, and Ctrl-C as a demo starts.
+//! The other tests here press `q`, Ctrl-C at a prompt, and Ctrl-C as a demo starts, and give
+//! one stage in Spanish (`--lang es`). bash runs in the C locale, so the talk is English unless
+//! `--lang` says otherwise.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -62,6 +64,9 @@ impl Terminal {
             .env_remove("NO_COLOR")
             .env_remove("COLUMNS")
             .env_remove("LINES")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG")
             .env(testkit::ROOTFS_ENV, testkit::rootfs())
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
@@ -364,4 +369,48 @@ fn ctrl_c_as_a_demo_starts_leaves_the_terminal_as_found() {
     leaks.assert_clean();
     assert_eq!(tty, "same");
     assert!([0, 1, 130].contains(&code), "present exited {code}");
+}
+
+#[test]
+fn present_in_spanish_on_a_terminal() {
+    if !ready() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let mut term = Terminal::open();
+    let from = term.start_present("pid --only --lang es");
+    let mut prompts = Vec::new();
+    let mut at = from;
+    while let Some(prompt) = term.next_prompt(at) {
+        assert!(prompts.len() < 200, "no end after 200 prompts: {prompt}");
+        prompts.push(prompt);
+        at = term.screen.len();
+        term.press(b" ");
+    }
+    let shown = term.text_since(from);
+    let (code, tty) = term.finish(from);
+    term.close();
+    leaks.assert_clean();
+    assert_eq!(code, 0, "present exited {code}:\n{shown}");
+    assert_eq!(tty, "same", "present left the terminal's settings changed");
+    assert!(shown.contains("Etapa 4 de"), "{shown}");
+    // Every prompt in Spanish, on one line of the 80-column terminal.
+    for prompt in &prompts {
+        assert!(
+            prompt.contains("[espacio]") && prompt.ends_with("[q] salir"),
+            "{prompt}"
+        );
+        assert!(prompt.chars().count() < 80, "{prompt}");
+    }
+    assert!(
+        prompts.iter().any(|p| p.contains("ejecutar")),
+        "{prompts:?}"
+    );
+    assert!(
+        prompts.iter().any(|p| p.starts_with("fin de pid")),
+        "{prompts:?}"
+    );
+    // The demos ran, and printed what they print in English: the shell is PID 2, its parent 1.
+    assert!(shown.lines().any(|l| l.trim() == "2 1"), "{shown}");
 }

@@ -233,11 +233,18 @@ fn a_killed_runtime_leaves_its_command_in_base2_not_in_pid() {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
             let status = child.wait().expect("wait for the stage");
-            assert_eq!(status.signal(), Some(9), "{stage}: the runtime was not killed");
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "{stage}: the runtime was not killed"
+            );
             sleep(Duration::from_millis(1000));
             let lived = std::path::Path::new(&marker).exists();
             let _ = std::fs::remove_file(&marker);
-            assert_eq!(lived, survives, "{stage}: did the command outlive its runtime?");
+            assert_eq!(
+                lived, survives,
+                "{stage}: did the command outlive its runtime?"
+            );
         }
     });
 }
@@ -379,7 +386,14 @@ fn xtask_run_builds_and_runs_a_stage_by_alias_and_number() {
 
 #[test]
 fn xtask_list_prints_the_catalog_in_order() {
-    let run = testkit::run_bin(&testkit::bin("xtask"), ["list"]);
+    for lang in ["en", "es"] {
+        list_in(lang);
+    }
+}
+
+/// `list --lang LANG`: a row per stage, its summary in that language from the catalog.
+fn list_in(lang: &str) {
+    let run = testkit::run_bin(&testkit::bin("xtask"), ["list", "--lang", lang]);
     run.expect_code(0);
     assert!(
         run.stdout.lines().all(|l| l.chars().count() <= 80),
@@ -400,9 +414,13 @@ fn xtask_list_prints_the_catalog_in_order() {
         let cols: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cols[0], stage.number.to_string());
         assert_eq!(cols[1], stage.name);
-        assert!(flat.contains(stage.summary), "{}", stage.summary);
+        let (summary, also) = match lang {
+            "es" => (stage.summary_es, "alias:"),
+            _ => (stage.summary, "also:"),
+        };
+        assert!(flat.contains(summary), "{summary}");
         if !stage.aliases.is_empty() {
-            let also = format!("also: {}", stage.aliases.join(", "));
+            let also = format!("{also} {}", stage.aliases.join(", "));
             assert!(flat.contains(&also), "{also}");
         }
     }

@@ -1,7 +1,8 @@
 //! The teaching tools, run as a student and a presenter would: `cargo xtask diff` shows the
 //! syscall lines a step adds, `cargo xtask present --yes` walks the whole talk (notes, diffs,
-//! live demos) without an error, and `cargo xtask check` passes on this repository but fails,
-//! naming each problem, on a deliberately broken copy of it made in a temporary folder.
+//! live demos) without an error, in English and in Spanish, and `cargo xtask check` passes on
+//! this repository but fails, naming each problem, on a deliberately broken copy of it made in a
+//! temporary folder (the Spanish notes and README included).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,22 @@ use std::process::Command;
 
 use testkit::{LeakCheck, Run};
 
-/// Runs the built xtask with `args`.
-fn xtask(args: &[&str]) -> Run {
+/// The locale variables that choose `present`'s and `list`'s language.
+const LOCALE: [&str; 3] = ["LC_ALL", "LC_MESSAGES", "LANG"];
+
+/// The built xtask with `args`, in the C locale (so English unless `--lang` says otherwise).
+fn xtask_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(testkit::bin("xtask"));
     cmd.args(args).env_remove("NO_COLOR");
-    testkit::run_cmd(&mut cmd)
+    for var in LOCALE {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs the built xtask with `args`.
+fn xtask(args: &[&str]) -> Run {
+    testkit::run_cmd(&mut xtask_cmd(args))
 }
 
 #[test]
@@ -137,6 +149,9 @@ fn diff_rejects_bad_input_with_a_usage_error() {
         &["present", "nope", "--yes"],
         &["present", "--bogus"],
         &["present", "1", "2"],
+        &["present", "--lang", "fr", "--yes"],
+        &["present", "--lang"],
+        &["list", "--lang", "xx"],
     ] {
         let run = xtask(args);
         run.expect_code(2);
@@ -156,10 +171,16 @@ fn diff_rejects_bad_input_with_a_usage_error() {
     assert!(xtask(&["diff", "chrot"])
         .stderr
         .contains("did you mean `chroot`?"));
+    assert!(
+        xtask(&["present", "--lang", "fr"])
+            .stderr
+            .contains("unknown language \"fr\"; the languages: en, es"),
+        "the unknown language and the known ones are named"
+    );
     // --help on both: the usage and every flag, on stdout, status 0.
     for (command, flags) in [
         ("diff", &["--stat", "--code", "--all"][..]),
-        ("present", &["--only", "--yes"][..]),
+        ("present", &["--only", "--yes", "--lang"][..]),
     ] {
         let run = xtask(&[command, "--help"]);
         run.expect_code(0);
@@ -187,10 +208,8 @@ fn present_yes_walks_the_whole_talk() {
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
     // Off a terminal, the talk is fitted to 80 columns.
-    let mut cmd = Command::new(testkit::bin("xtask"));
-    cmd.args(["present", "--yes"])
-        .env_remove("NO_COLOR")
-        .env_remove("COLUMNS");
+    let mut cmd = xtask_cmd(&["present", "--yes"]);
+    cmd.env_remove("COLUMNS");
     let run = testkit::run_cmd(&mut cmd);
     leaks.assert_clean();
     run.expect_code(0);
@@ -249,6 +268,7 @@ fn present_one_stage_and_bad_input() {
     leaks.assert_clean();
     run.expect_code(0);
     assert!(run.stdout.contains("Stage 4 of"));
+    assert!(!run.stdout.contains("Etapa"), "English in the C locale");
     assert!(!run.stdout.contains("Stage 5 of"), "--only shows one stage");
     // The pid demo `echo $$ $PPID` ran inside the stage: the shell is PID 2 under the init.
     assert!(run.stdout.lines().any(|l| l == "2 1"), "{}", run.stdout);
@@ -314,6 +334,7 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
     let copy = &tmp.0;
     fs::copy(root.join("Cargo.toml"), copy.join("Cargo.toml")).unwrap();
     fs::copy(root.join("README.md"), copy.join("README.md")).unwrap();
+    fs::copy(root.join("README.es.md"), copy.join("README.es.md")).unwrap();
     copy_tree(&root.join("slides"), &copy.join("slides"));
     copy_tree(&root.join("crates/catalog"), &copy.join("crates/catalog"));
     let check = |extra: &[&str]| {
@@ -332,7 +353,8 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
             .collect()
     };
 
-    // Break it five ways (six problems: the copied stage also has the wrong title).
+    // Break it five ways (seven problems: the copied stage also has the wrong title, and both
+    // READMEs' tables show its story and diff).
     let slides = copy.join("slides");
     fs::remove_file(slides.join("uts/README.md")).unwrap();
     // The last stage becomes the one before it: its step adds nothing (and its title is wrong).
@@ -371,6 +393,9 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
         ),
         "README.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
             .to_string(),
+        // The last stage's story and diff changed: the Spanish table's numbers too.
+        "README.es.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
+            .to_string(),
         "slides/base1/src/extra.rs: not formatted: run `cargo fmt -p base1`".to_string(),
         "slides/bogus: not a stage in the catalog (crates/catalog/src/lib.rs)".to_string(),
     ] {
@@ -383,7 +408,7 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
     let found = new_problems(&run.stdout);
     assert_eq!(
         found.len(),
-        6,
+        7,
         "one line per problem:\n{}",
         found.join("\n")
     );
@@ -397,4 +422,221 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
         !after.iter().any(|l| l.starts_with("README.md")),
         "{after:?}"
     );
+}
+
+#[test]
+fn present_yes_walks_the_whole_talk_in_spanish() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let mut cmd = xtask_cmd(&["present", "--yes", "--lang", "es"]);
+    cmd.env_remove("COLUMNS");
+    let run = testkit::run_cmd(&mut cmd);
+    leaks.assert_clean();
+    run.expect_code(0);
+    let out = &run.stdout;
+    let wide: Vec<&str> = out.lines().filter(|l| l.chars().count() > 80).collect();
+    assert!(
+        wide.is_empty(),
+        "lines over 80 columns:\n{}",
+        wide.join("\n")
+    );
+    let joined = out.replace(" \\\n    ", " ");
+    let mut from = 0;
+    for stage in catalog::STAGES {
+        let title = format!(
+            "Etapa {} de {} — {}",
+            stage.number,
+            catalog::STAGES.len(),
+            stage.name
+        );
+        let at = joined[from..]
+            .find(&title)
+            .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
+        from += at;
+        // The Spanish summary and notes, and the demos, which are the English ones.
+        assert!(
+            joined[from..].contains(stage.summary_es.split(':').next().unwrap()),
+            "{title}: no Spanish summary"
+        );
+        let notes = fs::read_to_string(
+            testkit::project_root()
+                .join("slides")
+                .join(stage.name)
+                .join("README.es.md"),
+        )
+        .unwrap();
+        for demo in catalog::notes::demos(&notes).unwrap() {
+            assert!(
+                joined[from..].contains(&format!("$ {}", demo.command)),
+                "{title}: demo `{}` not shown",
+                demo.command
+            );
+        }
+    }
+    // Every word present prints itself is Spanish: the diff headings and fold markers too.
+    for english in [
+        "Stage 1 of",
+        "What uts adds to",
+        "comment lines folded",
+        "(exit ",
+    ] {
+        assert!(!out.contains(english), "{english:?} in the Spanish talk");
+    }
+    for spanish in [
+        "Lo que uts agrega a base2: código +",
+        "comentarios plegados",
+    ] {
+        assert!(out.contains(spanish), "no {spanish:?} in:\n{out}");
+    }
+    // The demos ran and printed what they print in English.
+    assert!(out.lines().any(|l| l == "container"), "{out}");
+}
+
+#[test]
+fn present_and_list_follow_a_spanish_locale() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let locale = |vars: &[(&str, &str)], extra: &[&str]| {
+        let mut args = vec!["present", "base1", "--only", "--yes"];
+        args.extend_from_slice(extra);
+        let mut cmd = xtask_cmd(&args);
+        cmd.envs(vars.iter().copied());
+        testkit::run_cmd(&mut cmd)
+    };
+    let es = locale(&[("LANG", "es_MX.UTF-8")], &[]);
+    es.expect_code(0);
+    assert!(es.stdout.contains("Etapa 1 de"), "{}", es.stdout);
+    // LC_ALL comes first; --lang above them all.
+    let en = locale(&[("LC_ALL", "C.UTF-8"), ("LANG", "es_MX.UTF-8")], &[]);
+    assert!(en.stdout.contains("Stage 1 of"), "{}", en.stdout);
+    let en = locale(&[("LANG", "es_AR.UTF-8")], &["--lang", "en"]);
+    assert!(en.stdout.contains("Stage 1 of"), "{}", en.stdout);
+    leaks.assert_clean();
+    let mut list = xtask_cmd(&["list"]);
+    list.env("LC_MESSAGES", "es_CL.UTF-8");
+    let list = testkit::run_cmd(&mut list);
+    list.expect_code(0);
+    assert!(list.stdout.contains(catalog::STAGES[0].summary_es));
+}
+
+#[test]
+fn check_holds_the_two_languages_together() {
+    let tmp = TempDir::new("check-es");
+    let root = testkit::project_root();
+    let copy = &tmp.0;
+    for file in ["Cargo.toml", "README.md", "README.es.md"] {
+        fs::copy(root.join(file), copy.join(file)).unwrap();
+    }
+    copy_tree(&root.join("slides"), &copy.join("slides"));
+    copy_tree(&root.join("crates/catalog"), &copy.join("crates/catalog"));
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", "--no-clippy", "--root", copy.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        xtask(&args)
+    };
+    let pristine = check(&[]);
+    let new_problems = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| !pristine.stdout.lines().any(|p| p == *l))
+            .map(String::from)
+            .collect()
+    };
+    let slides = copy.join("slides");
+    let edit = |path: &Path, from: &str, to: &str| {
+        let text = fs::read_to_string(path).unwrap();
+        assert!(text.contains(from), "{}: no {from:?}", path.display());
+        fs::write(path, text.replacen(from, to, 1)).unwrap();
+    };
+    // Notes in one language only; a demo changed in Spanish alone; a section left out; the
+    // Spanish title; the README's table, link, a command and the glossary.
+    fs::remove_file(slides.join("base1/README.es.md")).unwrap();
+    edit(
+        &slides.join("uts/README.es.md"),
+        "$ uname -n\ncontainer",
+        "$ uname -n\ncontenedor",
+    );
+    edit(
+        &slides.join("pid/README.es.md"),
+        "## Pruébalo",
+        "**Pruébalo**",
+    );
+    edit(&slides.join("chroot/README.es.md"), "# Etapa 5", "# Paso 5");
+    let readme = fs::read_to_string(copy.join("README.es.md")).unwrap();
+    edit(
+        &copy.join("README.es.md"),
+        "| `pidnamespace` |",
+        "| `pidns` |",
+    );
+    edit(
+        &copy.join("README.es.md"),
+        "](README.md)",
+        "](README.en.md)",
+    );
+    let text = fs::read_to_string(copy.join("README.es.md")).unwrap();
+    let doktor = text.replace("`cargo xtask doctor`", "`cargo xtask doktor`");
+    fs::write(copy.join("README.es.md"), doktor).unwrap();
+    let run = check(&[]);
+    run.expect_code(1);
+    let found = new_problems(&run.stdout);
+    for problem in [
+        "slides/base1/README.es.md: missing: the notes of base1 are in English only",
+        "slides/uts/README.es.md: line ",
+        "slides/pid/README.es.md: line ",
+        "slides/chroot/README.es.md: the first line should start with `# Etapa 5 — chroot:`",
+        "README.es.md: the stage table differs from the catalog: run `cargo xtask check --fix`",
+        "README.es.md: no link to README.md in its first 5 lines",
+        "README.es.md: no `cargo xtask doctor`, which README.md shows",
+        "README.es.md: `cargo xtask doktor` is not in README.md",
+    ] {
+        assert!(
+            found.iter().any(|l| l.starts_with(problem)),
+            "check did not report {problem:?}; it said:\n{}",
+            found.join("\n")
+        );
+    }
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("slides/uts/README.es.md") && l.contains("block differs")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|l| l.starts_with("slides/pid/README.es.md") && l.contains("sections differ")),
+        "{found:?}"
+    );
+    assert_eq!(
+        found.len(),
+        8,
+        "one line per problem:\n{}",
+        found.join("\n")
+    );
+
+    // --fix rewrites the Spanish table from the catalog's Spanish summaries, and only it.
+    check(&["--fix"]).expect_code(1);
+    let fixed = fs::read_to_string(copy.join("README.es.md")).unwrap();
+    assert_eq!(
+        fixed,
+        readme
+            .replacen("](README.md)", "](README.en.md)", 1)
+            .replace("`cargo xtask doctor`", "`cargo xtask doktor`")
+    );
+    assert!(fixed.contains(catalog::STAGES[3].summary_es));
+    // The glossary is required.
+    fs::write(
+        copy.join("README.es.md"),
+        readme.replace("## Glosario", "## Palabras"),
+    )
+    .unwrap();
+    assert!(check(&[])
+        .stdout
+        .lines()
+        .any(|l| l == "README.es.md: no `## Glosario` section at its end"));
 }
