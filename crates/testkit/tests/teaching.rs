@@ -360,11 +360,11 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
     // The last stage becomes the one before it: its step adds nothing (and its title is wrong).
     let last = catalog::STAGES.last().unwrap();
     let before = catalog::previous(last).unwrap();
-    fs::copy(
-        slides.join(before.name).join("src/main.rs"),
-        slides.join(last.name).join("src/main.rs"),
-    )
-    .unwrap();
+    fs::remove_dir_all(slides.join(last.name).join("src")).unwrap();
+    copy_tree(
+        &slides.join(before.name).join("src"),
+        &slides.join(last.name).join("src"),
+    );
     let readme = fs::read_to_string(copy.join("README.md")).unwrap();
     let stale = readme.replace("| `pidnamespace` |", "| `pidns` |");
     assert_ne!(
@@ -384,7 +384,7 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
     for problem in [
         "slides/uts/README.md: missing: stage uts has no notes".to_string(),
         format!(
-            "slides/{}/src/main.rs: the diff from {} is empty: the stage adds nothing",
+            "slides/{}: the diff from {} is empty: the stage adds nothing",
             last.name, before.name
         ),
         format!(

@@ -3,8 +3,8 @@
 //! The child changes its root directory to the container's root filesystem (a
 //! busybox userland that `cargo xtask rootfs` makes): `/` and every absolute
 //! path now resolve inside it, and the command is the container's `sh`, not the
-//! host's. chroot is not a security boundary: root can escape it (`full` shows
-//! how).
+//! host's. chroot is not a security boundary: root can escape it (`pivot` shows
+//! how, and stops it).
 //!
 //! Run it: `cargo xtask run chroot -- ls /`
 //! Man pages: chroot(2), chdir(2), path_resolution(7).
