@@ -1,10 +1,11 @@
 //! # Stage 14 — full: every step together, hardened like a real runtime
 //!
-//! The earlier stages isolate; this one closes the holes an attacker tries,
-//! one step per file: the root filesystem done right (rootfs.rs), a
-//! copy-on-write overlay (overlay.rs), a cgroup namespace (cgroup_ns.rs),
-//! docker's capabilities and no_new_privs (capabilities.rs), a clean
-//! environment, and options with defaults (options.rs, `full run --help`).
+//! The stages before, together (pivot's root filesystem, capabilities and
+//! no_new_privs, seccomp's filter), plus what a real runtime adds: a
+//! copy-on-write overlay on a tmpfs of the container's memory (overlay.rs), a
+//! cgroup namespace (cgroup_ns.rs), no descriptor or environment variable of
+//! the host's, a session keyring of its own, and checked options with their
+//! defaults (options.rs, `full run --help`).
 //!
 //! Run it: `cargo xtask run full -- sh`
 //! Man pages: pivot_root(2), capabilities(7), cgroup_namespaces(7), prctl(2).
