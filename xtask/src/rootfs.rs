@@ -11,11 +11,14 @@
 //! folder renamed into place. A run that is interrupted or fails removes its temporary files;
 //! one that was killed leaves them to the next run, which removes them.
 //!
-//! Every root filesystem the xtask makes gets the probe at `/usr/local/bin/probe`.
+//! Every root filesystem the xtask makes gets the probe at `/usr/local/bin/probe`, and gives a
+//! local user nothing (harmless.rs): no setuid or setgid bit, no device node but the project's
+//! own, in a folder closed to other users.
 
 mod alpine;
 mod busybox;
 mod devices;
+mod harmless;
 mod probe;
 mod safe;
 mod unpack;
@@ -82,6 +85,7 @@ pub fn ensure() -> Result<PathBuf> {
         // A stale or missing probe only makes the probe's report stale: say so, do not stop a
         // demo that may not even use it.
         devices::ensure(&dir, devices::Tell::Once);
+        close_holder_once(&dir);
         match probe::build().and_then(|probe| probe::install(&dir, &probe)) {
             Ok(true) => eprintln!("rootfs: refreshed /{} in {}", probe::INSIDE, dir.display()),
             Ok(false) => {}
@@ -218,11 +222,16 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
         if let Some(from) = &from {
             eprintln!("rootfs: (--from {} was not used)", describe(from));
         }
+        let open = harmless::prepare_holder(parent)?;
+        // A container of the early stages writes here as the host's root: a setuid file it
+        // made goes now.
+        harmless::sweep(&dest)?.tell("removed");
         devices::ensure(&dest, devices::Tell::Always);
         let probe = probe::build()?;
         if probe::install(&dest, &probe)? {
             eprintln!("rootfs: refreshed /{} (it had changed)", probe::INSIDE);
         }
+        open.iter().for_each(|note| eprintln!("{note}"));
         return Ok(());
     }
     // `--from dir` naming the destination itself uses it in place: nothing is replaced.
@@ -237,7 +246,8 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     }
     // Fail before any download when the probe cannot be built.
     let probe = probe::build()?;
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    // Closed to other users before anything is made in it (or a note when it is not ours).
+    let open = harmless::prepare_holder(parent)?;
     remove_stale(parent, &name);
     let _signals = CatchSignals::new();
     let tmp = Temp(Some(
@@ -246,10 +256,17 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     let tmp_path = tmp.path().to_path_buf();
 
     let origin = match from {
-        Some(Source::Dir(dir)) => return use_dir(&dir, &dest, &probe, tmp),
+        Some(Source::Dir(dir)) => {
+            use_dir(&dir, &dest, &probe, tmp)?;
+            open.iter().for_each(|note| eprintln!("{note}"));
+            return Ok(());
+        }
         Some(source) => fill(&source, &tmp_path)?,
         None => fill_auto(&tmp_path)?,
     };
+    // Whatever the source, nothing in it may give a local user anything (a tarball's entries
+    // were already made so: this finds nothing new there).
+    harmless::sweep(&tmp_path)?.tell("removed");
     if probe::install(&tmp_path, &probe)? {
         eprintln!("rootfs: installed the probe at /{}", probe::INSIDE);
     }
@@ -258,7 +275,25 @@ fn make(dest: &Path, from: Option<Source>, force: bool) -> Result<()> {
     eprintln!("rootfs: made {} from {origin}", dest.display());
     // Once in place, so that a note about missing device nodes names the real folder.
     devices::ensure(&dest, devices::Tell::Always);
+    open.iter().for_each(|note| eprintln!("{note}"));
     Ok(())
+}
+
+/// Before a demo: the folder holding an existing root filesystem is closed to other users (one
+/// made before the xtask did so). A failure or an open folder is said once, and stops nothing.
+fn close_holder_once(dir: &Path) {
+    let note = match harmless::holder_of(dir).and_then(|h| harmless::prepare_holder(&h)) {
+        Ok(note) => note,
+        Err(err) => Some(format!(
+            "rootfs: note: cannot close the folder holding {} to other users: {err:#}",
+            dir.display()
+        )),
+    };
+    if let Some(note) = note {
+        if util::first_time(&note) {
+            eprintln!("{note} (said once)");
+        }
+    }
 }
 
 fn describe(source: &Source) -> String {
@@ -357,14 +392,7 @@ fn unpack_into(file: &Path, tmp: &Path) -> Result<()> {
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755))?;
     let summary =
         unpack::unpack(file, tmp).with_context(|| format!("cannot unpack {}", file.display()))?;
-    if !summary.skipped_devices.is_empty() {
-        eprintln!(
-            "rootfs: note: skipped {} device node(s) (only root can make them; the stages mount \
-             their own /dev): {}",
-            summary.skipped_devices.len(),
-            summary.skipped_devices.join(" ")
-        );
-    }
+    summary.taken.tell("skipped");
     if !summary.skipped_other.is_empty() {
         eprintln!(
             "rootfs: note: skipped {} entrie(s) of no use in a root filesystem: {}",
@@ -388,6 +416,12 @@ fn use_dir(dir: &Path, dest: &Path, probe: &Path, tmp: Temp) -> Result<()> {
     }
     if fs::symlink_metadata(dir.join("bin/sh")).is_err() {
         eprintln!("rootfs: note: {} has no /bin/sh", dir.display());
+    }
+    // The same rules as for the other sources, applied to the folder itself.
+    harmless::sweep(&dir)?.tell(&format!("removed from {}", dir.display()));
+    // Reached by its own path too: the folder above it is the user's, only pointed out.
+    if let Some(note) = harmless::prepare_holder(&harmless::holder_of(&dir)?)? {
+        eprintln!("{note}");
     }
     if probe::install(&dir, probe)? {
         eprintln!(

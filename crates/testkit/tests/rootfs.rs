@@ -4,7 +4,11 @@
 //! "download" checked by SHA-256; a tampered download and malicious tarballs (`..`, absolute
 //! paths, symlinks out, hard links out) are refused and leave nothing behind, neither outside the
 //! target nor half-made; a rerun does nothing unless `--force`; a folder the xtask did not make
-//! is never replaced, nor one with something still mounted inside. The tests run the built xtask
+//! is never replaced, nor one with something still mounted inside. A root filesystem gives a local
+//! user nothing: a setuid-root copy of the probe from a tarball, run by a throwaway user (useradd,
+//! runuser, userdel) by its host path, cannot even be reached, and once reached runs without
+//! root's capabilities; a tarball's device nodes and fifos are never made; the alpine and dir
+//! sources lose setuid/setgid bits, file capabilities and nodes too. The tests run the built xtask
 //! binary with `--dest` (never the real `rootfs/build`) and `DESDE_CERO_PROBE` (the probe
 //! `cargo xtask test` already built), so no cargo runs inside `cargo test`.
 
@@ -86,9 +90,11 @@ enum Entry<'a> {
     Symlink(&'a str, &'a str),
     Hardlink(&'a str, &'a str),
     Char(&'a str, u32, u32),
+    Block(&'a str, u32, u32),
+    Fifo(&'a str),
 }
 
-/// A ustar archive of `entries` (names under 100 bytes).
+/// A ustar archive of `entries` (names under 100 bytes), every entry owned by 0:0.
 fn tarball(entries: &[Entry]) -> Vec<u8> {
     fn field(h: &mut [u8], at: usize, len: usize, text: &str) {
         assert!(text.len() < len, "{text:?} too long for a ustar field");
@@ -107,6 +113,8 @@ fn tarball(entries: &[Entry]) -> Vec<u8> {
                 Entry::Symlink(name, to) => (name, b'2', to, &[], 0o777, (0, 0)),
                 Entry::Hardlink(name, to) => (name, b'1', to, &[], 0o644, (0, 0)),
                 Entry::Char(name, major, minor) => (name, b'3', "", &[], 0o666, (major, minor)),
+                Entry::Block(name, major, minor) => (name, b'4', "", &[], 0o666, (major, minor)),
+                Entry::Fifo(name) => (name, b'6', "", &[], 0o666, (0, 0)),
             };
         let mut h = [0u8; 512];
         field(&mut h, 0, 100, name);
@@ -871,4 +879,332 @@ fn force_refuses_while_something_is_mounted_inside() {
         "the old root filesystem was touched"
     );
     leaks.assert_clean();
+}
+
+// ---- what a local unprivileged user can get from a root filesystem the xtask made -----------
+
+/// Runs an admin command (useradd, userdel), retrying while another one holds /etc/passwd's lock.
+fn admin(args: &[&str]) -> bool {
+    for _ in 0..20 {
+        let status = Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", args[0]));
+        // 10: "cannot lock /etc/passwd; try again later" (useradd and userdel agree on it).
+        if status.code() != Some(10) {
+            return status.success();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// A throwaway local user without any privilege, removed with its home when dropped (also when
+/// the test fails).
+struct LocalUser {
+    name: String,
+    gid: u32,
+}
+
+impl LocalUser {
+    fn create(tag: &str) -> LocalUser {
+        let name = format!("dc{tag}{}", std::process::id());
+        assert!(
+            admin(&["useradd", "--create-home", "--shell", "/bin/sh", &name]),
+            "useradd {name} failed"
+        );
+        let mut user = LocalUser { name, gid: 0 };
+        let out = Command::new("id")
+            .args(["-g", &user.name])
+            .output()
+            .unwrap();
+        user.gid = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        user
+    }
+
+    /// Runs `program args` as this user on the host, as a login would, with no privilege.
+    fn run(&self, program: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", &self.name, "--"]).arg(program).args(args);
+        testkit::run_cmd(&mut cmd)
+    }
+
+    /// The effective capabilities the probe at `path` has when this user runs it: root's when it
+    /// runs with euid 0 (a setuid-root file), none otherwise. `Err` when the user cannot run it.
+    fn caps_of(&self, path: &Path) -> Result<String, String> {
+        let run = self.run(path, &["--compact"]);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout)
+            .map_err(|_| format!("exit {}: {}", run.code, run.stderr.trim()))?;
+        Ok(report["caps"]["effective"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no caps in the probe's report: {report}"))
+            .to_string())
+    }
+}
+
+impl Drop for LocalUser {
+    fn drop(&mut self) {
+        if !admin(&["userdel", "--remove", &self.name]) {
+            eprintln!("warning: userdel --remove {} failed", self.name);
+        }
+    }
+}
+
+const NO_CAPS: &str = "0000000000000000";
+
+/// The permission bits, setuid, setgid and sticky included, of what is at `path` (not followed).
+fn mode_of(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// The host id the `user` stage (and `full --rootless`) maps container root to when root runs it.
+const HOST_ID_OF_ROOT: u32 = 700_000_000;
+
+#[test]
+fn a_setuid_root_binary_in_a_tarball_gives_a_local_user_nothing() {
+    // The attack of issue 15: a tarball holds setuid copies of a static binary (the probe); a
+    // local user runs one by its path on the host and gets euid 0.
+    testkit::container_test(|| {
+        let scratch = Scratch::new("rootfs-setuid");
+        let probe = fs::read(prebuilt_probe()).unwrap();
+        let archive = scratch.path.join("setuid.tar");
+        let copies = ["bin/rootshell", "bin/groupshell", "bin/both"];
+        fs::write(
+            &archive,
+            tarball(&[
+                Entry::Dir("bin/"),
+                Entry::Dir("proc/"),
+                Entry::File(copies[0], &probe, 0o4755),
+                Entry::File(copies[1], &probe, 0o2755),
+                Entry::File(copies[2], &probe, 0o6755),
+            ]),
+        )
+        .unwrap();
+        // As `rootfs/build` is made in `rootfs/`: a folder that holds the root filesystem.
+        let holder = scratch.path.join("rootfs");
+        let dest = holder.join("build");
+        let run = xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]);
+        run.expect_code(0);
+
+        let user = LocalUser::create("suid");
+        // The witness first: a setuid-root copy of the probe that only this user may run gives
+        // it root's capabilities, so the attack works wherever nothing stops it.
+        let control = scratch.path.join("control-probe");
+        fs::write(&control, &probe).unwrap();
+        std::os::unix::fs::chown(&control, Some(0), Some(user.gid)).unwrap();
+        fs::set_permissions(&control, fs::Permissions::from_mode(0o4750)).unwrap();
+        let caps = user.caps_of(&control);
+        fs::remove_file(&control).unwrap();
+        let caps = caps.expect("the user runs the control copy");
+        if !testkit::require(
+            caps != NO_CAPS,
+            "the temporary folder's filesystem ignores setuid bits (nosuid): nothing to attack",
+        ) {
+            return;
+        }
+
+        // The folder holding the root filesystem lets no other user in: the user cannot even
+        // see the files, let alone run them.
+        let target = dest.join(copies[0]);
+        let reach = user.run(Path::new("/bin/ls"), &["-l", s(&target)]);
+        assert_ne!(reach.code, 0, "the user reached it: {}", reach.stdout);
+        assert!(user.caps_of(&target).is_err(), "the user ran {target:?}");
+
+        // Where a user can reach it anyway (the folder opened by hand), every copy runs with
+        // the user's own rights, and says so in one line.
+        let closed = fs::metadata(&holder).unwrap();
+        fs::set_permissions(&holder, fs::Permissions::from_mode(0o755)).unwrap();
+        for copy in copies {
+            let caps = user.caps_of(&dest.join(copy)).expect("the user runs it");
+            assert_eq!(caps, NO_CAPS, "/{copy} gave the user capabilities");
+            assert_eq!(mode_of(&dest.join(copy)), 0o755, "/{copy}");
+        }
+        let said: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("setuid/setgid"))
+            .collect();
+        assert_eq!(said.len(), 1, "one summary line:\n{}", run.stderr);
+        assert!(said[0].contains(" 3 file(s)"), "{}", said[0]);
+
+        // Closed, it is the owner's and container root's: the `user` stage, whose container
+        // root is host id 700000000 when root runs it, still gets in through the group.
+        assert_eq!(closed.permissions().mode() & 0o7777, 0o710);
+        assert_eq!(closed.gid(), HOST_ID_OF_ROOT);
+        fs::set_permissions(&holder, closed.permissions()).unwrap();
+        let mut cmd = Command::new(testkit::bin("user"));
+        cmd.args(["run", "-q", "/bin/rootshell", "--compact"])
+            .env(testkit::ROOTFS_ENV, &dest);
+        let inside = testkit::run_cmd(&mut cmd);
+        inside.expect_code(0);
+        assert!(inside.stdout.contains("\"uid_map\""), "{}", inside.stdout);
+    });
+}
+
+#[test]
+fn device_nodes_and_fifos_in_a_tarball_are_never_made() {
+    let scratch = Scratch::new("rootfs-nodes");
+    let archive = scratch.path.join("nodes.tar");
+    fs::write(
+        &archive,
+        tarball(&[
+            Entry::Dir("dev/"),
+            // The host's first disk, /dev/mem and a fifo: root's on the host, then anyone's.
+            Entry::Block("dev/sda", 8, 0),
+            Entry::Char("dev/mem", 1, 1),
+            Entry::Fifo("dev/initctl"),
+            Entry::Block("home/disk", 8, 1),
+        ]),
+    )
+    .unwrap();
+    let dest = scratch.path.join("root");
+    let run = xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    for made in ["dev/sda", "dev/mem", "dev/initctl", "home/disk"] {
+        assert!(
+            fs::symlink_metadata(dest.join(made)).is_err(),
+            "/{made} was made:\n{}",
+            run.stderr
+        );
+    }
+    let said: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("skipped 4 device node"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", run.stderr);
+}
+
+/// Sets `path`'s file capabilities to `value`, or with `None` asks for their size: what
+/// lsetxattr(2) or lgetxattr(2) returns (-1 when there are none).
+fn xattr(path: &Path, value: Option<&[u8]>) -> isize {
+    let c_path = std::ffi::CString::new(s(path)).unwrap();
+    let name = c"security.capability";
+    // SAFETY: valid NUL-terminated strings; the buffer is `value`'s own, or null with size 0.
+    unsafe {
+        match value {
+            Some(v) => libc::lsetxattr(
+                c_path.as_ptr(),
+                name.as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            ) as isize,
+            None => libc::lgetxattr(c_path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0),
+        }
+    }
+}
+
+#[test]
+fn the_alpine_and_dir_sources_follow_the_same_rules() {
+    if !testkit::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-rules");
+    // alpine: Alpine's own minirootfs holds a setuid-root /bin/bbsuid.
+    let archive = scratch.path.join("minirootfs.tar");
+    fs::write(
+        &archive,
+        tarball(&[
+            Entry::Dir("bin/"),
+            Entry::File("bin/bbsuid", b"#!\n", 0o4111),
+            Entry::Block("dev/sda", 8, 0),
+        ]),
+    )
+    .unwrap();
+    let url = format!("file://{}", archive.display());
+    let sha = sha256(&archive);
+    let env = [
+        ("DESDE_CERO_ALPINE_URL", url.as_str()),
+        ("DESDE_CERO_ALPINE_SHA256", sha.as_str()),
+    ];
+    let dest = scratch.path.join("alpine");
+    let run = xtask(&["--from", "alpine", "--dest", s(&dest)], &env);
+    run.expect_code(0);
+    assert_eq!(mode_of(&dest.join("bin/bbsuid")), 0o111, "{}", run.stderr);
+    assert!(fs::symlink_metadata(dest.join("dev/sda")).is_err());
+
+    // dir: a folder of the user's own, used in place, loses the same things.
+    let theirs = scratch.path.join("theirs");
+    fs::create_dir_all(theirs.join("bin")).unwrap();
+    fs::create_dir_all(theirs.join("dev")).unwrap();
+    let su = theirs.join("bin/su");
+    fs::write(&su, b"#!\n").unwrap();
+    fs::set_permissions(&su, fs::Permissions::from_mode(0o4755)).unwrap();
+    let sgid = theirs.join("bin/wall");
+    fs::write(&sgid, b"#!\n").unwrap();
+    fs::set_permissions(&sgid, fs::Permissions::from_mode(0o2755)).unwrap();
+    for (node, kind) in [
+        ("dev/sda", "b 8 0"),
+        ("dev/null", "c 1 3"),
+        ("dev/fifo", "p"),
+    ] {
+        let mut cmd = Command::new("mknod");
+        cmd.arg(theirs.join(node)).args(kind.split(' '));
+        assert!(cmd.status().unwrap().success(), "mknod {node}");
+    }
+    // A file capability gives what a setuid bit would, one capability at a time: here
+    // CAP_NET_RAW, effective (struct vfs_cap_data, revision 2, in capabilities(7)).
+    let ping = theirs.join("bin/ping");
+    fs::write(&ping, b"#!\n").unwrap();
+    let mut cap = Vec::new();
+    for word in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&word.to_le_bytes());
+    }
+    assert_eq!(xattr(&ping, Some(&cap)), 0, "setting a file capability");
+    let link = scratch.path.join("build");
+    let run = xtask(&["--from", "dir", s(&theirs), "--dest", s(&link)], &[]);
+    run.expect_code(0);
+    assert_eq!(mode_of(&su), 0o755, "{}", run.stderr);
+    assert_eq!(mode_of(&sgid), 0o755, "{}", run.stderr);
+    assert_eq!(xattr(&ping, None), -1, "the file capability is still there");
+    assert!(fs::symlink_metadata(theirs.join("dev/sda")).is_err());
+    assert!(fs::symlink_metadata(theirs.join("dev/fifo")).is_err());
+    // The project's own nodes (see devices.rs) stay: the host's /dev has the same, for anyone.
+    assert!(fs::symlink_metadata(theirs.join("dev/null"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(
+        run.stderr
+            .contains("cleared the setuid/setgid bits or file capabilities of 3"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_folder_holding_it_is_closed_to_other_users() {
+    if !has_static_busybox() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-holder");
+    // A folder the xtask makes to hold the root filesystem is closed from the start.
+    let holder = scratch.path.join("made");
+    let dest = holder.join("root");
+    let run = xtask(&["--from", "busybox", "--dest", s(&dest)], &[]);
+    run.expect_code(0);
+    let closed = fs::metadata(&holder).unwrap();
+    assert_eq!(closed.permissions().mode() & 0o007, 0, "{}", run.stderr);
+    if testkit::is_root() {
+        assert_eq!(closed.permissions().mode() & 0o7777, 0o710);
+        assert_eq!(closed.gid(), HOST_ID_OF_ROOT);
+    }
+    // A folder of someone else's, shared with others (sticky, like /tmp), is never changed:
+    // it is pointed out.
+    let shared = scratch.path.join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let run = xtask(
+        &["--from", "busybox", "--dest", s(&shared.join("root"))],
+        &[],
+    );
+    run.expect_code(0);
+    assert_eq!(mode_of(&shared), 0o1777);
+    assert!(
+        run.stderr
+            .contains("other users can reach the root filesystem"),
+        "{}",
+        run.stderr
+    );
 }

@@ -106,6 +106,18 @@ fn names(nodes: &[(&str, u32, u32)]) -> String {
     nodes.iter().map(|n| n.0).collect::<Vec<_>>().join(",")
 }
 
+/// Whether `path` (whose metadata is `meta`) is one of the nodes this module makes, at its place
+/// in `root/dev`: the only device nodes a root filesystem the xtask makes may hold.
+pub fn is_project_node(root: &Path, path: &Path, meta: &fs::Metadata) -> bool {
+    let dev = root.join("dev");
+    NODES.iter().any(|(name, major, minor)| {
+        path == dev.join(name)
+            && meta.file_type().is_char_device()
+            && libc::major(meta.rdev()) == *major
+            && libc::minor(meta.rdev()) == *minor
+    })
+}
+
 fn is_node(path: &Path, major: u32, minor: u32) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| {
         m.file_type().is_char_device()

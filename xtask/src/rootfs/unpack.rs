@@ -3,12 +3,11 @@
 //! The `tar` crate reads the archive (headers, long names, PAX records); creating the files is
 //! done here, through [`safe`], so that no entry can land outside the target folder: an entry
 //! with `..` or an absolute path is refused, and so is one whose folder is reached through a
-//! symlink pointing out. Device nodes need root: without it they are skipped with a note (the
-//! stages mount their own `/dev`).
+//! symlink pointing out. What would give a local user anything on the host is never made
+//! (harmless.rs): setuid and setgid bits are cleared, device nodes and fifos are skipped.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -16,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{anyhow, bail, Context, Result};
 use tar::EntryType;
 
+use super::harmless::{self, Findings};
 use super::{interrupted, safe};
 use crate::util;
 
@@ -23,8 +23,8 @@ use crate::util;
 #[derive(Debug, Default)]
 pub struct Summary {
     pub entries: usize,
-    /// Device nodes not made because this process is not root.
-    pub skipped_devices: Vec<String>,
+    /// Setuid and setgid bits cleared, device nodes and fifos skipped.
+    pub taken: Findings,
     /// Entries of a kind a root filesystem has no use for (sockets, ...), skipped.
     pub skipped_other: Vec<String>,
 }
@@ -129,7 +129,14 @@ fn one_entry<R: Read>(
     }
     let header = entry.header();
     let kind = header.entry_type();
-    let mode = header.mode().unwrap_or(0o644) & 0o7777;
+    // No setuid or setgid bit: run by its host path, a setuid-root file of the tarball's would
+    // make any local user root. (Only files and folders get a mode of the tarball's.)
+    let (mode, privileged) = harmless::without_privileges(header.mode().unwrap_or(0o644) & 0o7777);
+    let mut cleared = || {
+        if privileged {
+            summary.taken.privileged.push(path.display().to_string());
+        }
+    };
     let owner = (header.uid().ok(), header.gid().ok());
     let mtime = header.mtime().ok();
     let chown = |at: &Path| -> Result<()> {
@@ -144,6 +151,7 @@ fn one_entry<R: Read>(
             let at = safe::dir(root, &parts)?;
             chown(&at)?;
             folders.push((at, mode));
+            cleared();
         }
         EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
             let at = safe::make_room(root, &parts)?;
@@ -154,8 +162,8 @@ fn one_entry<R: Read>(
             }
             drop(file);
             chown(&at)?;
-            // After chown, which clears set-uid bits.
             fs::set_permissions(&at, fs::Permissions::from_mode(mode))?;
+            cleared();
         }
         EntryType::Symlink => {
             let target = entry.link_name()?.context("symlink without a target")?;
@@ -177,34 +185,11 @@ fn one_entry<R: Read>(
             fs::hard_link(&source, &at)
                 .with_context(|| format!("cannot link {} to {}", at.display(), source.display()))?;
         }
+        // A device node of the tarball's would give whoever may open it on the host that
+        // device (the disk, /dev/mem); a fifo, a channel to whatever reads it. Never made: the
+        // root filesystem gets the project's own /dev nodes (devices.rs).
         EntryType::Char | EntryType::Block | EntryType::Fifo => {
-            let fifo = kind == EntryType::Fifo;
-            if !fifo && !as_root {
-                summary.skipped_devices.push(path.display().to_string());
-                return Ok(());
-            }
-            let at = safe::make_room(root, &parts)?;
-            let file_type = match kind {
-                EntryType::Char => libc::S_IFCHR,
-                EntryType::Block => libc::S_IFBLK,
-                _ => libc::S_IFIFO,
-            };
-            let major = header.device_major().ok().flatten().unwrap_or(0);
-            let minor = header.device_minor().ok().flatten().unwrap_or(0);
-            let c_path = std::ffi::CString::new(at.as_os_str().as_bytes())?;
-            // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
-            let rc = unsafe {
-                libc::mknod(
-                    c_path.as_ptr(),
-                    file_type | mode,
-                    libc::makedev(major, minor),
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error())
-                    .with_context(|| format!("cannot make {}", at.display()));
-            }
-            chown(&at)?;
+            summary.taken.nodes.push(path.display().to_string());
         }
         EntryType::XGlobalHeader | EntryType::XHeader => {}
         other => summary
