@@ -5,14 +5,21 @@
 //! the `.2` of its /30), and the only route is the /30's: one ping (count 1, 1 s timeout)
 //! crosses to the host's end, and nothing else is pinged. `ipc`, the stage before, shares the
 //! host's network namespace. A subnet that clashes with the host is refused before anything is
-//! created; two containers at once get their own names and addresses; a container whose runtime
-//! is killed leaves no link behind. The leak check compares the host's links before and after.
+//! created; two containers at once get their own names and addresses, and so do a hundred started
+//! together, each reaching its host's end; a /30 a running container holds is refused to the
+//! next; a container whose runtime is killed leaves no link behind. The leak check compares the
+//! host's links and cgroups before and after.
 //! Nothing runs inside the container before the command (`echo $$` says 2), and each `ip` command
 //! the runtime runs is one teaching line within 80 columns.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
+use std::sync::mpsc;
+use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -365,4 +372,157 @@ fn remove_cgroups_named(name: &str) {
             sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Runs in each of many containers at once: finds its /30 address, pings the host's end once,
+/// prints `ok <address>` or `failed <address>`, then waits for its stdin to close, so that all
+/// of them are alive, each holding its /30, at the same time.
+const PING_AND_WAIT: &str = r#"addr=$(ip -o -4 addr show scope global | sed -n 's|.* inet \([0-9.]*\)/30 .*|\1|p')
+peer="${addr%.*}.$((${addr##*.} - 1))"
+if ping -c 1 -W 2 "$peer" >/dev/null; then echo "ok $addr"; else echo "failed $addr"; fi
+read -r _ || true
+"#;
+
+/// Containers started together, let go (their stdin closed) and waited for when dropped, and
+/// killed if they outlive `deadline`, also when the test fails.
+struct Crowd {
+    children: Vec<Child>,
+    deadline: Instant,
+}
+
+impl Crowd {
+    /// Lets them all go, and waits for each until the deadline; returns their exit codes and
+    /// standard errors, killing any still running then (its code is then None).
+    fn finish(&mut self) -> Vec<(Option<i32>, String)> {
+        for child in &mut self.children {
+            drop(child.stdin.take());
+        }
+        let mut out = Vec::new();
+        for child in &mut self.children {
+            let status = loop {
+                match child.try_wait().expect("wait for a container") {
+                    Some(status) => break status.code(),
+                    None if Instant::now() > self.deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    None => sleep(Duration::from_millis(20)),
+                }
+            };
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            out.push((status, stderr));
+        }
+        out
+    }
+}
+
+impl Drop for Crowd {
+    fn drop(&mut self) {
+        self.deadline = self.deadline.min(Instant::now());
+        self.finish();
+    }
+}
+
+#[test]
+fn a_hundred_containers_started_together_get_distinct_subnets_and_all_reach_the_host() {
+    container_test(|| {
+        const N: usize = 100;
+        let started = Instant::now();
+        let mut crowd = Crowd {
+            children: Vec::new(),
+            deadline: started + Duration::from_secs(60),
+        };
+        for _ in 0..N {
+            let child = Command::new(testkit::bin("net"))
+                .args(["run", "-q", "sh", "-c", PING_AND_WAIT])
+                .env(testkit::ROOTFS_ENV, testkit::rootfs())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start the net stage");
+            crowd.children.push(child);
+        }
+        // Each one's line, as it comes: every container is then up, its /30 held.
+        let (tx, rx) = mpsc::channel();
+        for (i, child) in crowd.children.iter_mut().enumerate() {
+            let stdout = child.stdout.take().expect("piped");
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut line = String::new();
+                let _ = BufReader::new(stdout).read_line(&mut line);
+                let _ = tx.send((i, line.trim().to_string()));
+            });
+        }
+        let mut lines = vec![String::new(); N];
+        for _ in 0..N {
+            match rx.recv_timeout(crowd.deadline.saturating_duration_since(Instant::now())) {
+                Ok((i, line)) => lines[i] = line,
+                Err(_) => break,
+            }
+        }
+        let all_up = started.elapsed();
+        let ended = crowd.finish();
+        let total = started.elapsed();
+        eprintln!("{N} containers: all up after {all_up:?}, all ended after {total:?}");
+
+        let mut problems = Vec::new();
+        for (i, (line, (code, stderr))) in lines.iter().zip(&ended).enumerate() {
+            if !line.starts_with("ok ") || *code != Some(0) {
+                problems.push(format!("#{i}: {line:?}, exit {code:?}: {}", stderr.trim()));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{} of {N} did not reach the host's end:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        let addresses: BTreeSet<&str> = lines.iter().map(|l| &l[3..]).collect();
+        assert_eq!(
+            addresses.len(),
+            N,
+            "{} distinct addresses for {N} containers alive at once",
+            addresses.len()
+        );
+        assert!(total < Duration::from_secs(60), "{N} took {total:?}");
+    });
+}
+
+#[test]
+fn a_subnet_another_container_is_starting_with_is_refused_to_the_next() {
+    container_test(|| {
+        // 10.202.x.0/30, x from our pid: outside the default pool, unlikely to be in use.
+        let net = format!("10.202.{}.0", std::process::id() % 256);
+        let subnet = format!("{net}/30");
+        // What a container holds from the moment it picks its /30 (before its veth pair has
+        // the address) to its end: the lock on the /30's file, in a folder only root may enter.
+        let folder = Path::new("/run/desde-cero/subnets");
+        let run = |cmd: &mut Command| {
+            testkit::run_cmd(cmd.args(["run", "true"]).env("DESDE_CERO_SUBNET", &subnet))
+        };
+        run(&mut Command::new(testkit::bin("net"))).expect_code(0);
+        let meta = std::fs::metadata(folder).expect("the runtime made its folder");
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o700));
+        let file = std::fs::File::open(folder.join(&net)).expect("the /30's file");
+        // SAFETY: flock on a descriptor this test owns; released when `file` is closed.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(locked, 0, "the /30 is still held after its container ended");
+
+        let refused = run(&mut Command::new(testkit::bin("net")));
+        refused.expect_code(125);
+        let wanted = format!("no free /30 in {subnet}: {subnet} is another container's");
+        assert!(refused.stderr.contains(&wanted), "{}", refused.stderr);
+        assert!(
+            !refused.stderr.contains("ip link add"),
+            "{}",
+            refused.stderr
+        );
+        drop(file);
+        run(&mut Command::new(testkit::bin("net"))).expect_code(0);
+    });
 }
