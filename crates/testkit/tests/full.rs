@@ -12,6 +12,7 @@
 //! unchecked options) are tests below, with --rootless too.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -604,10 +605,37 @@ fn sh_rootless(script: &str) -> Run {
 #[test]
 fn rootless_needs_no_root_on_the_host() {
     container_test(|| {
+        // The project's root filesystem is closed to other users (rootfs/ is 0710: a setuid
+        // file there must give them nothing), so uid 65534 gets a copy of its own, as an
+        // ordinary user who made it would have.
+        let scratch = testkit::Scratch::new("rootless-rootfs");
+        std::fs::set_permissions(&scratch.path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod the scratch folder");
+        let rootfs = scratch.path.join("rootfs");
+        for (program, args) in [
+            (
+                "cp",
+                vec![
+                    "-a".into(),
+                    testkit::rootfs().into_os_string(),
+                    rootfs.clone().into(),
+                ],
+            ),
+            (
+                "chown",
+                vec!["-R".into(), "65534:65534".into(), rootfs.clone().into()],
+            ),
+        ] {
+            let status = Command::new(program).args(&args).status().expect(program);
+            assert!(status.success(), "{program} of the root filesystem failed");
+        }
         // Run as uid and gid 65534 (std calls setgroups(0) too, dropping root's groups).
         let as_nobody = |args: &[&str]| {
             let mut cmd = Command::new(testkit::bin("full"));
-            cmd.args(args).uid(65534).gid(65534);
+            cmd.args(args)
+                .env(testkit::ROOTFS_ENV, &rootfs)
+                .uid(65534)
+                .gid(65534);
             testkit::run_cmd(&mut cmd)
         };
         let help = as_nobody(&["--help"]);
