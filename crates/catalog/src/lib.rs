@@ -239,6 +239,9 @@ pub struct Stage {
     pub needs_root: bool,
     /// Whether it runs the command inside the project's root filesystem.
     pub needs_rootfs: bool,
+    /// Its exercise (`cargo xtask exercise <stage>`): what is taken out of a copy of the stage
+    /// for a student to write again, its new step. Empty for the stages before `uts`.
+    pub exercise: &'static [Cut],
     /// Properties of earlier stages this stage does not keep by default, and why.
     pub drops: &'static [Property],
     /// Why it drops them (empty when it drops nothing).
@@ -249,6 +252,50 @@ pub struct Stage {
     /// ones (a stage that drops an isolation, as `full` drops the user namespace, can reopen
     /// attacks an earlier stage stopped).
     pub stops: &'static [Attack],
+}
+
+/// A piece of a stage's new step that its exercise takes out of a copy of the stage, with what
+/// to look up to write it again: a man page, the flag or the call, never the answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// The body of `function` in `file` (under the stage's `src/`), replaced by `todo!(hint)`.
+    Body {
+        file: &'static str,
+        function: &'static str,
+        hint: &'static str,
+    },
+    /// The statement `line` of `function`, with the comment just above it, replaced by
+    /// `placeholder` under the hint as a comment: a clone flag, which is one line of `run`.
+    Line {
+        file: &'static str,
+        function: &'static str,
+        line: &'static str,
+        placeholder: &'static str,
+        hint: &'static str,
+    },
+}
+
+impl Cut {
+    /// The file it is in, under the stage's `src/`.
+    pub fn file(&self) -> &'static str {
+        match self {
+            Cut::Body { file, .. } | Cut::Line { file, .. } => file,
+        }
+    }
+
+    /// The function it is in.
+    pub fn function(&self) -> &'static str {
+        match self {
+            Cut::Body { function, .. } | Cut::Line { function, .. } => function,
+        }
+    }
+
+    /// What to look up.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Cut::Body { hint, .. } | Cut::Line { hint, .. } => hint,
+        }
+    }
 }
 
 /// How many lines of code (comments and blank lines apart) a stage's diff from the one before
@@ -284,6 +331,7 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
+        exercise: &[],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -298,6 +346,7 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
+        exercise: &[],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -312,6 +361,22 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::UtsNs, Property::Hostname],
         needs_root: true,
         needs_rootfs: false,
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "let flags = CloneFlags::CLONE_NEWUTS;",
+                placeholder: "let flags = CloneFlags::empty();",
+                hint: "the clone(2) flag that gives the child a UTS namespace of its own: \
+                       uts_namespaces(7)",
+            },
+            Cut::Body {
+                file: "main.rs",
+                function: "set_hostname",
+                hint: "name the container HOSTNAME: sethostname(2), in nix::unistd; a failure \
+                       as skeleton::failure",
+            },
+        ],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -326,6 +391,14 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::PidNs, Property::Pid1],
         needs_root: true,
         needs_rootfs: false,
+        exercise: &[Cut::Line {
+            file: "main.rs",
+            function: "run",
+            line: "flags |= CloneFlags::CLONE_NEWPID;",
+            placeholder: "flags |= CloneFlags::empty();",
+            hint: "the clone(2) flag that makes the child PID 1 of a PID namespace of its own: \
+                   pid_namespaces(7)",
+        }],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -340,6 +413,12 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::OwnRoot],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[Cut::Body {
+            file: "main.rs",
+            function: "change_root",
+            hint: "make skeleton::rootfs() our `/`, and go there: chroot(2) and chdir(2), in \
+                   nix::unistd",
+        }],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -356,6 +435,28 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::MountNs, Property::ProcIsolated],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "flags |= CloneFlags::CLONE_NEWNS;",
+                placeholder: "flags |= CloneFlags::empty();",
+                hint: "the clone(2) flag that gives the child a mount table of its own: \
+                       mount_namespaces(7)",
+            },
+            Cut::Body {
+                file: "main.rs",
+                function: "make_mounts_private",
+                hint: "keep what we mount from reaching the host: mount_namespaces(7), \
+                       \"Shared subtrees\"; mount(2) on `/`, for every mount below it",
+            },
+            Cut::Body {
+                file: "main.rs",
+                function: "mount_proc",
+                hint: "a procfs of our own at /proc (we are chrooted already): proc(5), \
+                       mount(2), in nix::mount",
+            },
+        ],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -376,6 +477,20 @@ pub const STAGES: &[Stage] = &[
         ],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Body {
+                file: "cgroups.rs",
+                function: "join",
+                hint: "move process `pid` into each folder of self.dirs: cgroups(7), the file \
+                       cgroup.procs; `echo` is here to help",
+            },
+            Cut::Body {
+                file: "cgroups.rs",
+                function: "drop",
+                hint: "remove each folder of self.dirs once the container has ended; rmdir(2) \
+                       fails with EBUSY while a process is left: cgroups(7), cgroup.kill",
+            },
+        ],
         drops: &[],
         drops_why: "",
         budget: Some(Budget {
@@ -397,6 +512,14 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::IpcNs],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[Cut::Line {
+            file: "main.rs",
+            function: "run",
+            line: "flags |= CloneFlags::CLONE_NEWIPC;",
+            placeholder: "flags |= CloneFlags::empty();",
+            hint: "the clone(2) flag that gives the child System V IPC objects and POSIX \
+                   message queues of its own: ipc_namespaces(7)",
+        }],
         drops: &[],
         drops_why: "",
         budget: None,
@@ -413,6 +536,24 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::NetNs],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "flags |= CloneFlags::CLONE_NEWNET;",
+                placeholder: "flags |= CloneFlags::empty();",
+                hint: "the clone(2) flag that gives the child a network stack of its own: \
+                       network_namespaces(7)",
+            },
+            Cut::Body {
+                file: "veth.rs",
+                function: "connect",
+                hint: "a veth pair, dc<our pid>h on the host with the subnet's .1 and \
+                       dc<our pid>c in the child's network namespace with its .2, each with \
+                       its /30 and up: veth(4), ip-link(8), ip-address(8), nsenter(1); `run` \
+                       runs one command; the Veth returned deletes the pair",
+            },
+        ],
         drops: &[],
         drops_why: "",
         budget: Some(Budget {
@@ -435,6 +576,23 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::UserNs, Property::RootNotHostRoot],
         needs_root: false,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "flags |= CloneFlags::CLONE_NEWUSER;",
+                placeholder: "flags |= CloneFlags::empty();",
+                hint: "the clone(2) flag that gives the child a user namespace of its own, \
+                       which owns the others: user_namespaces(7)",
+            },
+            Cut::Body {
+                file: "userns.rs",
+                function: "map_ids",
+                hint: "write the child's /proc/<pid>/uid_map, setgroups and gid_map: 0 inside \
+                       is HOST_ID_OF_ROOT outside when host_root, else our own ids: \
+                       user_namespaces(7), \"User and group ID mappings\"; `write` helps",
+            },
+        ],
         drops: &[],
         drops_why: "",
         budget: Some(Budget {
@@ -464,6 +622,20 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::HostRootUnreachable],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Body {
+                file: "rootfs.rs",
+                function: "mount_sys",
+                hint: "a sysfs at <root>/sys that can be read, not changed: sysfs(5), the \
+                       flags of mount(2); mount_fs and NOTHING_TO_RUN are here to help",
+            },
+            Cut::Body {
+                file: "rootfs.rs",
+                function: "pivot_root",
+                hint: "make `root` the root of our mount namespace, and detach the host's: \
+                       pivot_root(2) (its NOTES), umount2(2), chdir(2)",
+            },
+        ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why: "from here on root inside is host root, as with docker run by root (the \
                     shared root filesystem's files stay root's to change); each hardening \
@@ -486,6 +658,20 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::CapsReduced, Property::NoNewPrivs],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Body {
+                file: "capabilities.rs",
+                function: "drop_capabilities",
+                hint: "keep only KEPT, in every capability set, the bounding set first: \
+                       capabilities(7); the caps crate reads, drops, clears and sets them",
+            },
+            Cut::Body {
+                file: "capabilities.rs",
+                function: "set_no_new_privs",
+                hint: "no execve(2) from here on may grant privileges: prctl(2), in \
+                       nix::sys::prctl",
+            },
+        ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why: "root inside is host root, as with docker run by root, with fewer \
                     capabilities",
@@ -512,6 +698,12 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[Cut::Body {
+            file: "seccomp.rs",
+            function: "install_filter",
+            hint: "load the three filters built below (refused, x32_refused, clone3_refused): \
+                   seccomp(2); seccompiler::apply_filter",
+        }],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why: "root inside is host root, as with docker run by root, with fewer \
                     capabilities and a syscall filter",
@@ -541,6 +733,26 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::CgroupNs],
         needs_root: true,
         needs_rootfs: true,
+        exercise: &[
+            Cut::Body {
+                file: "cgroup_ns.rs",
+                function: "unshare_cgroup",
+                hint: "a cgroup namespace of our own, rooted at the group the parent moved us \
+                       into: cgroup_namespaces(7), unshare(2)",
+            },
+            Cut::Body {
+                file: "main.rs",
+                function: "close_inherited_descriptors",
+                hint: "close every descriptor above 2 that the host left open: close_range(2) \
+                       (nix has no call for it: libc::syscall)",
+            },
+            Cut::Body {
+                file: "main.rs",
+                function: "become_root_clean",
+                hint: "become root of our user namespace (userns.rs), then keep only the \
+                       variables KEPT names: environ(7), std::env",
+            },
+        ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why:
             "the user namespace is opt-in (`full run --rootless`), as with docker or podman \
@@ -676,6 +888,20 @@ mod tests {
         assert_eq!(suggest("pidnamespce"), Some("pidnamespace"));
         assert_eq!(suggest("chrot"), Some("chroot"));
         assert_eq!(suggest("zzzzzzzzzzzz"), None);
+    }
+
+    #[test]
+    fn every_stage_from_uts_on_has_an_exercise_with_hints() {
+        for s in STAGES {
+            let from_uts = s.number >= find("uts").unwrap().number;
+            assert_eq!(!s.exercise.is_empty(), from_uts, "{}", s.name);
+            for cut in s.exercise {
+                assert!(cut.file().ends_with(".rs"), "{}: {cut:?}", s.name);
+                assert!(!cut.function().is_empty() && !cut.hint().is_empty());
+                // A hint names what to look up: a man page, `name(N)`.
+                assert!(cut.hint().contains(")"), "{}: {cut:?}", s.name);
+            }
+        }
     }
 
     #[test]
