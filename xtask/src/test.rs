@@ -4,7 +4,7 @@
 //! 2. Runs `cargo test --workspace -- --test-threads=1` on this host, with `DESDE_CERO_ROOTFS` and
 //!    `DESDE_CERO_BIN_DIR` set.
 //! 3. Runs the cgroup v2 part of the same integration tests again inside a small VM with a pure
-//!    cgroup2 hierarchy (see `vm.rs` and vm/README.md).
+//!    cgroup2 hierarchy (see `vm/` and vm/README.md).
 //!
 //! Then prints one summary line per part. A VM that cannot run here is reported as
 //! `VM tests SKIPPED: <reason>`; under `CI=true` that fails the run.
