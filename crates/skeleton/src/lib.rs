@@ -20,7 +20,7 @@
 use std::env;
 use std::ffi::{CString, OsString};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -308,15 +308,19 @@ pub struct Child {
 /// `CLONE_NEW*` flags that put the child in new namespaces. The child is this program again,
 /// as `<stage> child <cmd>`; it waits until [`Child::wait`] lets it go.
 pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
-    start(flags, command, None)
+    start(Spawn::new(flags, command))
 }
 
-/// [`spawn`], and [`spawn_as`] when `before_exec` is given.
-fn start(
-    flags: CloneFlags,
-    command: &[OsString],
-    before_exec: Option<BeforeExec>,
-) -> Result<Child> {
+/// [`spawn`], [`spawn_as`] and [`Spawn::start`]: `spawn` is `Spawn::new(flags, command)`,
+/// `spawn_as` the same with its `before_exec`.
+fn start(spawn: Spawn) -> Result<Child> {
+    let Spawn {
+        flags,
+        command,
+        cgroup,
+        at_birth,
+        before_exec,
+    } = spawn;
     // Signals are blocked before the child exists, so none is lost before `wait` takes them.
     let signals = block_signals()?;
     let terminal = foreground_group();
@@ -342,66 +346,91 @@ fn start(
     };
     env::set_var(CHILD_ENV, mark);
     let go_fd = go.as_raw_fd();
-    let mut stack = vec![0u8; STACK_SIZE];
-    // SAFETY: this program has one thread, so the child (which gets its own copy of our memory,
-    // as with fork) is a consistent copy of it; the callback only execs, or reports and returns.
-    let pid = unsafe {
-        clone(
-            Box::new(|| {
-                // PR_SET_PDEATHSIG: the kernel sends the child SIGKILL when the parent dies, and
-                // execve(2) keeps it. It covers this one process, not what it starts later. (If
-                // the parent dies before this line, the child reads end-of-file on the pipe.)
-                if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-                    eprintln!(
-                        "{}: {}",
-                        name(),
-                        failure("prctl", err, "see prctl(2)").message
-                    );
-                    return EXIT_RUNTIME as isize;
+    // What the child runs, on its own copy of our memory: the clone(2) callback, or what
+    // clone3(2) returns to in the child.
+    let in_child = || {
+        // PR_SET_PDEATHSIG: the kernel sends the child SIGKILL when the parent dies, and
+        // execve(2) keeps it. It covers this one process, not what it starts later. (If
+        // the parent dies before this line, the child reads end-of-file on the pipe.)
+        if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
+            eprintln!(
+                "{}: {}",
+                name(),
+                failure("prctl", err, "see prctl(2)").message
+            );
+            return EXIT_RUNTIME as isize;
+        }
+        // Spawn::at_birth's step, before the child waits for its go.
+        if let Some(Err(failure)) = at_birth.as_ref().map(|step| step()) {
+            if !failure.message.is_empty() {
+                eprintln!("{}: {}", name(), failure.message);
+            }
+            return EXIT_RUNTIME as isize;
+        }
+        if let Some(before_exec) = before_exec {
+            if let Err(failure) = hold(&wait_end, go_fd).and_then(|()| before_exec()) {
+                if !failure.message.is_empty() {
+                    eprintln!("{}: {}", name(), failure.message);
                 }
-                if let Some(before_exec) = before_exec {
-                    if let Err(failure) = hold(&wait_end, go_fd).and_then(|()| before_exec()) {
-                        if !failure.message.is_empty() {
-                            eprintln!("{}: {}", name(), failure.message);
-                        }
-                        return EXIT_RUNTIME as isize;
-                    }
-                    // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
-                    // (A parent that dies between its go and this line is missed.)
-                    if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-                        eprintln!(
-                            "{}: {}",
-                            name(),
-                            failure("prctl", err, "see prctl(2)").message
-                        );
-                        return EXIT_RUNTIME as isize;
-                    }
-                } else {
-                    // The re-executed program keeps the end of the pipe it waits on.
-                    let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
-                }
-                // The parent's blocked signals survive execve(2). A child that will be PID 1
-                // keeps them blocked until its init takes them: a signal sent to a PID 1 with
-                // no handler, and not blocked, is discarded. Any other child unblocks them.
-                if !flags.contains(CloneFlags::CLONE_NEWPID) {
-                    let _ = SigSet::all().thread_unblock();
-                }
-                let err = execv(c"/proc/self/exe", &argv).unwrap_err();
+                return EXIT_RUNTIME as isize;
+            }
+            // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
+            // (A parent that dies between its go and this line is missed.)
+            if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
                 eprintln!(
                     "{}: {}",
                     name(),
-                    failure("execve", err, "see execve(2)").message
+                    failure("prctl", err, "see prctl(2)").message
                 );
-                EXIT_RUNTIME as isize
-            }),
-            &mut stack,
-            flags,
-            Some(Signal::SIGCHLD as i32),
-        )
+                return EXIT_RUNTIME as isize;
+            }
+        } else {
+            // The re-executed program keeps the end of the pipe it waits on.
+            let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
+        }
+        // The parent's blocked signals survive execve(2). A child that will be PID 1
+        // keeps them blocked until its init takes them: a signal sent to a PID 1 with
+        // no handler, and not blocked, is discarded. Any other child unblocks them.
+        if !flags.contains(CloneFlags::CLONE_NEWPID) {
+            let _ = SigSet::all().thread_unblock();
+        }
+        let err = execv(c"/proc/self/exe", &argv).unwrap_err();
+        eprintln!(
+            "{}: {}",
+            name(),
+            failure("execve", err, "see execve(2)").message
+        );
+        EXIT_RUNTIME as isize
+    };
+    let pid = match cgroup {
+        Some(dir) => clone3_into(flags, dir, in_child).map_err(|err| {
+            let hint = match err {
+                Errno::EPERM | Errno::EACCES => root_hint(),
+                _ => "CLONE_INTO_CGROUP needs Linux 5.7 and a cgroup v2 group, with no \
+                      groups of its own; see clone(2)"
+                    .to_string(),
+            };
+            failure("clone3", err, &hint)
+        }),
+        None => {
+            let mut stack = vec![0u8; STACK_SIZE];
+            // SAFETY: this program has one thread, so the child (which gets its own copy of
+            // our memory, as with fork) is a consistent copy of it; the callback only execs,
+            // or reports and returns.
+            unsafe {
+                clone(
+                    Box::new(in_child),
+                    &mut stack,
+                    flags,
+                    Some(Signal::SIGCHLD as i32),
+                )
+            }
+            .map_err(|err| failure("clone", err, &root_hint()))
+        }
     };
     env::remove_var(CHILD_ENV);
     drop(wait_end);
-    let pid = pid.map_err(|err| failure("clone", err, &root_hint()))?;
+    let pid = pid?;
     Ok(Child {
         pid,
         go,
@@ -551,7 +580,7 @@ pub type BeforeExec = fn() -> Result<()>;
 /// namespace gives only to a process that is uid 0 in it, so the child must become uid 0 there
 /// (setresuid(2), after the parent has written the uid map) before it execs.
 pub fn spawn_as(flags: CloneFlags, command: &[OsString], before_exec: BeforeExec) -> Result<Child> {
-    start(flags, command, Some(before_exec))
+    start(Spawn::new(flags, command).before_exec(before_exec))
 }
 
 /// In [`spawn_as`]'s child, before execve(2): wait for the parent's go. Our copy of its end of
@@ -596,4 +625,110 @@ pub fn main_with_options(
         None => println!("{text}\n\n{options}"),
     }
     ExitCode::SUCCESS
+}
+
+/// [`spawn`] and [`spawn_as`], with more to say about the child: what they do, and where the
+/// child is born. `Spawn::new(flags, command).start()` is `spawn(flags, command)`.
+pub struct Spawn<'a> {
+    flags: CloneFlags,
+    command: &'a [OsString],
+    cgroup: Option<BorrowedFd<'a>>,
+    at_birth: Option<Box<dyn Fn() -> Result<()> + 'a>>,
+    before_exec: Option<BeforeExec>,
+}
+
+impl<'a> Spawn<'a> {
+    /// The child [`spawn`] starts: this program again, in the namespaces of `flags`.
+    pub fn new(flags: CloneFlags, command: &'a [OsString]) -> Spawn<'a> {
+        Spawn {
+            flags,
+            command,
+            cgroup: None,
+            at_birth: None,
+            before_exec: None,
+        }
+    }
+
+    /// The child is born in the cgroup v2 group whose folder `dir` is open: clone3(2) instead
+    /// of clone(2), with `CLONE_INTO_CGROUP`, so it is in the group (its limits, its counts)
+    /// from its first instruction, and nobody has to move it there afterwards.
+    pub fn into_cgroup(mut self, dir: BorrowedFd<'a>) -> Spawn<'a> {
+        self.cgroup = Some(dir);
+        self
+    }
+
+    /// A step the child takes first, as soon as it is born: before it waits for the parent's
+    /// go, before it re-executes. If it fails, the child says why and exits with 125.
+    pub fn at_birth(mut self, step: impl Fn() -> Result<()> + 'a) -> Spawn<'a> {
+        self.at_birth = Some(Box::new(step));
+        self
+    }
+
+    /// [`spawn_as`]'s step: the child is held before its execve(2), and once let go takes
+    /// `before_exec`, then re-executes.
+    pub fn before_exec(mut self, before_exec: BeforeExec) -> Spawn<'a> {
+        self.before_exec = Some(before_exec);
+        self
+    }
+
+    /// Starts the child, held until [`Child::wait`] lets it go.
+    pub fn start(self) -> Result<Child> {
+        start(self)
+    }
+}
+
+/// clone3(2)'s arguments, `struct clone_args` of linux/sched.h up to `cgroup` (Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2)'s flag: the child starts in the cgroup v2 group given as `cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2) with `CLONE_INTO_CGROUP` and no stack of its own: like fork(2), the child goes on
+/// from here on a copy of our memory and stack. It runs `in_child`, then exits with its code;
+/// the parent gets the child's pid.
+fn clone3_into(
+    flags: CloneFlags,
+    cgroup: BorrowedFd,
+    in_child: impl FnOnce() -> isize,
+) -> nix::Result<Pid> {
+    let args = CloneArgs {
+        // As u32 first: CLONE_* flags are C ints, and no sign may spread to the upper half.
+        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: Signal::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size given, and it asks for no shared memory
+    // (no CLONE_VM) and no new stack: the child gets a copy of this one-thread program, as
+    // with fork(2), and never returns from here (it exits with _exit(2)).
+    let ret = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => {
+            let code = in_child();
+            // SAFETY: _exit(2) ends the child at once, running none of the parent's cleanup.
+            unsafe { nix::libc::_exit(code as i32) }
+        }
+        pid => Ok(Pid::from_raw(pid as i32)),
+    }
 }

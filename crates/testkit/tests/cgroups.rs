@@ -281,16 +281,17 @@ fn names_the_layout_and_makes_one_group_of_its_own() {
             "no `{limits}`:\n{}",
             run.stderr
         );
-        // The parent moves the child in (by its pid in the host's namespace: not 1).
-        let join = run
-            .stderr
-            .lines()
-            .find(|l| l.contains("> ") && l.contains("cgroup.procs"));
-        let join = join.unwrap_or_else(|| panic!("no join:\n{}", run.stderr));
-        assert!(
-            join.starts_with("parent: echo ") && !join.starts_with("parent: echo 1 "),
-            "{join}"
-        );
+        // The child joins as it is born: v2 clones it into the group, v1's child moves itself
+        // (0 is the writer) through `tasks`, before its first step.
+        let join = match host_is_v2() {
+            true => "parent: clone3 with CLONE_INTO_CGROUP: the child is born in it",
+            false => "parent: the child's first step: echo 0 > tasks, in each tree",
+        };
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        let at = lines.iter().position(|l| *l == join);
+        let at = at.unwrap_or_else(|| panic!("no `{join}`:\n{}", run.stderr));
+        let first_step = lines.iter().position(|l| l.starts_with("child: "));
+        assert!(Some(at) < first_step, "{}", run.stderr);
         // A projected terminal: few lines, each within 80 columns.
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert!(

@@ -2,13 +2,14 @@
 //! at /sys/fs/cgroup, where a group is a folder and each limit a file in it.
 //! Hosts that still mount v1 trees (one per controller, or "hybrid": v1 for
 //! the controllers, an empty v2 tree beside them) are handled apart, in
-//! cgroups_v1.rs: same steps, other file names.
+//! cgroups_v1.rs: same steps, other file names, and no clone3(2) into a group.
 //!
 //! Man pages: cgroups(7); the kernel's admin-guide/cgroup-v2.rst.
 
 use std::env;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process;
 use std::thread;
@@ -18,7 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC};
 use nix::unistd::Pid;
-use skeleton::{say, Failure, Result};
+use skeleton::{say, Failure, Result, Spawn};
 
 // `#[path]`, so that a later stage that includes this file by its path finds
 // this one beside it.
@@ -59,9 +60,10 @@ impl Limits {
 /// Dropping it kills what is left in it and removes it.
 pub struct Cgroup {
     dirs: Vec<PathBuf>,
+    /// v2: the group's folder, open, for clone3(2) to start the child in.
+    /// None: made in v1 trees (cgroups_v1.rs).
+    dir: Option<File>,
     limits: Limits,
-    /// Made in v1 trees (cgroups_v1.rs).
-    v1: bool,
 }
 
 impl Cgroup {
@@ -75,10 +77,14 @@ impl Cgroup {
         let base = base_group()?;
         let mut cgroup = Cgroup {
             dirs: Vec::new(),
+            dir: None,
             limits: *limits,
-            v1: false,
         };
         let dir = make_group(&base, &mut cgroup)?;
+        cgroup.dir = Some(File::open(&dir).map_err(|err| {
+            let step = format!("open {}", dir.display());
+            skeleton::failure(&step, errno(&err), "see open(2)")
+        })?);
         say!("parent: cgroup v2: mkdir {}", skeleton::short(&dir));
         let mut shown = Vec::new();
         if has(&base, "cgroup.subtree_control", "pids") {
@@ -105,29 +111,27 @@ impl Cgroup {
         Ok(cgroup)
     }
 
-    /// Moves process `pid` into the group: what it starts from then on is
-    /// born in the group, and counted.
-    pub fn join(&self, pid: Pid) -> Result<()> {
-        for dir in &self.dirs {
-            // Writing a pid to cgroup.procs moves that process (all its
-            // threads) into the group.
-            echo(pid, &dir.join("cgroup.procs"))?;
-        }
-        let procs = match self.v1 {
-            false => skeleton::short(&self.dirs[0].join("cgroup.procs")),
-            true => format!("cgroup.procs of {}", self.shown()),
+    /// Has the child that `spawn` starts born in the group: it is counted
+    /// from its first instruction, and so is all it starts.
+    pub fn join<'a>(&'a self, spawn: Spawn<'a>) -> Spawn<'a> {
+        let Some(dir) = &self.dir else {
+            return v1::join(&self.dirs, spawn);
         };
-        say!("parent: echo {pid} > {procs}");
-        Ok(())
+        // clone3(2) with CLONE_INTO_CGROUP and the group's folder makes the
+        // child in the group. (Writing its pid to cgroup.procs afterwards
+        // moves it too, but takes a lock that every fork and exit on the host
+        // takes, and waits for an RCU grace period: about 10 ms.)
+        say!("parent: clone3 with CLONE_INTO_CGROUP: the child is born in it");
+        spawn.into_cgroup(dir.as_fd())
     }
 
     /// Says so when the memory limit's OOM killer ended the command (137 is
     /// 128 + SIGKILL); returns `code`, the container's exit code.
     pub fn explain(&self, code: u8) -> u8 {
         // The kernel counts its kills as `oom_kill N` in memory.events.
-        let file = match self.v1 {
-            false => "memory.events",
-            true => v1::OOM_FILE,
+        let file = match self.dir {
+            Some(_) => "memory.events",
+            None => v1::OOM_FILE,
         };
         let mut kills = 0;
         for dir in &self.dirs {
@@ -147,9 +151,9 @@ impl Cgroup {
 
     /// How the teaching lines name the group.
     fn shown(&self) -> String {
-        match self.v1 {
-            false => self.dirs.iter().map(|dir| skeleton::short(dir)).collect(),
-            true => v1::shown_dirs(&self.dirs),
+        match self.dir {
+            Some(_) => skeleton::short(&self.dirs[0]),
+            None => v1::shown_dirs(&self.dirs),
         }
     }
 }

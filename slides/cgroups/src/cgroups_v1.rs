@@ -11,10 +11,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
-use skeleton::{say, Result};
+use skeleton::{say, Result, Spawn};
 
 use super::{
-    is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
+    echo, is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
     CPU_PERIOD_US, ROOT,
 };
 
@@ -26,8 +26,8 @@ pub(super) const OOM_FILE: &str = "memory.oom_control";
 pub(super) fn create(limits: &Limits) -> Result<Cgroup> {
     let mut cgroup = Cgroup {
         dirs: Vec::new(),
+        dir: None,
         limits: *limits,
-        v1: true,
     };
     let mut shown = Vec::new();
     for controller in CONTROLLERS {
@@ -71,6 +71,18 @@ pub(super) fn create(limits: &Limits) -> Result<Cgroup> {
     );
     say!("parent: {}", shown.join(", "));
     Ok(cgroup)
+}
+
+/// v1 has no clone3(2) into a group: the child joins by itself, as soon as it
+/// is born, before its first step.
+pub(super) fn join<'a>(dirs: &'a [PathBuf], spawn: Spawn<'a>) -> Spawn<'a> {
+    say!("parent: the child's first step: echo 0 > tasks, in each tree");
+    // 0 is the writer itself, and `tasks` moves one thread (the child has
+    // one): a single thread moving itself is the one move that skips the lock
+    // that forks and exits take and moving by pid (cgroup.procs) waits on.
+    spawn.at_birth(move || {
+        dirs.iter().try_for_each(|dir| echo(0, &dir.join("tasks")))
+    })
 }
 
 /// The runtime's own group in a controller's tree: the path of the line

@@ -2,11 +2,11 @@
 //!
 //! Namespaces limit what a process sees; control groups limit what it uses.
 //! The parent makes a group for the container, a folder under /sys/fs/cgroup
-//! with a file per limit (20 processes, 100 MiB, half a CPU), moves the child
-//! into it before the child's first step, and removes it when it has ended.
+//! with a file per limit (20 processes, 100 MiB, half a CPU), starts the child
+//! in it (clone3(2) with CLONE_INTO_CGROUP), and removes it when it has ended.
 //!
 //! Run it: `cargo xtask run cgroups -- sh -c 'f() { f | f; }; f'` (a fork bomb)
-//! Man pages: cgroups(7), the kernel's admin-guide/cgroup-v2.rst.
+//! Man pages: cgroups(7), clone(2), the kernel's admin-guide/cgroup-v2.rst.
 
 use std::ffi::OsString;
 use std::process::{self, ExitCode};
@@ -37,11 +37,10 @@ fn run(command: &[OsString]) -> Result<u8> {
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
     let cgroup = Cgroup::create(&Limits::DEFAULT)?;
-    // base2's re-exec by clone(2) with these flags; the child waits on a pipe.
-    let child = skeleton::spawn(flags, command)?;
-    // The child joins while it waits, before its first step: what it starts
-    // is born in the group, and counted.
-    cgroup.join(child.pid())?;
+    // base2's re-exec with these flags; the child waits on a pipe. It joins
+    // the group as it is born (v2: clone3(2) into it; v1: its first step), so
+    // all it starts is counted.
+    let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
     // wait lets it go and passes signals on; an OOM kill is reported.
     let code = child.wait()?;
     Ok(cgroup.explain(code))

@@ -62,19 +62,20 @@ fn run(args: &[OsString]) -> Result<u8> {
     let cgroup = as_root(root, "the cgroup limits", || {
         Cgroup::create(&options.limits)
     })?;
-    // base2's re-exec by clone(2), held on the pipe before it re-executes:
-    // once let go, it becomes root of its namespace (without --rootless it is
-    // host root already), then re-executes with a clean environment.
-    let child = skeleton::spawn_as(flags, args, become_root_clean)
-        .map_err(userns::explain)?;
+    // base2's re-exec, held on the pipe before it re-executes: once let go,
+    // it becomes root of its namespace (without --rootless it is host root
+    // already), then re-executes with a clean environment.
+    let mut spawn =
+        skeleton::Spawn::new(flags, args).before_exec(become_root_clean);
+    // It joins the group as it is born (v2: clone3(2) into it; v1: its first
+    // step), so all it starts is counted.
+    if let Some(cgroup) = &cgroup {
+        spawn = cgroup.join(spawn);
+    }
+    let child = spawn.start().map_err(userns::explain)?;
     // --rootless: while it waits, the parent maps its ids (userns.rs).
     if options.rootless {
         userns::map_ids(child.pid(), root)?;
-    }
-    // The child joins while it waits, before its first step: what it starts
-    // is born in the group, and counted.
-    if let Some(cgroup) = &cgroup {
-        cgroup.join(child.pid())?;
     }
     // Still before it goes: a cable from the host into its network namespace,
     // deleted when `run` returns (veth.rs).

@@ -49,11 +49,10 @@ fn run(command: &[OsString]) -> Result<u8> {
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
     let cgroup = Cgroup::create(&Limits::DEFAULT)?;
-    // base2's re-exec by clone(2) with these flags; the child waits on a pipe.
-    let child = skeleton::spawn(flags, command)?;
-    // The child joins while it waits, before its first step: what it starts
-    // is born in the group, and counted.
-    cgroup.join(child.pid())?;
+    // base2's re-exec with these flags; the child waits on a pipe. It joins
+    // the group as it is born (v2: clone3(2) into it; v1: its first step), so
+    // all it starts is counted.
+    let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
     // Still before it goes: a cable from the host into its network namespace,
     // deleted when `run` returns (veth.rs).
     let _veth = veth::connect(subnet, child.pid())?;

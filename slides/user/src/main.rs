@@ -60,17 +60,18 @@ fn run(command: &[OsString]) -> Result<u8> {
     let cgroup = as_root(root, "the cgroup limits", || {
         Cgroup::create(&Limits::DEFAULT)
     })?;
-    // base2's re-exec by clone(2), held on the pipe before it re-executes:
-    // once let go, it becomes root of its namespace, then re-executes.
-    let child = skeleton::spawn_as(flags, command, userns::become_root)
-        .map_err(userns::explain)?;
+    // base2's re-exec, held on the pipe before it re-executes: once let go,
+    // it becomes root of its namespace, then re-executes.
+    let mut spawn =
+        skeleton::Spawn::new(flags, command).before_exec(userns::become_root);
+    // It joins the group as it is born (v2: clone3(2) into it; v1: its first
+    // step), so all it starts is counted.
+    if let Some(cgroup) = &cgroup {
+        spawn = cgroup.join(spawn);
+    }
+    let child = spawn.start().map_err(userns::explain)?;
     // While it waits, the parent maps its ids (userns.rs).
     userns::map_ids(child.pid(), root)?;
-    // The child joins while it waits, before its first step: what it starts
-    // is born in the group, and counted.
-    if let Some(cgroup) = &cgroup {
-        cgroup.join(child.pid())?;
-    }
     // Still before it goes: a cable from the host into its network namespace,
     // deleted when `run` returns (veth.rs).
     let _veth = subnet
