@@ -12,6 +12,7 @@ mod matrix;
 mod present;
 mod rootfs;
 mod run;
+mod slides;
 mod test;
 mod util;
 mod vm;
@@ -36,6 +37,7 @@ const COMMANDS: &[Entry] = &[
     (&doctor::CLI, doctor::main),
     (&clean::CLI, clean::main),
     (&present::CLI, present::main),
+    (&slides::CLI, slides::main),
     (&bench::CLI, bench::main),
     (&check::CLI, check::main),
     (&HELP, help),
