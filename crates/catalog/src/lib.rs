@@ -481,8 +481,9 @@ pub const STAGES: &[Stage] = &[
             Cut::Body {
                 file: "cgroups.rs",
                 function: "join",
-                hint: "move process `pid` into each folder of self.dirs: cgroups(7), the file \
-                       cgroup.procs; `echo` is here to help",
+                hint: "have the child `spawn` starts born in the group: clone3(2), \
+                       CLONE_INTO_CGROUP with the group's folder, self.dir (Spawn::into_cgroup); \
+                       in v1 trees, where self.dir is None, v1::join does it",
             },
             Cut::Body {
                 file: "cgroups.rs",
