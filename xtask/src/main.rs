@@ -7,6 +7,7 @@ mod clean;
 mod cli;
 mod diff;
 mod doctor;
+mod exercise;
 mod list;
 mod matrix;
 mod present;
@@ -33,6 +34,7 @@ const COMMANDS: &[Entry] = &[
     (&rootfs::CLI, rootfs::main),
     (&test::CLI, test::main),
     (&diff::CLI, diff::main),
+    (&exercise::CLI, exercise::main),
     (&matrix::CLI, matrix::main),
     (&doctor::CLI, doctor::main),
     (&clean::CLI, clean::main),

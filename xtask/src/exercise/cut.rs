@@ -1,0 +1,386 @@
+//! Taking a step out of a stage's source, as the catalog's [`Cut`]s say: a function's body,
+//! replaced by `todo!("<hint>")`, or one statement of a function with the comment just above it,
+//! replaced by a placeholder under the hint as a comment (a clone flag is one line of `run`).
+//!
+//! A function is found by its name with a light scan of Rust's syntax: comments, strings and
+//! character literals are skipped while braces are matched, so `format!("{x}")` or a `}` in a
+//! comment cannot end a body early. A cut that does not fit its slide any more (the function
+//! renamed, the line changed, a name found twice) is an error naming it, never a silent miss;
+//! the unit tests below try every cut of the catalog on the real slides.
+
+use anyhow::{bail, Result};
+use catalog::Cut;
+
+/// The slides' width: an exercise is a slide with a hole in it.
+const WIDTH: usize = 80;
+
+/// `source` with `cut` taken out.
+pub fn apply(source: &str, cut: &Cut) -> Result<String> {
+    let (start, open, close) = function(source, cut.function())?;
+    let indent = indentation(source, start);
+    match cut {
+        Cut::Body { hint, .. } => {
+            let inner = format!("{indent}    ");
+            let body = format!("\n{}\n{indent}", todo(&inner, hint));
+            Ok(format!("{}{body}{}", &source[..=open], &source[close..]))
+        }
+        Cut::Line {
+            line,
+            placeholder,
+            hint,
+            ..
+        } => {
+            let body = &source[open + 1..close];
+            let lines: Vec<&str> = body.split_inclusive('\n').collect();
+            let found: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].trim() == *line)
+                .collect();
+            let at = match found[..] {
+                [at] => at,
+                [] => bail!("no line `{line}` in fn {}", cut.function()),
+                _ => bail!("the line `{line}` is in fn {} twice", cut.function()),
+            };
+            // The comment right above the line explains it: it goes too.
+            let mut first = at;
+            while first > 0 && lines[first - 1].trim_start().starts_with("//") {
+                first -= 1;
+            }
+            let lead = &lines[at][..lines[at].len() - lines[at].trim_start().len()];
+            let mut replaced = comment(lead, &format!("Your step: {hint}"));
+            replaced.push_str(&format!("{lead}{placeholder}\n"));
+            let before: String = lines[..first].concat();
+            let after: String = lines[at + 1..].concat();
+            Ok(format!(
+                "{}{before}{replaced}{after}{}",
+                &source[..=open],
+                &source[close..]
+            ))
+        }
+    }
+}
+
+/// `todo!("<hint>")` at `indent`: on one line when it fits, else the string continued with
+/// `\` over lines of at most [`WIDTH`] columns (rustfmt leaves such a string as it is).
+fn todo(indent: &str, hint: &str) -> String {
+    // The hint is a format string of todo!: braces doubled, quotes and backslashes escaped.
+    let escaped = hint
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('{', "{{")
+        .replace('}', "}}");
+    let one = format!("{indent}todo!(\"{escaped}\")");
+    if one.chars().count() <= WIDTH {
+        return one;
+    }
+    let inner = format!("{indent}    ");
+    // A line that goes on ends with ` \` (the space is the string's, the line break and the
+    // next line's indentation are not); the next lines start one column in, under the text.
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = format!("{inner}\"");
+    let mut empty = true;
+    let words: Vec<&str> = escaped.split(' ').collect();
+    for (i, word) in words.iter().enumerate() {
+        let tail = if i + 1 == words.len() { 1 } else { 2 };
+        if !empty && line.chars().count() + 1 + word.chars().count() + tail > WIDTH {
+            lines.push(format!("{line} \\"));
+            line = format!("{inner} ");
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    lines.push(format!("{line}\""));
+    format!("{indent}todo!(\n{}\n{indent})", lines.join("\n"))
+}
+
+/// `text` as `//` comment lines at `lead`, wrapped to [`WIDTH`] columns.
+fn comment(lead: &str, text: &str) -> String {
+    let mut out = String::new();
+    let mut line = format!("{lead}//");
+    for word in text.split_whitespace() {
+        if line.chars().count() + 1 + word.chars().count() > WIDTH && !line.ends_with("//") {
+            out.push_str(&line);
+            out.push('\n');
+            line = format!("{lead}//");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// The whitespace the line holding byte `at` starts with.
+fn indentation(source: &str, at: usize) -> &str {
+    let start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = &source[start..];
+    &line[..line.len() - line.trim_start().len()]
+}
+
+/// Where `fn name` is: the start of the `fn` keyword, its body's `{` and its `}` (byte offsets).
+fn function(source: &str, name: &str) -> Result<(usize, usize, usize)> {
+    let code = code_mask(source);
+    let bytes = source.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let needle = format!("fn {name}");
+    let mut found = Vec::new();
+    for (at, _) in source.match_indices(&needle) {
+        let end = at + needle.len();
+        let before_ok = at == 0 || !ident(bytes[at - 1]);
+        let after = source[end..].trim_start();
+        if code[at] && before_ok && (after.starts_with('(') || after.starts_with('<')) {
+            found.push(at);
+        }
+    }
+    let at = match found[..] {
+        [at] => at,
+        [] => bail!("no fn {name}"),
+        _ => bail!("fn {name} is defined {} times", found.len()),
+    };
+    // The body's `{` is the first one outside the parameters' parentheses.
+    let mut parens = 0i32;
+    let mut open = None;
+    for i in at..source.len() {
+        if !code[i] {
+            continue;
+        }
+        match bytes[i] {
+            b'(' => parens += 1,
+            b')' => parens -= 1,
+            b'{' if parens == 0 => {
+                open = Some(i);
+                break;
+            }
+            b';' if parens == 0 => bail!("fn {name} has no body"),
+            _ => {}
+        }
+    }
+    let Some(open) = open else {
+        bail!("fn {name} has no body");
+    };
+    let mut depth = 0i32;
+    for i in open..source.len() {
+        if !code[i] {
+            continue;
+        }
+        match bytes[i] {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok((at, open, i));
+                }
+            }
+            _ => {}
+        }
+    }
+    bail!("fn {name}: its body is not closed")
+}
+
+/// For each byte of `source`, whether it is code: not in a comment, a string or a character
+/// literal. Enough of Rust's lexical rules for matching braces in the slides.
+fn code_mask(source: &str) -> Vec<bool> {
+    let b = source.as_bytes();
+    let mut code = vec![true; b.len()];
+    let mut i = 0;
+    let skip = |from: usize, to: usize, code: &mut Vec<bool>| {
+        for c in code.iter_mut().take(to.min(b.len())).skip(from) {
+            *c = false;
+        }
+    };
+    while i < b.len() {
+        let rest = &b[i..];
+        if rest.starts_with(b"//") {
+            let end = source[i..].find('\n').map_or(b.len(), |n| i + n);
+            skip(i, end, &mut code);
+            i = end;
+        } else if rest.starts_with(b"/*") {
+            // Block comments nest in Rust.
+            let (mut depth, mut j) = (0, i);
+            while j < b.len() {
+                if b[j..].starts_with(b"/*") {
+                    depth += 1;
+                    j += 2;
+                } else if b[j..].starts_with(b"*/") {
+                    depth -= 1;
+                    j += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    j += 1;
+                }
+            }
+            skip(i, j, &mut code);
+            i = j;
+        } else if rest[0] == b'r' && (rest.get(1) == Some(&b'"') || rest.get(1) == Some(&b'#')) {
+            // A raw string: r"...", r#"..."#; an `r` ending an identifier is not one.
+            let hashes = rest[1..].iter().take_while(|&&c| c == b'#').count();
+            if rest.get(1 + hashes) != Some(&b'"') || (i > 0 && is_ident(b[i - 1])) {
+                i += 1;
+                continue;
+            }
+            let close = format!("\"{}", "#".repeat(hashes));
+            let start = i + 2 + hashes;
+            let end = source[start..]
+                .find(&close)
+                .map_or(b.len(), |n| start + n + close.len());
+            skip(i, end, &mut code);
+            i = end;
+        } else if rest[0] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            skip(i, j + 1, &mut code);
+            i = j + 1;
+        } else if rest[0] == b'\'' {
+            // A character literal ('x', '\n', '\u{7f}'), or a lifetime ('a), which is code.
+            let end = if rest.get(1) == Some(&b'\\') {
+                source[i + 2..].find('\'').map(|n| i + 2 + n + 1)
+            } else {
+                let len = source[i + 1..].chars().next().map_or(1, char::len_utf8);
+                (b.get(i + 1 + len) == Some(&b'\'')).then_some(i + 2 + len)
+            };
+            match end {
+                Some(end) => {
+                    skip(i, end, &mut code);
+                    i = end;
+                }
+                None => i += 1,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    code
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "/// Doc: fn step() is below.\n\
+        fn run(command: &[u8]) -> Result<u8> {\n\
+        \x20   let s = \"}\"; let c = '}'; let l: &'static str = r#\"{\"#;\n\
+        \x20   // The flag, explained.\n\
+        \x20   flags |= Flags::NEW;\n\
+        \x20   spawn(flags)\n\
+        }\n\
+        \n\
+        impl Drop for X {\n\
+        \x20   fn step<T>(x: T) {\n\
+        \x20       if x { format!(\"{x}\"); } /* } */\n\
+        \x20   }\n\
+        }\n";
+
+    #[test]
+    fn a_body_becomes_todo() {
+        let cut = Cut::Body {
+            file: "main.rs",
+            function: "step",
+            hint: "look up \"step\"(2) {now}",
+        };
+        let out = apply(SOURCE, &cut).unwrap();
+        assert!(
+            out.contains(
+                "    fn step<T>(x: T) {\n        todo!(\"look up \\\"step\\\"(2) {{now}}\")\n    }\n}\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("/// Doc: fn step() is below.\nfn run("),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_line_becomes_the_placeholder_under_the_hint() {
+        let cut = Cut::Line {
+            file: "main.rs",
+            function: "run",
+            line: "flags |= Flags::NEW;",
+            placeholder: "flags |= Flags::empty();",
+            hint: "the flag: flag(7)",
+        };
+        let out = apply(SOURCE, &cut).unwrap();
+        assert!(
+            out.contains(
+                "'}'; let l: &'static str = r#\"{\"#;\n    // Your step: the flag: flag(7)\n    \
+                 flags |= Flags::empty();\n    spawn(flags)\n}\n"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("explained"), "{out}");
+    }
+
+    #[test]
+    fn a_cut_that_does_not_fit_is_an_error() {
+        let body = |function| Cut::Body {
+            file: "main.rs",
+            function,
+            hint: "h(1)",
+        };
+        assert!(apply(SOURCE, &body("nope")).is_err());
+        // `fn step` in the doc comment does not count.
+        assert!(apply(SOURCE, &body("step")).is_ok());
+        let twice = format!("{SOURCE}fn step() {{}}\n");
+        assert!(apply(&twice, &body("step")).is_err());
+        let line = Cut::Line {
+            file: "main.rs",
+            function: "run",
+            line: "flags |= Flags::OTHER;",
+            placeholder: "x",
+            hint: "h(1)",
+        };
+        assert!(apply(SOURCE, &line).is_err());
+    }
+
+    #[test]
+    fn a_long_hint_is_continued_within_80_columns() {
+        let hint = "a hint long enough to need more than one line of the slide, with a \
+                    man page at its end: clone(2), and namespaces(7) too, and more words";
+        let text = todo("    ", hint);
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert!(text.starts_with("    todo!(\n        \""), "{text}");
+        assert!(text.ends_with("\"\n    )"), "{text}");
+        let words: String = text
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().trim_matches(['"', '\\']).trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert_eq!(words.trim_end_matches([' ', ')']), hint);
+    }
+
+    /// Every cut of the catalog fits its slide today: found once, and gone from the result.
+    #[test]
+    fn every_cut_of_the_catalog_fits_its_slide() {
+        let root = crate::util::project_root();
+        for stage in catalog::STAGES {
+            for cut in stage.exercise {
+                let path = root
+                    .join("slides")
+                    .join(stage.name)
+                    .join("src")
+                    .join(cut.file());
+                let source = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let out = apply(&source, cut)
+                    .unwrap_or_else(|e| panic!("{} {}: {e:#}", stage.name, cut.function()));
+                assert_ne!(out, source, "{}: {cut:?}", stage.name);
+                if let Cut::Line { line, .. } = cut {
+                    assert!(!out.contains(line), "{}: {cut:?}", stage.name);
+                }
+            }
+        }
+    }
+}
