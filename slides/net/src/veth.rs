@@ -2,17 +2,30 @@
 //! interfaces where what one sends the other receives. One end stays on the
 //! host, the other is in the container's network namespace; each gets an
 //! address of the same /30 and is brought up. The parent does it all from
-//! outside, with ip(8), while the child is still held.
+//! outside while the child is still held, with the requests ip(8) itself
+//! would send the kernel over rtnetlink (netlink.rs): each is printed as the
+//! `ip` command it stands for, and no process is started.
 
 use std::net::Ipv4Addr;
-use std::process::{self, Command, Stdio};
+use std::process;
 
+use nix::errno::Errno;
 use nix::unistd::Pid;
-use skeleton::{say, Failure, Result, EXIT_RUNTIME};
+use skeleton::{say, Result};
 
-/// The pair, by its host end `dc<our pid>h`. Dropping it deletes the pair.
+// Beside this file, wherever this file is included from.
+#[path = "netlink.rs"]
+mod netlink;
+use netlink::Netlink;
+
+/// The pair, by its host end `dc<our pid>h` and that end's address. Dropped,
+/// it gives the /30 back (see `drop`).
 pub struct Veth {
     host: String,
+    address: Ipv4Addr,
+    netlink: Netlink,
+    /// Both ends addressed and up: the child may go.
+    connected: bool,
 }
 
 /// Connects the child (held, not yet running anything) to the host: `dc<our
@@ -25,55 +38,74 @@ pub fn connect(subnet: Ipv4Addr, child: Pid) -> Result<Veth> {
     let net = u32::from(subnet);
     let (host_ip, inside_ip) =
         (Ipv4Addr::from(net + 1), Ipv4Addr::from(net + 2));
+    let netlink = Netlink::open().map_err(no_socket)?;
     // `netns <pid>` makes the container's end right in the child's network
     // namespace, as `ip link set dc..c netns <pid>` would move it there: the
     // pair is never on the host with both ends, so whenever the runtime dies,
     // the namespace dies with the child and takes the pair along.
-    run(&format!(
-        "ip link add {host} type veth peer name {inside} netns {child}"
-    ))?;
+    let add = format!("ip link add {host} type veth peer name {inside}");
+    ip(&format!("{add} netns {child}"), || {
+        netlink.add_veth(&host, &inside, child)
+    })?;
     // From here on, returning early drops `veth`, which deletes the pair.
-    let veth = Veth { host: host.clone() };
-    run(&format!("ip address add {host_ip}/30 dev {host}"))?;
-    run(&format!("ip link set {host} up"))?;
-    // nsenter(1) runs `ip` in the child's network namespace only: not in its
-    // PID namespace, where the command must be the first process after init.
+    let mut veth = Veth {
+        host: host.clone(),
+        address: host_ip,
+        netlink,
+        connected: false,
+    };
+    ip(&format!("ip address add {host_ip}/30 dev {host}"), || {
+        veth.netlink.add_address(&host, host_ip, 30)
+    })?;
+    ip(&format!("ip link set {host} up"), || {
+        veth.netlink.set_up(&host)
+    })?;
+    // A socket acts on the network namespace it was made in: one made in the
+    // child's, as nsenter(1) would enter it, sets its end up from here.
     let netns = format!("nsenter -t {child} -n");
-    run(&format!(
-        "{netns} ip address add {inside_ip}/30 dev {inside}"
-    ))?;
-    run(&format!("{netns} ip link set {inside} up"))?;
+    let theirs = Netlink::open_in(child).map_err(no_socket)?;
+    ip(
+        &format!("{netns} ip address add {inside_ip}/30 dev {inside}"),
+        || theirs.add_address(&inside, inside_ip, 30),
+    )?;
+    ip(&format!("{netns} ip link set {inside} up"), || {
+        theirs.set_up(&inside)
+    })?;
+    // Closed now: a socket holds on to its namespace, which must go with the
+    // child's last process.
+    drop(theirs);
+    veth.connected = true;
     Ok(veth)
 }
 
 impl Drop for Veth {
-    /// Deletes the pair: deleting either end deletes both, with their
-    /// addresses and routes. The kernel does it too when the container's
-    /// network namespace goes, but a moment later, in the background; by then
-    /// `ip` may find nothing to delete, and says so on stderr, silenced here.
+    /// Once connected, the pair is the kernel's to delete: a network namespace
+    /// whose last process has ended is destroyed with its interfaces, a veth's
+    /// peer with them, a moment later, by a kernel worker. Deleting it here
+    /// would keep us as long: `ip link delete` returns once the kernel is sure
+    /// nothing uses the device any more (10 to 35 ms here). Only the host
+    /// end's address goes, at once, so that the next container may take this
+    /// /30 as soon as we exit. A pair half made, the child still held, is
+    /// deleted here.
     fn drop(&mut self) {
-        say!("parent: ip link delete {}", self.host);
-        let mut ip = Command::new("ip");
-        let _ = ip
-            .args(["link", "delete", &self.host])
-            .stderr(Stdio::null());
-        let _ = ip.status();
+        let (host, address) = (&self.host, self.address);
+        if self.connected {
+            say!("parent: ip address delete {address}/30 dev {host}");
+            let _ = self.netlink.delete_address(host, address, 30);
+        } else {
+            say!("parent: ip link delete {host}");
+            let _ = self.netlink.delete(host);
+        }
     }
 }
 
-/// Prints a command for the audience, then runs it.
-fn run(line: &str) -> Result<()> {
+/// Prints the `ip` command a request stands for, then sends it; a refusal is
+/// reported as that command's.
+fn ip(line: &str, request: impl FnOnce() -> nix::Result<()>) -> Result<()> {
     say!("parent: {line}");
-    let argv: Vec<&str> = line.split_whitespace().collect();
-    match Command::new(argv[0]).args(&argv[1..]).status() {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(Failure {
-            code: EXIT_RUNTIME,
-            message: format!("{line}: {status} — see its message above"),
-        }),
-        Err(err) => Err(Failure {
-            code: EXIT_RUNTIME,
-            message: format!("{}: {err} — is it installed?", argv[0]),
-        }),
-    }
+    request().map_err(|err| skeleton::failure(line, err, "see rtnetlink(7)"))
+}
+
+fn no_socket(err: Errno) -> skeleton::Failure {
+    skeleton::failure("socket(AF_NETLINK)", err, &skeleton::root_hint())
 }
