@@ -66,7 +66,12 @@ fn selftest(chrome: &Path, deck: &Path, width: u32, height: u32) -> Value {
             panic!(
                 "no self-test verdict in the page (exit {}):\n{}",
                 run.code,
-                run.stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+                run.stderr
+                    .lines()
+                    .rev()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .join("\n")
             )
         });
         let got = (
@@ -131,10 +136,14 @@ fn judge(verdict: &Value, what: &str, problems: &mut Vec<String>) {
             fail(format!("{key}: {}", verdict[key]));
         }
     }
-    if verdict["overflow"].as_object().map_or(true, |o| !o.is_empty()) {
+    if verdict["overflow"]
+        .as_object()
+        .map_or(true, |o| !o.is_empty())
+    {
         fail(format!("pages overflow: {}", verdict["overflow"]));
     }
-    if verdict["speaker"]["in_step"] != true || verdict["speaker"]["notes_chars"].as_u64() < Some(100)
+    if verdict["speaker"]["in_step"] != true
+        || verdict["speaker"]["notes_chars"].as_u64() < Some(100)
     {
         fail(format!(
             "the speaker view did not follow: {}",
@@ -184,7 +193,10 @@ fn the_deck_works_offline_in_a_real_browser() {
         decks.push((lang, dir.join("index.html")));
     }
     leaks.assert_clean();
-    eprintln!("built the decks in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "built the decks in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut problems = Vec::new();
     for (lang, deck) in &decks {

@@ -367,7 +367,7 @@ fn isolation(part: &Part, lang: Lang, w: &Words) -> String {
         };
         let _ = write!(
             html,
-            "<li class=\"{class}\"><b>{mark}</b><code>{}</code> {}{tag}</li>",
+            "<li class=\"{class}\"><b>{mark}</b><code>{}</code><span>{}{tag}</span></li>",
             esc(p.label()),
             esc(words::property(lang, p))
         );
@@ -379,20 +379,21 @@ fn isolation(part: &Part, lang: Lang, w: &Words) -> String {
     );
     for &a in Attack::ALL {
         let stops = stage.stops.contains(&a);
+        // Stopped: a tick; getting through: a cross; what changed here: a word.
         let (class, mark) = match (stops, stopped_before.contains(&a)) {
             (true, false) => ("yes new", "✓"),
             (true, true) => ("yes", "✓"),
             (false, true) => ("dropped", "✗"),
-            (false, false) => ("no", "·"),
+            (false, false) => ("through", "✗"),
         };
         let tag = match class {
             "yes new" => format!(" <em>{}</em>", esc(w.new)),
-            "no" | "dropped" => format!(" <em>{}</em>", esc(w.gets_through)),
+            "dropped" => format!(" <em>{}</em>", esc(w.gets_through)),
             _ => String::new(),
         };
         let _ = write!(
             html,
-            "<li class=\"{class}\"><b>{mark}</b><code>{}</code> {}{tag}</li>",
+            "<li class=\"{class}\"><b>{mark}</b><code>{}</code><span>{}{tag}</span></li>",
             esc(a.label()),
             esc(words::attack(lang, a))
         );
@@ -884,10 +885,11 @@ pub fn highlight(code: &str) -> String {
         if c == '\'' {
             // A char literal ('a', '\n', '\u{1F600}'), else a lifetime ('a, 'static).
             let end = if next == Some('\\') {
-                chars[i + 2..]
-                    .iter()
-                    .position(|&x| x == '\'')
-                    .map(|p| i + 2 + p + 1)
+                // The escaped character itself may be a quote: look past it.
+                chars
+                    .get(i + 3..)
+                    .and_then(|rest| rest.iter().position(|&x| x == '\''))
+                    .map(|p| i + 3 + p + 1)
             } else if chars.get(i + 2) == Some(&'\'') {
                 Some(i + 3)
             } else {
