@@ -558,11 +558,12 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: Some(Budget {
-            code_lines: 220,
-            why: "a veth pair is made, one end moved into the child's namespace, both \
-                  addressed and up (veth.rs), from a free /30 held under a lock until the \
-                  runtime exits, so concurrent runs never share one (addressing.rs), and lo \
-                  brought up with an ioctl so nothing runs inside before the command",
+            code_lines: 400,
+            why: "a veth pair made with its inside end in the child's namespace, both \
+                  addressed and up (veth.rs), over a small hand-written rtnetlink client that \
+                  replaces five ip/nsenter processes and prints each request's ip command \
+                  (netlink.rs), from a free /30 held under a lock until the runtime exits \
+                  (addressing.rs), and lo brought up with an ioctl",
         }),
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
