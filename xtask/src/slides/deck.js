@@ -224,6 +224,8 @@
     el.querySelector('.hint').textContent = words.elapsed + ' · ' + words.keys;
     el.querySelector('.label').textContent = words.now;
     showSpeaker(0);
+    // The previews are scaled to the window: again whenever it changes size.
+    window.addEventListener('resize', function () { showSpeaker(speakerAt); });
     setInterval(tick, 500);
     tick();
     send({ type: 'hello' });

@@ -178,7 +178,11 @@ fn title_slide(deck: &Deck, w: &Words) -> Slide {
             label: w.talk.to_string(),
             html,
         }],
-        notes: format!("<p>{}</p><p>{}</p>", esc(w.keys), esc(w.speaker_keys)),
+        notes: format!(
+            "<p>{}</p><p>{}</p>",
+            esc(w.keys),
+            esc(&recorded_line(deck, w))
+        ),
     }
 }
 
