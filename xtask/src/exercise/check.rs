@@ -46,7 +46,6 @@ pub fn run(stage: &'static Stage, prebuilt: bool) -> Result<u8> {
     let rootfs_dir = if prebuilt {
         rootfs::default_dir()
     } else {
-        let rootfs_dir = rootfs::ensure()?;
         println!("exercise {}: building your version", stage.name);
         if let Err(err) = super::build(stage) {
             let line = "your version does not build: the compiler's message is above";
@@ -56,7 +55,7 @@ pub fn run(stage: &'static Stage, prebuilt: bool) -> Result<u8> {
             return Ok(1);
         }
         util::build_stage(stage, false)?;
-        rootfs_dir
+        rootfs::ensure()?
     };
     if !util::is_root() {
         eprintln!("exercise: running your version needs root: the rest through sudo");
@@ -132,10 +131,12 @@ impl Lines {
             .push_str(&cli::wrap(&format!("  ✗ {text}"), cli::WIDTH, 4));
     }
 
-    /// Lines shown as they are (a command's output), indented.
+    /// Lines shown as they are (a command's output, a panic's message), indented; a long one
+    /// goes on under itself.
     fn verbatim(&mut self, text: &str) {
         for line in text.lines() {
-            self.text.push_str(&format!("      {line}\n"));
+            self.text
+                .push_str(&cli::wrap(&format!("      {line}"), cli::WIDTH, 8));
         }
     }
 }
@@ -164,7 +165,7 @@ fn judge(
             "your version hangs: `{} run true` still ran after {} s; it was killed, with all it \
              started",
             stage.name,
-            sandbox::TIME_LIMIT.as_secs()
+            sandbox::time_limit().as_secs()
         ))
     } else if ran.code != 0 {
         Some(format!(
@@ -231,7 +232,10 @@ fn judge(
             let left = sandbox.tidy();
             let shown = format!("`$ {}` (line {})", demo.command, demo.line);
             if ran.timed_out {
-                out.differs(&format!("{shown}: still ran after 20 s; killed"));
+                out.differs(&format!(
+                    "{shown}: still ran after {} s; killed",
+                    sandbox::time_limit().as_secs()
+                ));
             } else if ran.code != demo.exit {
                 out.differs(&format!(
                     "{shown}: exited {}, the notes say {}",
@@ -294,10 +298,13 @@ fn why(ran: &Ran) -> String {
     for (i, line) in lines.iter().enumerate() {
         if let Some((_, at)) = line.split_once(" panicked at ") {
             let message = lines.get(i + 1).map_or("", |l| l.trim());
-            panics.push(format!(
-                "panicked at {}: {message}",
-                at.trim().trim_end_matches(':')
-            ));
+            let at = at.trim().trim_end_matches(':');
+            // A panic of the standard library's own (one while unwinding) has no place of
+            // the student's to show.
+            match at.starts_with("/rustc/") {
+                true => panics.push(format!("then: {message}")),
+                false => panics.push(format!("panicked at {at}: {message}")),
+            }
         }
     }
     if !panics.is_empty() {

@@ -30,7 +30,7 @@ use crate::{cli, diff, util};
 
 pub const CLI: cli::Command = cli::Command {
     name: "exercise",
-    about: "write a stage's step yourself; --check says what still differs from the stage",
+    about: "write a stage's new step yourself, checked against the real stage",
     args: &[
         cli::optional(
             "STAGE",
@@ -56,8 +56,9 @@ pub const CLI: cli::Command = cli::Command {
             exercises/target.\n\n\
             --check needs root (through sudo when you are not root). Your version runs in \
             namespaces of the check's own, on a copy-on-write root filesystem, at most 20 s a \
-            run; what it leaves on the host is removed, and said. Exit 0 when it matches the \
-            real stage, 1 when it does not (or does not build), 2 on a usage error.",
+            run ($DESDE_CERO_EXERCISE_LIMIT seconds); what it leaves on the host is removed, \
+            and said. Exit 0 when it matches the real stage, 1 when it does not (or does not \
+            build), 2 on a usage error.",
 };
 
 /// Where the exercises are: `$DESDE_CERO_EXERCISES` (relative to the workspace), else
@@ -171,7 +172,7 @@ fn instructions(stage: &Stage) -> String {
         out.push_str(&cli::wrap(&line, cli::WIDTH, 4));
     }
     let run = format!(
-        "sudo DESDE_CERO_ROOTFS=$PWD/rootfs/build {} run sh",
+        "sudo DESDE_CERO_ROOTFS=rootfs/build {} run sh",
         shown(&binary(stage))
     );
     let lines = [
@@ -183,7 +184,7 @@ fn instructions(stage: &Stage) -> String {
             "Build and check it: `cargo xtask exercise {} --check`.",
             stage.name
         ),
-        format!("Try it by hand: `{run}`."),
+        format!("Try it by hand, on the host itself (no sandbox there): `{run}`."),
         format!(
             "Stuck? `cargo xtask exercise {} --solution` shows the real step; `--reset` starts \
              over.",
