@@ -551,8 +551,8 @@ pub const STAGES: &[Stage] = &[
                 function: "connect",
                 hint: "a veth pair, dc<our pid>h on the host with the subnet's .1 and \
                        dc<our pid>c in the child's network namespace with its .2, each with \
-                       its /30 and up: veth(4), ip-link(8), ip-address(8), nsenter(1); `run` \
-                       runs one command; the Veth returned deletes the pair",
+                       its /30 and up: veth(4), ip-link(8), ip-address(8), rtnetlink(7); \
+                       netlink.rs sends what ip would; the Veth returned, connected, cleans up",
             },
         ],
         drops: &[],
