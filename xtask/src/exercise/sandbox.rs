@@ -170,6 +170,14 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // A group of its own keeps Ctrl-C from the run: if the check itself ends, whatever
+        // way, the kernel kills the run (PR_SET_PDEATHSIG), and the stage its container.
+        // SAFETY: prctl(2) is async-signal-safe, the only call made between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {:?}", command.get_program()))?;
