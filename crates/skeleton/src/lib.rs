@@ -8,7 +8,8 @@
 //! - [`main`]: the `<stage> run [-q] <cmd>` / `<stage> child <cmd>` command line, `--help`,
 //!   and the exit status with a one-line error;
 //! - [`spawn`]: base2's re-exec done with clone(2), so it can take `CLONE_NEW*` flags, and the
-//!   parent that waits for the container while passing signals on;
+//!   parent that waits for the container while passing signals on; [`Spawn`], the same with
+//!   more said: the child born in a cgroup (clone3(2)), a step at its birth, one before exec;
 //! - [`init`]: the init's duties inside a PID namespace (pid's lesson): start the command,
 //!   pass signals on, reap orphans, hand the terminal back;
 //! - [`say!`]: the teaching lines, silenced by `--quiet` or `DESDE_CERO_QUIET=1`.
