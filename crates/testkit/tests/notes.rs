@@ -18,7 +18,11 @@ fn run_demo(stage: &Stage, demo: &Demo) -> Result<(), String> {
     );
     eprintln!("notes: {place}");
     // A block may name another stage to run in (```demo <stage>).
-    let name = demo.stage.as_deref().and_then(catalog::find).map_or(stage.name, |s| s.name);
+    let name = demo
+        .stage
+        .as_deref()
+        .and_then(catalog::find)
+        .map_or(stage.name, |s| s.name);
     let leaks = LeakCheck::start();
     let run = testkit::stage(name, ["sh", "-c", &demo.command]);
     // A leak fails this demo, named, and the other demos still run.

@@ -78,7 +78,7 @@ fn run(args: &[OsString]) -> Result<u8> {
         userns::map_ids(child.pid(), root)?;
     }
     // Still before it goes: a cable from the host into its network namespace,
-    // deleted when `run` returns (veth.rs).
+    // which the kernel deletes with that namespace (veth.rs).
     let _veth = subnet
         .map(|net| veth::connect(net, child.pid()))
         .transpose()?;

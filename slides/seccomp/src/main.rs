@@ -54,7 +54,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // all it starts is counted.
     let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
     // Still before it goes: a cable from the host into its network namespace,
-    // deleted when `run` returns (veth.rs).
+    // which the kernel deletes with that namespace (veth.rs).
     let _veth = veth::connect(subnet, child.pid())?;
     // wait lets it go and passes signals on; an OOM kill is reported.
     let code = child.wait()?;

@@ -73,7 +73,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // While it waits, the parent maps its ids (userns.rs).
     userns::map_ids(child.pid(), root)?;
     // Still before it goes: a cable from the host into its network namespace,
-    // deleted when `run` returns (veth.rs).
+    // which the kernel deletes with that namespace (veth.rs).
     let _veth = subnet
         .map(|net| veth::connect(net, child.pid()))
         .transpose()?;
