@@ -19,11 +19,7 @@ fn main() -> ExitCode {
 
 /// The parent: starts the command and waits for it.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // std's Command makes a new process (fork(2), or posix_spawn(3) where it
     // can), which replaces itself with the command by execve(2); status() then
     // blocks in waitpid(2) until the command ends, and the kernel hands us its

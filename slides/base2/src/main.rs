@@ -20,11 +20,7 @@ fn main() -> ExitCode {
 
 /// The parent: runs this program again as `base2 child <cmd>` and waits for it.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // /proc/self/exe is the kernel's link to our own executable: running it
     // starts a fresh copy of this program, whose `main` sends it to `child`.
     let status = Command::new("/proc/self/exe")

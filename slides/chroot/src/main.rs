@@ -13,7 +13,6 @@ use std::ffi::OsString;
 use std::process::{self, ExitCode};
 
 use nix::sched::CloneFlags;
-use nix::unistd::{chdir, chroot, sethostname};
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -25,11 +24,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS and PID.
     let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
@@ -50,6 +45,7 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {
@@ -61,6 +57,7 @@ fn set_hostname() -> Result<()> {
 
 /// Makes the container's root filesystem our `/`.
 fn change_root() -> Result<()> {
+    use nix::unistd::{chdir, chroot};
     let rootfs = skeleton::rootfs()?;
     // chroot(2) changes our root directory: from now on every absolute path,
     // the command's and those in its PATH included, resolves inside the root

@@ -12,15 +12,9 @@
 
 use std::env;
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::process::{self, ExitCode};
 
-use nix::errno::Errno;
-use nix::libc;
-use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-use nix::unistd::sethostname;
 use skeleton::{say, Result};
 
 fn main() -> ExitCode {
@@ -32,11 +26,7 @@ fn main() -> ExitCode {
 fn run(args: &[OsString]) -> Result<u8> {
     // The options, each checked before anything is made (options.rs).
     let (options, command) = options::parse(args)?;
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS, PID, mount, IPC and network.
     let mut flags = CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWPID
@@ -170,6 +160,7 @@ fn as_root<T>(
 
 /// Names the container.
 fn set_hostname(hostname: &str) -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(hostname).map_err(|err| {
@@ -180,6 +171,10 @@ fn set_hostname(hostname: &str) -> Result<()> {
 /// Brings the loopback interface up: until it is, even 127.0.0.1 is
 /// unreachable.
 fn bring_up_lo() -> Result<()> {
+    use nix::errno::Errno;
+    use nix::libc;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
     // What `ip link set lo up` does, without starting a process: one started
     // here would be in our PID namespace before the command. The ioctl(2)
     // SIOCSIFFLAGS sets an interface's flags (netdevice(7)); any socket will
@@ -214,6 +209,7 @@ fn bring_up_lo() -> Result<()> {
 
 /// Keeps our mounts to ourselves, before we mount anything.
 fn make_mounts_private() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // Our mount table is a copy of the host's, and mounts shared there (systemd
     // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
     // every mount loose, so nothing we mount or unmount reaches the host.
@@ -255,6 +251,8 @@ const KEPT: [&str; 4] = [
 /// open (`exec 7</tmp` in the shell that ran us) is a door to the host's
 /// files: /proc/self/fd/7/.. walks past any pivot_root.
 fn close_inherited_descriptors() -> Result<()> {
+    use nix::errno::Errno;
+    use nix::libc;
     // close_range(2) closes 3 and up in one call. (nix has no call for it:
     // raw libc. SAFETY: no descriptor of ours above 2 is in use: Rust's
     // std keeps none open, and the pipe to the parent is gone.)
@@ -275,6 +273,8 @@ fn close_inherited_descriptors() -> Result<()> {
 /// keyring behind; the user keyring of uid 0 stays reachable by keyctl(2),
 /// which the seccomp filter refuses (seccomp.rs).
 fn join_new_session_keyring() -> Result<()> {
+    use nix::errno::Errno;
+    use nix::libc;
     // keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new session keyring with
     // no name, ours alone. (nix has no call for it: raw libc. SAFETY: a NULL
     // name is documented as asking for an anonymous keyring.)

@@ -14,7 +14,6 @@ use std::ffi::OsString;
 use std::process::{self, ExitCode};
 
 use nix::sched::CloneFlags;
-use nix::unistd::sethostname;
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -26,11 +25,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespace of the stage before: UTS.
     let mut flags = CloneFlags::CLONE_NEWUTS;
     // CLONE_NEWPID makes the child PID 1 of a new PID namespace: it sees only
@@ -53,6 +48,7 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {

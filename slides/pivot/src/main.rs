@@ -11,15 +11,9 @@
 //! Man pages: pivot_root(2), umount2(2), mount(2), proc(5), sysfs(5).
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::process::{self, ExitCode};
 
-use nix::errno::Errno;
-use nix::libc;
-use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-use nix::unistd::sethostname;
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -31,11 +25,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS, PID, mount, IPC and network.
     // No user namespace: root inside is host root, as with docker run by root
     // (the root filesystem's files, host root's, stay its to change).
@@ -96,6 +86,7 @@ mod veth;
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {
@@ -108,6 +99,10 @@ fn set_hostname() -> Result<()> {
 /// Brings the loopback interface up: until it is, even 127.0.0.1 is
 /// unreachable.
 fn bring_up_lo() -> Result<()> {
+    use nix::errno::Errno;
+    use nix::libc;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
     // What `ip link set lo up` does, without starting a process: one started
     // here would be in our PID namespace before the command. The ioctl(2)
     // SIOCSIFFLAGS sets an interface's flags (netdevice(7)); any socket will
@@ -142,6 +137,7 @@ fn bring_up_lo() -> Result<()> {
 
 /// Keeps our mounts to ourselves, before we mount anything.
 fn make_mounts_private() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // Our mount table is a copy of the host's, and mounts shared there (systemd
     // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
     // every mount loose, so nothing we mount or unmount reaches the host.

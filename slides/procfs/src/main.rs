@@ -12,9 +12,7 @@
 use std::ffi::OsString;
 use std::process::{self, ExitCode};
 
-use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
-use nix::unistd::{chdir, chroot, sethostname};
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -26,11 +24,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS and PID.
     let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
     // CLONE_NEWNS gives the child its own copy of the mount table (the first
@@ -56,6 +50,7 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {
@@ -67,6 +62,7 @@ fn set_hostname() -> Result<()> {
 
 /// Makes the container's root filesystem our `/`.
 fn change_root() -> Result<()> {
+    use nix::unistd::{chdir, chroot};
     let rootfs = skeleton::rootfs()?;
     // chroot(2) changes our root directory: from now on every absolute path,
     // the command's and those in its PATH included, resolves inside the root
@@ -84,6 +80,7 @@ fn change_root() -> Result<()> {
 
 /// Keeps our mounts to ourselves, before we mount anything.
 fn make_mounts_private() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // Our mount table is a copy of the host's, and mounts shared there (systemd
     // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
     // every mount loose, so nothing we mount or unmount reaches the host.
@@ -99,6 +96,7 @@ fn make_mounts_private() -> Result<()> {
 
 /// Mounts a procfs of the container's own at `/proc`.
 fn mount_proc() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // A new procfs shows the processes of the PID namespace of the process that
     // mounts it: ours, so only the container's.
     mount(

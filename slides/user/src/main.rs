@@ -11,15 +11,9 @@
 //! Man pages: user_namespaces(7), setgroups(2), capabilities(7).
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::process::{self, ExitCode};
 
-use nix::errno::Errno;
-use nix::libc;
-use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-use nix::unistd::{chdir, chroot, sethostname};
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -31,11 +25,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS, PID, mount, IPC and network.
     let mut flags = CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWPID
@@ -123,6 +113,7 @@ fn as_root<T>(
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {
@@ -135,6 +126,10 @@ fn set_hostname() -> Result<()> {
 /// Brings the loopback interface up: until it is, even 127.0.0.1 is
 /// unreachable.
 fn bring_up_lo() -> Result<()> {
+    use nix::errno::Errno;
+    use nix::libc;
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    use std::os::fd::AsRawFd;
     // What `ip link set lo up` does, without starting a process: one started
     // here would be in our PID namespace before the command. The ioctl(2)
     // SIOCSIFFLAGS sets an interface's flags (netdevice(7)); any socket will
@@ -169,6 +164,7 @@ fn bring_up_lo() -> Result<()> {
 
 /// Makes the container's root filesystem our `/`.
 fn change_root() -> Result<()> {
+    use nix::unistd::{chdir, chroot};
     let rootfs = skeleton::rootfs()?;
     // chroot(2) changes our root directory: from now on every absolute path,
     // the command's and those in its PATH included, resolves inside the root
@@ -186,6 +182,7 @@ fn change_root() -> Result<()> {
 
 /// Keeps our mounts to ourselves, before we mount anything.
 fn make_mounts_private() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // Our mount table is a copy of the host's, and mounts shared there (systemd
     // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
     // every mount loose, so nothing we mount or unmount reaches the host.
@@ -201,6 +198,7 @@ fn make_mounts_private() -> Result<()> {
 
 /// Mounts a procfs of the container's own at `/proc`.
 fn mount_proc() -> Result<()> {
+    use nix::mount::{mount, MsFlags};
     // A new procfs shows the processes of the PID namespace of the process that
     // mounts it: ours, so only the container's.
     mount(

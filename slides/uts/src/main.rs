@@ -13,7 +13,6 @@ use std::os::unix::process::CommandExt;
 use std::process::{self, Command, ExitCode};
 
 use nix::sched::CloneFlags;
-use nix::unistd::sethostname;
 use skeleton::{say, Result};
 
 /// The container's hostname.
@@ -25,11 +24,7 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
-    say!(
-        "parent: pid {}, running {}",
-        process::id(),
-        skeleton::show(command)
-    );
+    say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
     // hostname, which it can change without touching the host's.
     let flags = CloneFlags::CLONE_NEWUTS;
@@ -47,6 +42,7 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 /// Names the container.
 fn set_hostname() -> Result<()> {
+    use nix::unistd::sethostname;
     // sethostname(2) changes the hostname of the UTS namespace we are in: ours
     // alone, since the parent created us with CLONE_NEWUTS.
     sethostname(HOSTNAME).map_err(|err| {
