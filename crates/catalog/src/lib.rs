@@ -496,9 +496,10 @@ pub const STAGES: &[Stage] = &[
         drops_why: "",
         budget: Some(Budget {
             code_lines: 300,
-            why: "a cgroup is files, not a flag: create the group, write three limits, move the \
-                  held child in, explain an OOM kill, remove it on every way out; on v2 \
-                  (cgroups.rs) and, set apart, v1 and hybrid hosts (cgroups_v1.rs)",
+            why: "a cgroup is files, not a flag: create the group, write three limits, have \
+                  the child born in it (clone3 with CLONE_INTO_CGROUP), explain an OOM kill, \
+                  remove it on every way out; on v2 (cgroups.rs) and, set apart, v1 and \
+                  hybrid hosts (cgroups_v1.rs)",
         }),
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
