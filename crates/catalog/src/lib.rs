@@ -599,7 +599,7 @@ pub const STAGES: &[Stage] = &[
         drops: &[],
         drops_why: "",
         budget: Some(Budget {
-            code_lines: 110,
+            code_lines: 115,
             why: "uid and gid maps written by the parent while the child is held \
                   (userns.rs), the child's setresuid to 0 before it re-executes, and the \
                   two steps an ordinary user skips",
