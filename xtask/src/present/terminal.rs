@@ -10,12 +10,16 @@
 //! `present` takes the terminal back (tcsetpgrp(3) with SIGTTOU ignored, which the kernel
 //! allows a background group) and puts back the settings it found, whatever the demo did.
 
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use nix::sys::signal::{self, killpg, SigHandler, Signal};
+use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{getpgrp, getpid, setpgid, tcgetpgrp, tcsetpgrp, Pid};
 
 /// What the presenter pressed. One meaning per key, at every prompt.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,23 +53,29 @@ impl Key {
 }
 
 pub fn stdin_is_terminal() -> bool {
-    // SAFETY: isatty only inspects a file descriptor number.
-    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+    io::stdin().is_terminal()
 }
 
 /// Rows of the terminal on stdout, or None off a terminal.
 pub fn rows() -> Option<usize> {
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass, and nothing else.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    // nix has no safe call for the terminal's size: the ioctl, through nix's typed wrapper.
+    nix::ioctl_read_bad!(window_size, libc::TIOCGWINSZ, libc::winsize);
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points to ours.
+    let ok = unsafe { window_size(libc::STDOUT_FILENO, &mut size) }.is_ok();
     (ok && size.ws_row > 0).then_some(usize::from(size.ws_row))
 }
 
 /// The terminal's settings from before the talk, for every way out to put back.
-static SAVED: Mutex<Option<libc::termios>> = Mutex::new(None);
+static SAVED: Mutex<Option<Termios>> = Mutex::new(None);
 
-fn saved() -> Option<libc::termios> {
-    *SAVED.lock().unwrap_or_else(|p| p.into_inner())
+fn saved() -> Option<Termios> {
+    SAVED.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// Saves the terminal's settings and restores them when dropped, and on a panic.
@@ -73,9 +83,7 @@ pub struct RawMode;
 
 impl RawMode {
     pub fn save() -> RawMode {
-        // SAFETY: tcgetattr fills the termios we pass.
-        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } == 0 {
+        if let Ok(saved) = termios::tcgetattr(io::stdin()) {
             *SAVED.lock().unwrap_or_else(|p| p.into_inner()) = Some(saved);
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
@@ -96,8 +104,7 @@ impl Drop for RawMode {
 /// Puts back the terminal's settings from before the talk (keys typed ahead are kept).
 pub fn restore() {
     if let Some(saved) = saved() {
-        // SAFETY: tcsetattr reads the termios we pass.
-        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &saved) };
+        let _ = termios::tcsetattr(io::stdin(), SetArg::TCSADRAIN, &saved);
     }
 }
 
@@ -107,17 +114,13 @@ pub fn restore() {
 /// shows is not dropped.
 pub fn raw() -> Result<()> {
     let mut raw = saved().context("no terminal saved")?;
-    raw.c_lflag &= !(libc::ICANON | libc::ECHO | libc::ISIG);
-    raw.c_cc[libc::VMIN] = 1;
-    raw.c_cc[libc::VTIME] = 0;
-    // SAFETY: tcsetattr reads the termios we pass.
-    if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSAFLUSH, &raw) } != 0 {
-        bail!(
-            "cannot set the terminal to raw mode: {}",
-            io::Error::last_os_error()
-        );
-    }
-    Ok(())
+    raw.local_flags
+        .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
+    raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+    raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+    termios::tcsetattr(io::stdin(), SetArg::TCSAFLUSH, &raw)
+        .map_err(io::Error::from)
+        .context("cannot set the terminal to raw mode")
 }
 
 /// Reads one of `keys` (others are ignored) with the terminal in raw mode ([`raw`] first), then
@@ -157,24 +160,24 @@ pub fn read_key(keys: &[Key]) -> Result<Key> {
 /// we ignore SIGINT and SIGQUIT meanwhile (they are the demo's; its stage forwards them to the
 /// command).
 pub fn run_job(cmd: &mut Command, job_control: bool) -> Result<ExitStatus> {
-    // SAFETY: getpgrp and tcgetpgrp have no preconditions.
-    let ours = unsafe { libc::getpgrp() };
-    let job_control = job_control
-        && stdin_is_terminal()
-        && unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) } == ours;
-    // SAFETY: setpgid, signal, getpid and tcsetpgrp are async-signal-safe, as pre_exec requires.
+    let ours = getpgrp();
+    let job_control = job_control && stdin_is_terminal() && tcgetpgrp(io::stdin()) == Ok(ours);
+    // Taken here, not in the child: the closure below must not allocate, and `stdin()` may.
+    let tty = io::stdin();
+    // SAFETY: pre_exec's closure runs between fork and exec, where only async-signal-safe calls
+    // are sound: setpgid, signal, getpid and tcsetpgrp are, and it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if job_control {
                 // The same as the parent does below: whichever runs first wins the race.
-                libc::setpgid(0, 0);
-                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
-                libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
-                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+                let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+                ignore(Signal::SIGTTOU, true);
+                let _ = tcsetpgrp(&tty, getpid());
+                ignore(Signal::SIGTTOU, false);
             }
             // We may ignore these meanwhile; the demo gets the default action back.
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            ignore(Signal::SIGINT, false);
+            ignore(Signal::SIGQUIT, false);
             Ok(())
         });
     }
@@ -184,49 +187,65 @@ pub fn run_job(cmd: &mut Command, job_control: bool) -> Result<ExitStatus> {
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", cmd.get_program().to_string_lossy()))?;
-    let pid = child.id() as libc::pid_t;
+    let pid = Pid::from_raw(child.id() as libc::pid_t);
     if job_control {
-        // SAFETY: as in the child; an error (the child has exec'd already) changes nothing.
-        unsafe {
-            libc::setpgid(pid, pid);
-            with_sigttou_ignored(|| libc::tcsetpgrp(libc::STDIN_FILENO, pid));
-        }
+        // As in the child; an error (the child has exec'd already) changes nothing.
+        let _ = setpgid(pid, pid);
+        let _ = with_sigttou_ignored(|| tcsetpgrp(io::stdin(), pid));
     }
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes the status into the int we pass. WUNTRACED: a demo stopped by
-        // Ctrl-Z is seen, and continued, rather than waited for forever.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::Interrupted {
+        // WUNTRACED: a demo stopped by Ctrl-Z is seen, and continued, rather than waited for
+        // forever.
+        let status = match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(err) => return Err(io::Error::from(err)).context("cannot wait for the demo"),
+            Ok(status) => status,
+        };
+        // The raw wait status that std's ExitStatus is made of (wait(2)'s encoding).
+        let raw = match status {
+            WaitStatus::Stopped(..) => {
+                // To the whole job when it has a group of its own.
+                let _ = if job_control {
+                    killpg(pid, Signal::SIGCONT)
+                } else {
+                    signal::kill(pid, Signal::SIGCONT)
+                };
                 continue;
             }
-            return Err(err).context("cannot wait for the demo");
-        }
-        if libc::WIFSTOPPED(status) {
-            // SAFETY: kill sends a signal, nothing more; to the whole job when it has a group.
-            unsafe { libc::kill(if job_control { -pid } else { pid }, libc::SIGCONT) };
-            continue;
-        }
-        return Ok(ExitStatus::from_raw(status));
+            WaitStatus::Exited(_, code) => (code & 0xff) << 8,
+            WaitStatus::Signaled(_, sig, core) => sig as i32 | if core { 0x80 } else { 0 },
+            // Not asked for (no WCONTINUED, WNOHANG or ptrace): waited for again.
+            _ => continue,
+        };
+        return Ok(ExitStatus::from_raw(raw));
     }
 }
 
+/// Makes `signal` ignored, or its default action again. Only SIG_IGN and SIG_DFL: the xtask
+/// installs no handler for these signals, so none is lost.
+fn ignore(signal: Signal, ignored: bool) -> bool {
+    let handler = if ignored {
+        SigHandler::SigIgn
+    } else {
+        SigHandler::SigDfl
+    };
+    // SAFETY: what makes signal(2) dangerous is the code a handler runs in signal context;
+    // SIG_IGN and SIG_DFL run none. It is async-signal-safe, so fine between fork and exec.
+    let old = unsafe { signal::signal(signal, handler) };
+    matches!(old, Ok(SigHandler::SigIgn))
+}
+
 /// Runs `f` with SIGTTOU ignored, so a background group may set the terminal.
-///
-/// # Safety
-/// `f` must be async-signal-safe if called between fork and exec (it is not, here).
-unsafe fn with_sigttou_ignored<T>(f: impl FnOnce() -> T) -> T {
-    let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+fn with_sigttou_ignored<T>(f: impl FnOnce() -> T) -> T {
+    let was_ignored = ignore(Signal::SIGTTOU, true);
     let out = f();
-    libc::signal(libc::SIGTTOU, old);
+    ignore(Signal::SIGTTOU, was_ignored);
     out
 }
 
 /// Takes the terminal back for our process group, and puts back its settings, when dropped.
 struct TakeBack {
-    ours: libc::pid_t,
+    ours: Pid,
     job_control: bool,
 }
 
@@ -235,15 +254,12 @@ impl Drop for TakeBack {
         if !self.job_control {
             return;
         }
-        // SAFETY: tcsetpgrp and tcsetattr read only the values we pass.
-        unsafe {
-            with_sigttou_ignored(|| {
-                libc::tcsetpgrp(libc::STDIN_FILENO, self.ours);
-                if let Some(saved) = saved() {
-                    libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &saved);
-                }
-            });
-        }
+        with_sigttou_ignored(|| {
+            let _ = tcsetpgrp(io::stdin(), self.ours);
+            if let Some(saved) = saved() {
+                let _ = termios::tcsetattr(io::stdin(), SetArg::TCSADRAIN, &saved);
+            }
+        });
     }
 }
 
@@ -252,22 +268,16 @@ struct IgnoreInterrupts;
 
 impl IgnoreInterrupts {
     fn new() -> IgnoreInterrupts {
-        // SAFETY: changing a signal's disposition to SIG_IGN has no memory-safety preconditions.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_IGN);
-            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-        }
+        ignore(Signal::SIGINT, true);
+        ignore(Signal::SIGQUIT, true);
         IgnoreInterrupts
     }
 }
 
 impl Drop for IgnoreInterrupts {
     fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-        }
+        ignore(Signal::SIGINT, false);
+        ignore(Signal::SIGQUIT, false);
     }
 }
 
