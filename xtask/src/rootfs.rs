@@ -19,6 +19,7 @@ mod alpine;
 mod busybox;
 mod devices;
 mod harmless;
+mod place;
 mod probe;
 mod safe;
 mod unpack;
@@ -28,11 +29,13 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::{cli, util};
+use place::{
+    interrupted, mounted_below, put_in_place, remove_stale, remove_tree, CatchSignals, Temp,
+};
 
 /// The one documented place the stages read the root filesystem's path from. The xtask also
 /// makes (and looks for) the root filesystem there when it is set.
@@ -490,165 +493,6 @@ fn check_replaceable(dest: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The first mount point at or below `dir`, from /proc/self/mountinfo.
-fn mounted_below(dir: &Path) -> Option<String> {
-    let dir = fs::canonicalize(dir).ok()?;
-    let mounts = hoststate::mounts();
-    let mount = hoststate::mounted_below(&mounts, &dir)?;
-    Some(mount.mount_point.to_string_lossy().into_owned())
-}
-
-/// Renames the finished temporary folder to `dest`, replacing what is there.
-fn put_in_place(tmp: Temp, dest: &Path) -> Result<()> {
-    let mut old = None;
-    if fs::symlink_metadata(dest).is_ok() {
-        let mut aside = tmp.path().as_os_str().to_owned();
-        aside.push(".old");
-        let aside = PathBuf::from(aside);
-        fs::rename(dest, &aside)
-            .with_context(|| format!("cannot move the old {} aside", dest.display()))?;
-        old = Some(Temp(Some(aside)));
-    }
-    if let Err(err) = fs::rename(tmp.path(), dest) {
-        if let Some(old) = old.as_mut().and_then(|o| o.0.take()) {
-            let _ = fs::rename(old, dest);
-        }
-        return Err(err)
-            .with_context(|| format!("cannot move the new root filesystem to {}", dest.display()));
-    }
-    tmp.keep();
-    drop(old); // removes the old root filesystem
-    Ok(())
-}
-
-/// A temporary file or folder, removed when dropped unless kept.
-struct Temp(Option<PathBuf>);
-
-impl Temp {
-    fn path(&self) -> &Path {
-        self.0
-            .as_deref()
-            .expect("a Temp is only used before it is kept")
-    }
-
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            if fs::symlink_metadata(&path).is_ok() {
-                if let Err(err) = remove_tree(&path) {
-                    eprintln!("rootfs: warning: cannot remove {}: {err}", path.display());
-                }
-            }
-        }
-    }
-}
-
-/// Removes a file, symlink or folder tree. Folders a tarball made read-only are made writable
-/// first when plain removal fails (as non-root).
-fn remove_tree(path: &Path) -> io::Result<()> {
-    let meta = fs::symlink_metadata(path)?;
-    if !meta.is_dir() {
-        return fs::remove_file(path);
-    }
-    if fs::remove_dir_all(path).is_ok() {
-        return Ok(());
-    }
-    make_writable(path);
-    fs::remove_dir_all(path)
-}
-
-fn make_writable(dir: &Path) {
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                make_writable(&entry.path());
-            }
-        }
-    }
-}
-
-/// Removes `.tmp-<name>-<pid>*` leftovers in `parent` whose process is gone (a killed run).
-fn remove_stale(parent: &Path, name: &str) {
-    let prefix = format!(".tmp-{name}-");
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = file_name.strip_prefix(&prefix) else {
-            continue;
-        };
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        let Ok(pid) = digits.parse::<libc::pid_t>() else {
-            continue;
-        };
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
-        if alive || mounted_below(&entry.path()).is_some() {
-            continue;
-        }
-        match remove_tree(&entry.path()) {
-            Ok(()) => eprintln!(
-                "rootfs: removed {}, left by an interrupted run",
-                entry.path().display()
-            ),
-            Err(err) => eprintln!(
-                "rootfs: warning: cannot remove {}: {err}",
-                entry.path().display()
-            ),
-        }
-    }
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether Ctrl-C (SIGINT) or SIGTERM arrived while a root filesystem was being made.
-fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::Relaxed)
-}
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// While alive, SIGINT and SIGTERM only set a flag, so the build stops at the next check and its
-/// temporary files are removed. A child (curl, cargo) still gets the default action: handlers
-/// do not survive exec.
-struct CatchSignals {
-    old: [libc::sighandler_t; 2],
-}
-
-impl CatchSignals {
-    fn new() -> CatchSignals {
-        let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let old = unsafe {
-            [
-                libc::signal(libc::SIGINT, handler),
-                libc::signal(libc::SIGTERM, handler),
-            ]
-        };
-        CatchSignals { old }
-    }
-}
-
-impl Drop for CatchSignals {
-    fn drop(&mut self) {
-        // SAFETY: restores the dispositions saved in `new`.
-        unsafe {
-            libc::signal(libc::SIGINT, self.old[0]);
-            libc::signal(libc::SIGTERM, self.old[1]);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! background job, while `> /dev/null` would write a regular file into the shared rootfs.
 
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
+
+use nix::sys::stat::{self, Mode, SFlag};
 
 use crate::util;
 
@@ -127,18 +128,12 @@ fn is_node(path: &Path, major: u32, minor: u32) -> bool {
 }
 
 fn mknod(path: &Path, major: u32, minor: u32) -> std::io::Result<()> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
-    let rc = unsafe {
-        libc::mknod(
-            c_path.as_ptr(),
-            libc::S_IFCHR | 0o666,
-            libc::makedev(major, minor),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    stat::mknod(
+        path,
+        SFlag::S_IFCHR,
+        Mode::from_bits_truncate(0o666),
+        stat::makedev(u64::from(major), u64::from(minor)),
+    )?;
     // mknod honours the umask: make the mode exactly 0666, as on any host.
     fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
 }

@@ -137,8 +137,8 @@ fn drop_capabilities(path: &Path) -> Result<bool> {
     let name = c"security.capability";
     // Asked first: removing, even an attribute that is not there, takes CAP_SETFCAP.
     // SAFETY: both strings are valid and NUL-terminated for the duration of the call, and a
-    // null buffer of size 0 only asks for the value's size. (std has no call for extended
-    // attributes: raw libc.)
+    // null buffer of size 0 only asks for the value's size, so nothing is written. (Neither std
+    // nor nix has a call for extended attributes: raw libc.)
     let size = unsafe { libc::lgetxattr(c_path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
     if size < 0 {
         return match io::Error::last_os_error() {
@@ -149,7 +149,8 @@ fn drop_capabilities(path: &Path) -> Result<bool> {
             err => Err(err).with_context(|| format!("cannot read {}", path.display())),
         };
     }
-    // SAFETY: as above.
+    // SAFETY: both strings are valid and NUL-terminated for the duration of the call; nothing
+    // is written through them.
     if unsafe { libc::lremovexattr(c_path.as_ptr(), name.as_ptr()) } != 0 {
         return Err(io::Error::last_os_error())
             .with_context(|| format!("cannot remove the file capabilities of {}", path.display()));
