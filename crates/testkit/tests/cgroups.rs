@@ -74,7 +74,7 @@ fn runtime_pid(stderr: &str) -> u32 {
     stderr
         .lines()
         .find_map(|line| line.strip_prefix("parent: pid "))
-        .and_then(|rest| rest.split(',').next())
+        .and_then(|rest| rest.split([',', ':']).next())
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no `parent: pid` line:\n{stderr}"))
 }
