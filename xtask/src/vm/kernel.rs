@@ -22,8 +22,9 @@ const KERNEL_META: &str = "linux-image-amd64";
 const KERNEL_DONE: &str = ".complete";
 
 /// Kernel modules loaded inside the VM (with their dependencies) when the kernel has them as
-/// modules: overlayfs and veth are modules in Debian's kernel.
-const MODULES: &[&str] = &["overlay", "veth"];
+/// modules: overlayfs and veth are modules in Debian's kernel, and so is loop, whose
+/// /dev/loop0 is the block device the device attack's bait needs (the VM has no disk).
+const MODULES: &[&str] = &["overlay", "veth", "loop"];
 
 pub struct Kernel {
     pub release: String,
