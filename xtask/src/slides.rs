@@ -17,7 +17,12 @@
 //! No dependency of its own: it adds nothing to the build `cargo xtask run` starts with but
 //! these few modules.
 
+mod code;
+mod demo;
+mod highlight;
 mod html;
+mod isolation;
+mod markdown;
 mod words;
 
 use std::ffi::OsString;

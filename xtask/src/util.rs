@@ -294,6 +294,22 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// The size of the terminal on stdout, as (rows, columns); None off a terminal. Either may be
+/// 0 when the terminal does not say.
+pub fn terminal_size() -> Option<(usize, usize)> {
+    // nix has no safe call for the terminal's size: the ioctl, through nix's typed wrapper.
+    nix::ioctl_read_bad!(window_size, libc::TIOCGWINSZ, libc::winsize);
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points to ours.
+    let ok = unsafe { window_size(libc::STDOUT_FILENO, &mut size) }.is_ok();
+    ok.then_some((usize::from(size.ws_row), usize::from(size.ws_col)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

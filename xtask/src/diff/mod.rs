@@ -90,17 +90,9 @@ pub fn width_wanted() -> Option<usize> {
     {
         return Some(cols);
     }
-    // nix has no safe call for the terminal's size: the ioctl, through nix's typed wrapper.
-    nix::ioctl_read_bad!(window_size, libc::TIOCGWINSZ, libc::winsize);
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points to ours.
-    let ok = unsafe { window_size(libc::STDOUT_FILENO, &mut size) }.is_ok();
-    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
+    crate::util::terminal_size()
+        .map(|(_, cols)| cols)
+        .filter(|&cols| cols > 0)
 }
 
 /// Colours on: stdout is a terminal and `NO_COLOR` is unset or empty (https://no-color.org).

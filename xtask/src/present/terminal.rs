@@ -58,17 +58,9 @@ pub fn stdin_is_terminal() -> bool {
 
 /// Rows of the terminal on stdout, or None off a terminal.
 pub fn rows() -> Option<usize> {
-    // nix has no safe call for the terminal's size: the ioctl, through nix's typed wrapper.
-    nix::ioctl_read_bad!(window_size, libc::TIOCGWINSZ, libc::winsize);
-    let mut size = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, which points to ours.
-    let ok = unsafe { window_size(libc::STDOUT_FILENO, &mut size) }.is_ok();
-    (ok && size.ws_row > 0).then_some(usize::from(size.ws_row))
+    crate::util::terminal_size()
+        .map(|(rows, _)| rows)
+        .filter(|&rows| rows > 0)
 }
 
 /// The terminal's settings from before the talk, for every way out to put back.
