@@ -2,12 +2,11 @@
 //! careless runtime would leak to its container: a file only the host has, a directory of the
 //! host's open on descriptor 7 (`exec 7</tmp`), [`VARIABLE`] in the runtime's environment, a key
 //! described [`KEY`] in root's user keyring, a block device the host can open, and the sizes of
-//! the host's filesystems. `cargo xtask matrix` lays the same bait (xtask/src/matrix.rs).
+//! the host's filesystems, laid through crates/bait, as `cargo xtask matrix` lays it.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,13 +54,13 @@ impl Bait {
         let dir = fs::File::open("/tmp").expect("open the host's /tmp").into();
         let disks = [Path::new("/"), Path::new("/tmp"), &crate::rootfs()]
             .iter()
-            .filter_map(|p| disk_size(p))
+            .filter_map(|p| bait::disk_size(p))
             .collect();
         Bait {
             marker,
             dir,
-            key: add_key(KEY, "the host's secret"),
-            dev: openable_block_device(),
+            key: bait::add_key(KEY, "the host's secret"),
+            dev: bait::openable_block_device(),
             disks,
         }
     }
@@ -100,9 +99,7 @@ impl Drop for Bait {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.marker);
         if let Some(key) = self.key {
-            // KEYCTL_INVALIDATE (21): the key is gone from every keyring at once.
-            // SAFETY: keyctl with integer arguments only.
-            unsafe { libc::syscall(libc::SYS_keyctl, 21 as libc::c_long, key) };
+            bait::invalidate_key(key);
         }
     }
 }
@@ -147,60 +144,4 @@ fn attempt(v: &serde_json::Value) -> Attempt {
             .unwrap_or_else(|| panic!("no `succeeded`: {v}")),
         detail: v["detail"].as_str().unwrap_or("").to_string(),
     }
-}
-
-/// add_key(2) of a `user` key into root's user keyring; `None` when the kernel refuses.
-fn add_key(description: &str, payload: &str) -> Option<libc::c_long> {
-    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
-    let kind = std::ffi::CString::new("user").ok()?;
-    let description = std::ffi::CString::new(description).ok()?;
-    // SAFETY: NUL-terminated strings and a payload buffer of the given length.
-    let key = unsafe {
-        libc::syscall(
-            libc::SYS_add_key,
-            kind.as_ptr(),
-            description.as_ptr(),
-            payload.as_ptr(),
-            payload.len(),
-            KEY_SPEC_USER_KEYRING,
-        )
-    };
-    (key >= 0).then_some(key as libc::c_long)
-}
-
-/// The host's disk (the device of `/`) when host root can open it; else `loop0`'s; else none.
-/// Some virtual machines refuse even host root its disk.
-fn openable_block_device() -> Option<String> {
-    let root = fs::metadata("/").ok()?.dev();
-    [(libc::major(root), libc::minor(root)), (7, 0)]
-        .into_iter()
-        .find(|(major, minor)| {
-            let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
-            let name = uevent.ok().and_then(|u| {
-                u.lines()
-                    .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from))
-            });
-            name.is_some_and(|name| {
-                fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NONBLOCK)
-                    .open(Path::new("/dev").join(name))
-                    .is_ok()
-            })
-        })
-        .map(|(major, minor)| format!("{major}:{minor}"))
-}
-
-/// A filesystem's size in bytes, as the probe computes it from statfs(2).
-fn disk_size(path: &Path) -> Option<u64> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statfs is plain data; all-zero is a valid value for it.
-    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c_path is NUL-terminated, buf is writable.
-    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
-    let (blocks, frsize, bsize) = (buf.f_blocks as u64, buf.f_frsize as u64, buf.f_bsize as u64);
-    Some(blocks * if frsize == 0 { bsize } else { frsize })
 }

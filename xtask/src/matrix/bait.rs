@@ -4,13 +4,11 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use nix::sys::statvfs::statvfs;
 
 use crate::util;
 
@@ -65,13 +63,13 @@ impl Bait {
             .into();
         let disks = [Path::new("/"), &std::env::temp_dir(), rootfs_dir, folder]
             .iter()
-            .filter_map(|p| disk_size(p))
+            .filter_map(|p| bait::disk_size(p))
             .collect();
         Ok(Bait {
             marker: marker.to_path_buf(),
             dir,
-            key: add_key(Bait::KEY, "the host's secret"),
-            dev: openable_block_device(),
+            key: bait::add_key(Bait::KEY, "the host's secret"),
+            dev: bait::openable_block_device(),
             disks,
         })
     }
@@ -110,66 +108,7 @@ impl Bait {
 impl Drop for Bait {
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            // KEYCTL_INVALIDATE: the key is gone from every keyring at once.
-            // SAFETY: keyctl(2) with integer arguments only, no memory passed (nix has no keyctl).
-            unsafe { libc::syscall(libc::SYS_keyctl, 21 as libc::c_long, key) };
+            bait::invalidate_key(key);
         }
     }
-}
-
-/// add_key(2) of a `user` key into root's user keyring; `None` when the kernel refuses.
-fn add_key(description: &str, payload: &str) -> Option<libc::c_long> {
-    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
-    let kind = std::ffi::CString::new("user").ok()?;
-    let description = std::ffi::CString::new(description).ok()?;
-    // SAFETY: two NUL-terminated strings and a payload buffer of the given length, all alive
-    // for the call; the kernel copies them (nix has no add_key).
-    let key = unsafe {
-        libc::syscall(
-            libc::SYS_add_key,
-            kind.as_ptr(),
-            description.as_ptr(),
-            payload.as_ptr(),
-            payload.len(),
-            KEY_SPEC_USER_KEYRING,
-        )
-    };
-    (key >= 0).then_some(key as libc::c_long)
-}
-
-/// The host's disk (the device of `/`) when host root can open it; else `loop0`'s; else none.
-/// Some virtual machines refuse even host root its disk: a device the host cannot open could
-/// not show the attack working anywhere.
-fn openable_block_device() -> Option<String> {
-    let root = fs::metadata("/").ok()?.dev();
-    [(libc::major(root), libc::minor(root)), (7, 0)]
-        .into_iter()
-        .find(|(major, minor)| {
-            let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
-            let name = uevent.ok().and_then(|u| {
-                u.lines()
-                    .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from))
-            });
-            name.is_some_and(|name| {
-                fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NONBLOCK)
-                    .open(Path::new("/dev").join(name))
-                    .is_ok()
-            })
-        })
-        .map(|(major, minor)| format!("{major}:{minor}"))
-}
-
-/// A filesystem's size in bytes, as the probe computes it from statfs(2) (statvfs(3) gives the
-/// same blocks and fragment size: the kernel fills an unset fragment size with the block size).
-fn disk_size(path: &Path) -> Option<u64> {
-    let stat = statvfs(path).ok()?;
-    #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
-    let (blocks, frsize, bsize) = (
-        stat.blocks() as u64,
-        stat.fragment_size() as u64,
-        stat.block_size() as u64,
-    );
-    Some(blocks * if frsize == 0 { bsize } else { frsize })
 }

@@ -1,0 +1,73 @@
+//! The bait a careless runtime would leak to its container, as the host lays it out for the
+//! probe's attacks (`probe attack <name>`): a key in root's user keyring, a block device the
+//! host can open, and the sizes of the host's filesystems. The test helpers (crates/testkit) and
+//! `cargo xtask matrix` both lay it through this crate, so they bait the same way.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// add_key(2) of a `user` key into root's user keyring; `None` when the kernel refuses.
+pub fn add_key(description: &str, payload: &str) -> Option<libc::c_long> {
+    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
+    let kind = std::ffi::CString::new("user").ok()?;
+    let description = std::ffi::CString::new(description).ok()?;
+    // SAFETY: two NUL-terminated strings and a payload buffer of the given length, all alive
+    // for the call; the kernel copies them (nix has no add_key).
+    let key = unsafe {
+        libc::syscall(
+            libc::SYS_add_key,
+            kind.as_ptr(),
+            description.as_ptr(),
+            payload.as_ptr(),
+            payload.len(),
+            KEY_SPEC_USER_KEYRING,
+        )
+    };
+    (key >= 0).then_some(key as libc::c_long)
+}
+
+/// keyctl(2) KEYCTL_INVALIDATE: the key is gone from every keyring at once.
+pub fn invalidate_key(key: libc::c_long) {
+    const KEYCTL_INVALIDATE: libc::c_long = 21;
+    // SAFETY: keyctl(2) with integer arguments only, no memory passed (nix has no keyctl).
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_INVALIDATE, key) };
+}
+
+/// The host's disk (the device of `/`) when host root can open it; else `loop0`'s; else none.
+/// Some virtual machines refuse even host root its disk: a device the host cannot open could
+/// not show the attack working anywhere.
+pub fn openable_block_device() -> Option<String> {
+    let root = fs::metadata("/").ok()?.dev();
+    [(libc::major(root), libc::minor(root)), (7, 0)]
+        .into_iter()
+        .find(|(major, minor)| {
+            let uevent = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"));
+            let name = uevent.ok().and_then(|u| {
+                u.lines()
+                    .find_map(|l| l.strip_prefix("DEVNAME=").map(String::from))
+            });
+            name.is_some_and(|name| {
+                fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(Path::new("/dev").join(name))
+                    .is_ok()
+            })
+        })
+        .map(|(major, minor)| format!("{major}:{minor}"))
+}
+
+/// A filesystem's size in bytes, as the probe computes it from statfs(2).
+pub fn disk_size(path: &Path) -> Option<u64> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statfs is plain data; all-zero is a valid value for it.
+    let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c_path is NUL-terminated, buf is writable.
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut buf) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
+    let (blocks, frsize, bsize) = (buf.f_blocks as u64, buf.f_frsize as u64, buf.f_bsize as u64);
+    Some(blocks * if frsize == 0 { bsize } else { frsize })
+}
