@@ -344,14 +344,7 @@ fn run_demo(
     let status = terminal::run_job(&mut cmd, out.interactive)
         .with_context(|| format!("cannot run the demo `{}`", demo.command))?;
     out.used = 0;
-    let code = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => 128 + sig,
-        _ => -1,
-    };
+    let code = crate::util::status_code(status);
     if code == demo.exit {
         if code != 0 {
             out.line(&out.lang.exited(code), None)?;

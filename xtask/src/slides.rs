@@ -323,14 +323,7 @@ fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Ou
     let mut lines = out.join().unwrap_or_default();
     lines.extend(err.join().unwrap_or_default());
     lines.sort_by_key(|(at, _, _)| *at);
-    let code = match (
-        status.code(),
-        std::os::unix::process::ExitStatusExt::signal(&status),
-    ) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => 128 + sig,
-        _ => -1,
-    };
+    let code = crate::util::status_code(status);
     let stdout: String = lines
         .iter()
         .filter(|(_, from_stderr, _)| !from_stderr)

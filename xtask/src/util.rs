@@ -289,6 +289,17 @@ pub fn stage_binary(stage: &Stage, release: bool) -> PathBuf {
         .join(stage.name)
 }
 
+/// A process's status as a shell reports it: its exit code, or 128+N when signal N killed it
+/// (-1 when it is neither, which `wait` never gives for an ended process).
+pub fn status_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        _ => -1,
+    }
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()

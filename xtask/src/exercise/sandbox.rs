@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -207,7 +207,7 @@ impl Sandbox {
         let _ = done.send(());
         let timed_out = timer.join().unwrap_or(false);
         Ok(Ran {
-            code: code(status),
+            code: crate::util::status_code(status),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             timed_out,
@@ -265,16 +265,6 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = umount2(&self.dir, MntFlags::MNT_DETACH);
         let _ = fs::remove_dir(&self.dir);
-    }
-}
-
-/// The code a shell would report: the exit code, or 128+N for signal N.
-fn code(status: ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => 128 + signal,
-        (None, None) => -1,
     }
 }
 
