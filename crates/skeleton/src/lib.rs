@@ -354,36 +354,20 @@ fn start(spawn: Spawn) -> Result<Child> {
         // execve(2) keeps it. It covers this one process, not what it starts later. (If
         // the parent dies before this line, the child reads end-of-file on the pipe.)
         if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-            eprintln!(
-                "{}: {}",
-                name(),
-                failure("prctl", err, "see prctl(2)").message
-            );
-            return EXIT_RUNTIME as isize;
+            return give_up(failure("prctl", err, "see prctl(2)"));
         }
         // Spawn::at_birth's step, before the child waits for its go.
         if let Some(Err(failure)) = at_birth.as_ref().map(|step| step()) {
-            if !failure.message.is_empty() {
-                eprintln!("{}: {}", name(), failure.message);
-            }
-            return EXIT_RUNTIME as isize;
+            return give_up(failure);
         }
         if let Some(before_exec) = before_exec {
             if let Err(failure) = hold(&wait_end, go_fd).and_then(|()| before_exec()) {
-                if !failure.message.is_empty() {
-                    eprintln!("{}: {}", name(), failure.message);
-                }
-                return EXIT_RUNTIME as isize;
+                return give_up(failure);
             }
             // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
             // (A parent that dies between its go and this line is missed.)
             if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
-                eprintln!(
-                    "{}: {}",
-                    name(),
-                    failure("prctl", err, "see prctl(2)").message
-                );
-                return EXIT_RUNTIME as isize;
+                return give_up(failure("prctl", err, "see prctl(2)"));
             }
         } else {
             // The re-executed program keeps the end of the pipe it waits on.
@@ -396,12 +380,7 @@ fn start(spawn: Spawn) -> Result<Child> {
             let _ = SigSet::all().thread_unblock();
         }
         let err = execv(c"/proc/self/exe", &argv).unwrap_err();
-        eprintln!(
-            "{}: {}",
-            name(),
-            failure("execve", err, "see execve(2)").message
-        );
-        EXIT_RUNTIME as isize
+        give_up(failure("execve", err, "see execve(2)"))
     };
     let pid = match cgroup {
         Some(dir) => clone3_into(flags, dir, in_child).map_err(|err| {
@@ -457,6 +436,15 @@ impl Child {
         }
         code
     }
+}
+
+/// How the cloned child stops before it becomes this program again: its one line (none when
+/// it is empty: the parent, or the step, has said why) and the runtime's exit code.
+fn give_up(failure: Failure) -> isize {
+    if !failure.message.is_empty() {
+        eprintln!("{}: {}", name(), failure.message);
+    }
+    EXIT_RUNTIME as isize
 }
 
 /// The child's side of [`spawn`]'s pipe: wait for the parent's go, then close our end.
