@@ -202,59 +202,93 @@ fn diff_rejects_bad_input_with_a_usage_error() {
 
 #[test]
 fn present_yes_walks_the_whole_talk() {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    // Off a terminal, the talk is fitted to 80 columns.
-    let mut cmd = xtask_cmd(&["present", "--yes"]);
-    cmd.env_remove("COLUMNS");
-    let run = testkit::run_cmd(&mut cmd);
-    leaks.assert_clean();
-    run.expect_code(0);
-    let out = &run.stdout;
     // `awk 'length > 80'` prints nothing (mawk's length counts bytes: so do we).
-    let wide: Vec<&str> = out.lines().filter(|l| l.len() > 80).collect();
-    assert!(
-        wide.is_empty(),
-        "lines over 80 columns:\n{}",
-        wide.join("\n")
-    );
-    // A long command is shown as a shell would read it, broken with ` \`.
-    let joined = out.replace(" \\\n    ", " ");
-    let mut from = 0;
-    for stage in catalog::STAGES {
-        let title = format!(
-            "Stage {} of {} — {}",
-            stage.number,
-            catalog::STAGES.len(),
-            stage.name
-        );
-        // Stages come in talk order, each with its notes, its diff and its demos.
-        let at = joined[from..]
-            .find(&title)
-            .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
-        from += at;
-        let diff_header = format!("+++ slides/{}/src/", stage.name);
-        assert!(joined[from..].contains(&diff_header), "{title}: no diff");
-        let notes = fs::read_to_string(
-            testkit::project_root()
-                .join("slides")
-                .join(stage.name)
-                .join("README.md"),
-        )
-        .unwrap();
-        for demo in catalog::notes::demos(&notes).unwrap() {
-            assert!(
-                joined[from..].contains(&format!("$ {}", demo.command)),
-                "{title}: demo `{}` not shown",
-                demo.command
-            );
-        }
-    }
+    let english = Walk {
+        extra: &[],
+        width: str::len,
+        notes_file: "README.md",
+        title: |stage| {
+            format!(
+                "Stage {} of {} — {}",
+                stage.number,
+                catalog::STAGES.len(),
+                stage.name
+            )
+        },
+        at_stage: |stage, title, rest| {
+            let diff_header = format!("+++ slides/{}/src/", stage.name);
+            assert!(rest.contains(&diff_header), "{title}: no diff");
+        },
+    };
+    let Some(out) = english.run() else {
+        return;
+    };
     // The demos ran: the uts stage's `hostname` printed the container's name.
     assert!(out.lines().any(|l| l == "container"), "{out}");
+}
+
+/// `present --yes` run off a terminal, as root, and walked: no line over 80 columns as
+/// `width` counts them, every stage in talk order under its `title`, `at_stage`'s checks on
+/// what follows the title, and every demo of the stage's `notes_file` shown.
+struct Walk {
+    extra: &'static [&'static str],
+    width: fn(&str) -> usize,
+    notes_file: &'static str,
+    title: fn(&catalog::Stage) -> String,
+    at_stage: fn(&catalog::Stage, &str, &str),
+}
+
+impl Walk {
+    /// What present printed; None when not root (the loud skip of `require_root`).
+    fn run(&self) -> Option<String> {
+        if !testkit::require_root() {
+            return None;
+        }
+        let _serial = testkit::serial();
+        let leaks = LeakCheck::start();
+        // Off a terminal, the talk is fitted to 80 columns.
+        let mut args = vec!["present", "--yes"];
+        args.extend_from_slice(self.extra);
+        let mut cmd = xtask_cmd(&args);
+        cmd.env_remove("COLUMNS");
+        let run = testkit::run_cmd(&mut cmd);
+        leaks.assert_clean();
+        run.expect_code(0);
+        let out = &run.stdout;
+        let wide: Vec<&str> = out.lines().filter(|l| (self.width)(l) > 80).collect();
+        assert!(
+            wide.is_empty(),
+            "lines over 80 columns:\n{}",
+            wide.join("\n")
+        );
+        // A long command is shown as a shell would read it, broken with ` \`.
+        let joined = out.replace(" \\\n    ", " ");
+        let mut from = 0;
+        for stage in catalog::STAGES {
+            let title = (self.title)(stage);
+            // Stages come in talk order, each with its notes, its diff and its demos.
+            let at = joined[from..]
+                .find(&title)
+                .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
+            from += at;
+            (self.at_stage)(stage, &title, &joined[from..]);
+            let notes = fs::read_to_string(
+                testkit::project_root()
+                    .join("slides")
+                    .join(stage.name)
+                    .join(self.notes_file),
+            )
+            .unwrap();
+            for demo in catalog::notes::demos(&notes).unwrap() {
+                assert!(
+                    joined[from..].contains(&format!("$ {}", demo.command)),
+                    "{title}: demo `{}` not shown",
+                    demo.command
+                );
+            }
+        }
+        Some(run.stdout)
+    }
 }
 
 #[test]
@@ -439,56 +473,29 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
 
 #[test]
 fn present_yes_walks_the_whole_talk_in_spanish() {
-    if !testkit::require_root() {
-        return;
-    }
-    let _serial = testkit::serial();
-    let leaks = LeakCheck::start();
-    let mut cmd = xtask_cmd(&["present", "--yes", "--lang", "es"]);
-    cmd.env_remove("COLUMNS");
-    let run = testkit::run_cmd(&mut cmd);
-    leaks.assert_clean();
-    run.expect_code(0);
-    let out = &run.stdout;
-    let wide: Vec<&str> = out.lines().filter(|l| l.chars().count() > 80).collect();
-    assert!(
-        wide.is_empty(),
-        "lines over 80 columns:\n{}",
-        wide.join("\n")
-    );
-    let joined = out.replace(" \\\n    ", " ");
-    let mut from = 0;
-    for stage in catalog::STAGES {
-        let title = format!(
-            "Etapa {} de {} — {}",
-            stage.number,
-            catalog::STAGES.len(),
-            stage.name
-        );
-        let at = joined[from..]
-            .find(&title)
-            .unwrap_or_else(|| panic!("no {title:?} after byte {from} of:\n{out}"));
-        from += at;
+    let spanish = Walk {
+        extra: &["--lang", "es"],
+        width: |l| l.chars().count(),
+        notes_file: "README.es.md",
+        title: |stage| {
+            format!(
+                "Etapa {} de {} — {}",
+                stage.number,
+                catalog::STAGES.len(),
+                stage.name
+            )
+        },
         // The Spanish summary and notes, and the demos, which are the English ones.
-        assert!(
-            joined[from..].contains(stage.summary_es.split(':').next().unwrap()),
-            "{title}: no Spanish summary"
-        );
-        let notes = fs::read_to_string(
-            testkit::project_root()
-                .join("slides")
-                .join(stage.name)
-                .join("README.es.md"),
-        )
-        .unwrap();
-        for demo in catalog::notes::demos(&notes).unwrap() {
+        at_stage: |stage, title, rest| {
             assert!(
-                joined[from..].contains(&format!("$ {}", demo.command)),
-                "{title}: demo `{}` not shown",
-                demo.command
+                rest.contains(stage.summary_es.split(':').next().unwrap()),
+                "{title}: no Spanish summary"
             );
-        }
-    }
+        },
+    };
+    let Some(out) = spanish.run() else {
+        return;
+    };
     // Every word present prints itself is Spanish: the diff headings and fold markers too.
     for english in [
         "Stage 1 of",
