@@ -17,11 +17,11 @@
 #      they are all installed);
 #   2. on Ubuntu, lets unprivileged users create user namespaces (the rootless `user` stage);
 #   3. rustup with the stable toolchain (minimal profile) for the user, and the musl target the
-#      probe is built for (x86_64- or aarch64-unknown-linux-musl);
+#      stages and the probe are built for (x86_64- or aarch64-unknown-linux-musl);
 #   4. when the repository sits on a shared folder (VirtualBox, VMware, Parallels, NFS, 9p...),
 #      points CARGO_TARGET_DIR at the VM's own disk: faster, and no hard-link or lock trouble;
-#   5. as the user, `cargo build --workspace` and `cargo xtask rootfs`, so the first demo on stage
-#      starts at once.
+#   5. as the user, `cargo build --workspace`, the stages for musl and `cargo xtask rootfs`, so
+#      the first demo on stage starts at once.
 # Each step prints `provision: [ok] ...` (nothing to do) or `provision: [changed] ...`; the last
 # line is `changed: N`, N the number of steps that changed something (0 on a second run).
 
@@ -190,8 +190,11 @@ esac
 # --- 5. build everything once, as the user -------------------------------------------------------
 as_user "$repo" test -w "$repo" || die "$user cannot write to $repo"
 
-say "cargo build --workspace (as $user)"
+# The workspace for the host (the xtask), then the stages and the probe as `cargo xtask run` builds
+# them: static, for $musl.
+say "cargo build --workspace, and the stages for $musl (as $user)"
 as_user "$repo" cargo build --workspace 2>&1 | tee "$tmp/build.log"
+as_user "$repo" cargo build --bins --target "$musl" 2>&1 | tee -a "$tmp/build.log"
 if grep -Eq '^ *(Compiling|Downloaded|Locking|Updating|Adding|Removing) ' "$tmp/build.log"; then
     change "built the workspace"
 else

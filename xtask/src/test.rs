@@ -62,7 +62,12 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let host_result = if host {
         banner("host tests (cargo test --workspace -- --test-threads=1)");
         let started = Instant::now();
+        // The xtask and the tests are built for the host; the stages and the probe, as `cargo
+        // xtask run` builds them, static for musl (the VM's binaries are these very files).
         util::run_checked(util::cargo().args(["build", "--workspace", "--bins"]))?;
+        let target = util::musl_target();
+        util::add_rust_target(&target);
+        util::run_checked(util::cargo().args(["build", "--bins", "--target", &target]))?;
         let mut cargo_test = util::cargo();
         if !util::is_root() {
             // The tests need root, but target/ must stay the user's: cargo builds as the user and
@@ -86,7 +91,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             ])
             .args(&filter)
             .env(rootfs::ENV_VAR, &dir)
-            .env("DESDE_CERO_BIN_DIR", util::target_dir().join("debug"))
+            .env("DESDE_CERO_BIN_DIR", util::stage_dir(false))
+            .env("DESDE_CERO_XTASK", std::env::current_exe()?)
             .status()?;
         let secs = started.elapsed().as_secs_f64();
         Some(if status.success() {

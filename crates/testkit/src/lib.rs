@@ -4,7 +4,7 @@
 //!
 //! `cargo xtask test` builds every binary and the root filesystem first, then runs the tests with
 //! `DESDE_CERO_ROOTFS` and `DESDE_CERO_BIN_DIR` set. Run by hand (`cargo test`), the defaults are
-//! `rootfs/build` and `target/debug`.
+//! `rootfs/build` and `target/<arch>-unknown-linux-musl/debug`.
 
 pub mod attack;
 pub mod leaks;
@@ -29,12 +29,31 @@ pub fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where the stage binaries are (`DESDE_CERO_BIN_DIR`, else `target/debug`).
+/// Where the stage binaries are (`DESDE_CERO_BIN_DIR`, else `target/<arch>-unknown-linux-musl/debug`:
+/// the stages are static musl binaries, built by `cargo xtask`).
 pub fn bin_dir() -> PathBuf {
     match std::env::var_os("DESDE_CERO_BIN_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => project_root().join("target").join("debug"),
+        None => project_root()
+            .join("target")
+            .join(format!("{}-unknown-linux-musl", std::env::consts::ARCH))
+            .join("debug"),
     }
+}
+
+/// The xtask binary (`DESDE_CERO_XTASK`, which `cargo xtask test` sets to itself, else
+/// `target/debug/xtask`): built for the host, not with the stages.
+pub fn xtask_bin() -> PathBuf {
+    let path = match std::env::var_os("DESDE_CERO_XTASK") {
+        Some(path) => PathBuf::from(path),
+        None => project_root().join("target").join("debug").join("xtask"),
+    };
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests through `cargo xtask test`",
+        path.display()
+    );
+    path
 }
 
 /// The built binary of a stage (or of any workspace binary, e.g. `xtask`).

@@ -33,7 +33,7 @@ fn bench_times_every_stage_and_every_installed_peer() {
 fn smoke_test() {
     let scratch = Scratch::new("bench-test");
     let json_path = scratch.path.join("bench.json");
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(["bench", "--runs", "3", "--json"]).arg(&json_path);
     // The release build of every stage comes first: minutes on a fresh 2-core machine.
     let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(900));

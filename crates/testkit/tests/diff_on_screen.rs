@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 /// The built xtask, coloured output off, 80 columns.
 fn xtask(args: &[&str]) -> Command {
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(args).env("NO_COLOR", "1").env("COLUMNS", "80");
     cmd
 }

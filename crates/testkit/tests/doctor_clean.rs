@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use testkit::{LeakCheck, Run};
 
 fn xtask(args: &[&str]) -> Run {
-    testkit::run_bin(&testkit::bin("xtask"), args)
+    testkit::run_bin(&testkit::xtask_bin(), args)
 }
 
 /// Runs the doctor with the root filesystem at `rootfs`.
 fn doctor_with_rootfs(rootfs: &Path) -> Run {
-    let out = Command::new(testkit::bin("xtask"))
+    let out = Command::new(testkit::xtask_bin())
         .arg("doctor")
         .env(testkit::ROOTFS_ENV, rootfs)
         .stdin(Stdio::null())

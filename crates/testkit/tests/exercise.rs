@@ -28,7 +28,7 @@ fn xtask(exercises: &Path, args: &[&str]) -> Run {
 
 /// [`xtask`] with more environment.
 fn xtask_with(exercises: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.arg("exercise")
         .args(args)
         .env("DESDE_CERO_EXERCISES", exercises)

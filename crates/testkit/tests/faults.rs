@@ -169,7 +169,7 @@ fn a_runtime_killed_with_sigkill_takes_its_container_along() {
             }
             // What the runtime would have removed on its way out (its cgroup, the overlay
             // folder) is removed by `cargo xtask clean`; the leak check then sees nothing.
-            let clean = testkit::run_bin(&testkit::bin("xtask"), ["clean"]);
+            let clean = testkit::run_bin(&testkit::xtask_bin(), ["clean"]);
             assert_eq!(clean.code, 0, "{stage}: clean failed:\n{}", clean.stderr);
             let ours = format!("-{} ", runtime.id());
             assert!(
@@ -474,7 +474,7 @@ fn hostile_command_lines_never_make_the_xtask_panic() {
     }
     let _g = testkit::serial();
     let leaks = LeakCheck::start();
-    let xtask = testkit::bin("xtask");
+    let xtask = testkit::xtask_bin();
     let mut rng = Rng::new();
     // Only calls that end before any long work: a bogus stage or flag stops them at once.
     let junk_stage = |rng: &mut Rng| -> OsString {

@@ -20,7 +20,7 @@ fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
     let leaks = LeakCheck::start();
     // --prebuilt: the binaries `cargo xtask test` built, and the root filesystem as it is (a
     // cargo inside `cargo test` could wait on cargo's own lock).
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(["matrix", "--json", "--prebuilt"]);
     let run = testkit::run_cmd(&mut cmd);
     let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
@@ -119,7 +119,7 @@ fn every_stage_has_exactly_the_isolation_the_catalog_promises() {
 
 #[test]
 fn matrix_refuses_unknown_arguments_with_exit_2() {
-    let run = testkit::run_bin(&testkit::bin("xtask"), ["matrix", "--bogus"]);
+    let run = testkit::run_bin(&testkit::xtask_bin(), ["matrix", "--bogus"]);
     run.expect_code(2);
     assert_eq!(
         run.stderr.trim_end(),
@@ -134,7 +134,7 @@ fn the_table_fits_80_columns_and_keeps_every_cell() {
     }
     let _g = testkit::serial();
     let leaks = LeakCheck::start();
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(["matrix", "--prebuilt"]);
     let run = testkit::run_cmd(&mut cmd);
     run.expect_code(0);

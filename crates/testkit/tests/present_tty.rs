@@ -215,7 +215,7 @@ impl Terminal {
     /// returns the byte where its output starts.
     fn start_present(&mut self, args: &str) -> usize {
         let from = self.screen.len();
-        let xtask = testkit::bin("xtask");
+        let xtask = testkit::xtask_bin();
         let line = format!(
             "s0=$(stty -g); {} present {args}; st=$?; \
              [ \"$(stty -g)\" = \"$s0\" ] && t=same || t=changed; echo \"@sta\"\"tus=$st@tty=$t@\"\n",

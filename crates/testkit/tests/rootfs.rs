@@ -22,7 +22,7 @@ use testkit::{LeakCheck, Run, Scratch};
 /// Runs `xtask rootfs <args...>` with `env`, the prebuilt probe, and none of the overrides the
 /// caller did not ask for.
 fn xtask(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.arg("rootfs").args(args);
     for var in [
         "DESDE_CERO_BUSYBOX",
@@ -697,12 +697,13 @@ fn missing_device_nodes_are_pointed_out_once_with_the_fix() {
         to
     };
     // Copies, so that `nobody` can read them wherever the repository is.
-    let xtask_bin = copy(&testkit::bin("xtask"), "xtask");
+    let xtask_bin = copy(&testkit::xtask_bin(), "xtask");
     let probe = copy(&prebuilt_probe(), "probe");
-    // `run user` builds with `$CARGO` (here: true) and starts target/debug/user (here: true):
-    // only what the xtask itself does is under test.
+    // `run user` builds with `$CARGO` (here: true) and starts target/<musl>/debug/user (here:
+    // true): only what the xtask itself does is under test.
     let truth = Path::new("/bin/true");
-    copy(truth, "target/debug/user");
+    let musl = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    copy(truth, &format!("target/{musl}/debug/user"));
     let tarball_path = scratch.path.join("root.tar");
     fs::write(
         &tarball_path,

@@ -185,7 +185,7 @@ fn the_deck_works_offline_in_a_real_browser() {
     let mut decks = Vec::new();
     for (lang, extra) in [("en", None), ("es", Some("--no-run"))] {
         let dir = out.join(lang);
-        let mut cmd = Command::new(testkit::bin("xtask"));
+        let mut cmd = Command::new(testkit::xtask_bin());
         cmd.args(["slides", "--lang", lang, "--out"]).arg(&dir);
         cmd.args(extra);
         let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(900));

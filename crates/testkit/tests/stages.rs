@@ -336,7 +336,7 @@ fn an_interactive_shell_works_on_a_terminal() {
 
 #[test]
 fn xtask_rejects_unknown_stages_and_flags_with_exit_2() {
-    let xtask = testkit::bin("xtask");
+    let xtask = testkit::xtask_bin();
     let run = testkit::run_bin(&xtask, ["run", "pidnamespce"]);
     run.expect_code(2);
     assert!(
@@ -371,7 +371,7 @@ fn xtask_rejects_unknown_stages_and_flags_with_exit_2() {
 #[test]
 fn xtask_run_builds_and_runs_a_stage_by_alias_and_number() {
     container_test(|| {
-        let xtask = testkit::bin("xtask");
+        let xtask = testkit::xtask_bin();
         testkit::run_bin(&xtask, ["run", "pidnamespace", "--", "sh", "-c", "exit 3"])
             .expect_code(3);
         let run = testkit::run_bin(&xtask, ["run", "3", "hostname"]);
@@ -393,7 +393,7 @@ fn xtask_list_prints_the_catalog_in_order() {
 
 /// `list --lang LANG`: a row per stage, its summary in that language from the catalog.
 fn list_in(lang: &str) {
-    let run = testkit::run_bin(&testkit::bin("xtask"), ["list", "--lang", lang]);
+    let run = testkit::run_bin(&testkit::xtask_bin(), ["list", "--lang", lang]);
     run.expect_code(0);
     assert!(
         run.stdout.lines().all(|l| l.chars().count() <= 80),

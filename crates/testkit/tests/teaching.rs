@@ -15,7 +15,7 @@ const LOCALE: [&str; 3] = ["LC_ALL", "LC_MESSAGES", "LANG"];
 
 /// The built xtask with `args`, in the C locale (so English unless `--lang` says otherwise).
 fn xtask_cmd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(args).env_remove("NO_COLOR");
     for var in LOCALE {
         cmd.env_remove(var);

@@ -17,7 +17,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    testkit::run_bin(&testkit::bin("xtask"), args)
+    testkit::run_bin(&testkit::xtask_bin(), args)
 }
 
 /// The commands, as `cargo xtask help` lists them (the list is the xtask's, not this file's).
@@ -193,7 +193,7 @@ fn closed_pipe() -> OwnedFd {
 
 /// Runs the xtask with stdout (or stderr) into a closed pipe; returns its exit code and stderr.
 fn into_closed_pipe(args: &[&str], close_stderr: bool) -> (Option<i32>, String) {
-    let mut cmd = Command::new(testkit::bin("xtask"));
+    let mut cmd = Command::new(testkit::xtask_bin());
     cmd.args(args).stdin(Stdio::null());
     if close_stderr {
         cmd.stdout(Stdio::null()).stderr(Stdio::from(closed_pipe()));
@@ -295,7 +295,7 @@ fn the_original_talks_folder_names_are_stages() {
 fn as_nobody(scratch: &Scratch, args: &[&str]) -> Run {
     let copy = scratch.path.join("xtask");
     if !copy.exists() {
-        fs::copy(testkit::bin("xtask"), &copy).unwrap();
+        fs::copy(testkit::xtask_bin(), &copy).unwrap();
         fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o755)).unwrap();
     }
     let empty = scratch.path.join("empty-path");

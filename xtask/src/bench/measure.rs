@@ -264,7 +264,7 @@ fn wait_with_limit(pid: Pid, limit: Duration) -> Result<(i32, libc::rusage)> {
     Ok((status, usage))
 }
 
-/// `cargo xtask run base1 -- true` against `target/debug/base1 run true`, `n` times each,
+/// `cargo xtask run base1 -- true` against the bare `base1 run true` it builds, `n` times each,
 /// interleaved, after one warm-up of each: medians in ms.
 pub fn time_xtask_run(true_path: &Path, n: usize) -> Result<(f64, f64)> {
     eprintln!("bench: timing `cargo xtask run base1 -- true` against the bare binary");

@@ -4,7 +4,8 @@
 //! Each case starts `/bin/true` of the same root filesystem and waits for it:
 //!
 //! - `exec`: plain exec of `true`, the baseline (no container at all);
-//! - every stage, built in release (`<stage> run true`);
+//! - every stage, built in release, static for musl as `cargo xtask run` builds it
+//!   (`<stage> run true`);
 //! - the peers that are installed: util-linux `unshare` (pid, uts, ipc, net and mount namespaces,
 //!   the root filesystem as its root, a fresh /proc), `bwrap --unshare-all`, and `crun` and `runc`
 //!   running an OCI bundle made here (a minimal config.json: `true`, the same five namespaces, a
@@ -78,8 +79,8 @@ pub const CLI: cli::Command = cli::Command {
         ),
     ],
     rest: None,
-    notes: "Release builds start /bin/true from the same root filesystem, in shuffled rounds; \
-            the median is reported. Stages that need root are skipped when not run as root.",
+    notes: "Release builds (static, musl) start /bin/true from the same root filesystem, in \
+            shuffled rounds; the median is reported. Stages that need root are skipped when not run as root.",
 };
 
 /// Rounds measured when `--runs` is not given.

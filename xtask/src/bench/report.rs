@@ -174,7 +174,7 @@ impl Report {
             let _ = writeln!(
                 w,
                 "\n`cargo xtask run base1 -- true` on a warm build: {cargo:.0} ms; \
-                 target/debug/base1 run true: {bare:.1} ms; cargo xtask adds {:.0} ms",
+                 the bare binary: {bare:.1} ms; cargo xtask adds {:.0} ms",
                 cargo - bare
             );
         }

@@ -15,7 +15,7 @@
 //! held in a full pipe, so the probe is still alive, blocked in write(2), while the matrix reads
 //! its `/proc/<pid>/ns`, `cgroup`, `root` and `status`. Then the pipe is drained.
 //!
-//! `--prebuilt` uses the binaries already built (in `$DESDE_CERO_BIN_DIR`, else `target/debug`)
+//! `--prebuilt` uses the binaries already built (in `$DESDE_CERO_BIN_DIR`, else the stages' build folder)
 //! and the root filesystem as it is: that is how the test suite and the sudo re-run call it.
 
 //!
@@ -55,8 +55,8 @@ pub const CLI: cli::Command = cli::Command {
         ),
         cli::flag(
             "prebuilt",
-            "use the binaries already built ($DESDE_CERO_BIN_DIR, else target/debug) and the \
-             root filesystem as it is: nothing is built",
+            "use the binaries already built ($DESDE_CERO_BIN_DIR, else target/<musl>/debug) and \
+             the root filesystem as it is: nothing is built",
         ),
     ],
     rest: None,
@@ -171,7 +171,7 @@ fn binary(stage: &Stage, prebuilt: bool) -> Result<PathBuf, String> {
     if prebuilt {
         let dir = std::env::var_os("DESDE_CERO_BIN_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| util::target_dir().join("debug"));
+            .unwrap_or_else(|| util::stage_dir(false));
         let bin = dir.join(stage.name);
         return if bin.is_file() {
             Ok(bin)

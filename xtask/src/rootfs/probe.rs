@@ -18,11 +18,6 @@ pub const ENV: &str = "DESDE_CERO_PROBE";
 /// Where the probe lives inside every root filesystem.
 pub const INSIDE: &str = "usr/local/bin/probe";
 
-/// The musl target for this machine, e.g. `x86_64-unknown-linux-musl`.
-pub fn target() -> String {
-    format!("{}-unknown-linux-musl", std::env::consts::ARCH)
-}
-
 /// Builds the probe (quick when nothing changed) and returns its path, or `$DESDE_CERO_PROBE`.
 pub fn build() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) {
@@ -32,8 +27,8 @@ pub fn build() -> Result<PathBuf> {
         }
         return Ok(path);
     }
-    let target = target();
-    add_target(&target);
+    let target = util::musl_target();
+    util::add_rust_target(&target);
     let binary = util::target_dir()
         .join(&target)
         .join("release")
@@ -48,27 +43,6 @@ pub fn build() -> Result<PathBuf> {
         )
     })?;
     Ok(binary)
-}
-
-/// A fresh machine has rustup's host target only: add the musl one first, saying so, so the
-/// first `cargo xtask run` needs no manual step. Without rustup, the build's error says what to do.
-fn add_target(target: &str) {
-    let installed = std::process::Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
-    let Ok(out) = installed else {
-        return;
-    };
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|line| line.trim() == target)
-    {
-        return;
-    }
-    eprintln!("rootfs: the probe is a static binary: adding the Rust target {target}");
-    let _ = std::process::Command::new("rustup")
-        .args(["target", "add", target])
-        .status();
 }
 
 /// Puts `probe` into `root` unless an identical copy is already there. Returns whether it wrote.
