@@ -558,12 +558,15 @@ fn musl_target() -> Check {
     {
         ok(
             NAME,
-            format!("{target} installed: the probe builds as a static binary"),
+            format!("{target} installed: the stages and the probe build as static binaries"),
         )
     } else {
         problem(
             NAME,
-            format!("{target} is not installed: the probe cannot be built"),
+            format!(
+                "{target} is not installed: the stages and the probe cannot be built \
+                 (cargo xtask adds it with rustup when it can)"
+            ),
             format!("rustup target add {target}"),
         )
     }
