@@ -92,7 +92,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             .args(&filter)
             .env(rootfs::ENV_VAR, &dir)
             .env("DESDE_CERO_BIN_DIR", util::stage_dir(false))
-            .env("DESDE_CERO_XTASK", std::env::current_exe()?)
+            // Not current_exe(): `cargo test` may have replaced this very file by then.
+            .env(
+                "DESDE_CERO_XTASK",
+                util::target_dir().join("debug").join("xtask"),
+            )
             .status()?;
         let secs = started.elapsed().as_secs_f64();
         Some(if status.success() {

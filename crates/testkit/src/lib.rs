@@ -41,7 +41,7 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
-/// The xtask binary (`DESDE_CERO_XTASK`, which `cargo xtask test` sets to itself, else
+/// The xtask binary (`DESDE_CERO_XTASK`, which `cargo xtask test` sets, else
 /// `target/debug/xtask`): built for the host, not with the stages.
 pub fn xtask_bin() -> PathBuf {
     let path = match std::env::var_os("DESDE_CERO_XTASK") {
