@@ -29,7 +29,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use catalog::notes::{self, Demo};
@@ -136,7 +136,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let recorded = if run {
         run_demos(&mut parts)?;
         Some(Recorded {
-            when: utc_now(),
+            when: util::utc_now(),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "?".to_string()),
@@ -342,39 +342,4 @@ fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Ou
 
 fn is_sudo(line: &str) -> bool {
     line.starts_with("sudo:")
-}
-
-/// Now, in UTC, as `2026-11-02 14:03 UTC` (no date library: days to a civil date, from Howard
-/// Hinnant's `civil_from_days`).
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_date_is_a_date() {
-        let now = utc_now();
-        assert_eq!(now.len(), "2026-11-02 14:03 UTC".len(), "{now}");
-        assert!(now.starts_with("20"), "{now}");
-    }
 }

@@ -361,9 +361,39 @@ pub fn terminal_size() -> Option<(usize, usize)> {
     ok.then_some((usize::from(size.ws_row), usize::from(size.ws_col)))
 }
 
+/// Now, in UTC, as `2026-11-02 14:03 UTC` (no date library: days to a civil date, from Howard
+/// Hinnant's `civil_from_days`).
+pub fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_is_a_date() {
+        let now = utc_now();
+        assert_eq!(now.len(), "2026-11-02 14:03 UTC".len(), "{now}");
+        assert!(now.starts_with("20"), "{now}");
+    }
 
     #[test]
     fn finished_lines_are_recognised_with_or_without_colour() {

@@ -43,6 +43,7 @@
 //! [`report`] (the table and the JSON).
 
 mod cases;
+mod docs;
 mod measure;
 mod report;
 
@@ -77,6 +78,11 @@ pub const CLI: cli::Command = cli::Command {
             "STAGE",
             "where one stage spends its time, from its teaching lines",
         ),
+        cli::flag(
+            "write-docs",
+            "write this run (every stage and peer, as root, with --profile full) into \
+             README.md, README.es.md and docs/bench.md",
+        ),
     ],
     rest: None,
     notes: "Release builds (static, musl) start /bin/true from the same root filesystem, in \
@@ -94,6 +100,7 @@ struct Options {
     install_peers: bool,
     build_time: bool,
     profile: Option<&'static Stage>,
+    write_docs: bool,
 }
 
 fn parse(args: Vec<OsString>) -> Result<Options> {
@@ -105,6 +112,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
         install_peers: args.flag("install-peers"),
         build_time: args.flag("build-time"),
         profile: None,
+        write_docs: args.flag("write-docs"),
     };
     if let Some(text) = args.text("runs")? {
         opts.runs = match text.parse::<usize>() {
@@ -131,12 +139,25 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
     if let Some(key) = args.value("profile") {
         opts.profile = Some(args.stage(key)?);
     }
+    if opts.write_docs {
+        // The files show every stage and where `full` spends its time.
+        if opts.stages.len() != catalog::STAGES.len() {
+            return Err(args.error("--write-docs wants every stage: leave out --stages"));
+        }
+        if opts.profile.is_some_and(|s| s.name != "full") {
+            return Err(args.error("--write-docs profiles `full`: leave out --profile"));
+        }
+        opts.profile = catalog::find("full");
+    }
     Ok(opts)
 }
 
 pub fn main(args: Vec<OsString>) -> Result<u8> {
     let opts = parse(args)?;
     let root = util::is_root();
+    if opts.write_docs && !root {
+        bail!("--write-docs needs a run as root (every stage and peer): sudo -E cargo xtask bench --write-docs");
+    }
     if opts.install_peers {
         cases::install_peers(root)?;
     }
@@ -190,14 +211,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         build_time,
     };
     print!("{}", report.text());
+    let mut profile = String::new();
     if let Some(stage) = opts.profile {
         if stage.needs_root && !root {
             eprintln!("bench: --profile {}: SKIPPED, it needs root", stage.name);
         } else {
-            print!(
-                "{}",
-                measure::profile(stage, &report.rootfs, opts.runs.max(5))?
-            );
+            profile = measure::profile(stage, &report.rootfs, opts.runs.max(5))?;
+            print!("{profile}");
         }
     }
     if let Some(path) = &opts.json {
@@ -211,6 +231,13 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             .cases
             .iter()
             .any(|c| !c.is_peer() && !c.failures.is_empty());
+    if opts.write_docs {
+        if failed {
+            bail!("--write-docs: a stage failed in this run (above): nothing written");
+        }
+        let command = format!("cargo xtask bench --runs {} --write-docs", opts.runs);
+        docs::write(&report, &command, &profile)?;
+    }
     Ok(u8::from(failed))
 }
 

@@ -29,19 +29,19 @@ pub struct Report {
 }
 
 /// One row's numbers.
-struct Row<'a> {
-    case: &'a Case,
-    median: f64,
-    min: f64,
-    max: f64,
-    ratio: Option<f64>,
-    max_rss_kib: i64,
-    user: f64,
-    sys: f64,
+pub struct Row<'a> {
+    pub case: &'a Case,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub ratio: Option<f64>,
+    pub max_rss_kib: i64,
+    pub user: f64,
+    pub sys: f64,
 }
 
 impl Report {
-    fn rows(&self) -> Vec<Row<'_>> {
+    pub fn rows(&self) -> Vec<Row<'_>> {
         let reference = self.cases.iter().find(|c| c.name == REFERENCE);
         self.cases
             .iter()
@@ -113,15 +113,17 @@ impl Report {
             }
         );
         let _ = writeln!(w, "host: {}\n", host_line());
+        // The first column as wide as the longest name (`capabilities`).
+        let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
         let _ = writeln!(
             w,
-            "{:<8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}",
+            "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>9}",
             "case", "median", "min", "max", "×unshare", "peak RSS", "user", "sys", "binary"
         );
         for r in self.rows() {
             let _ = writeln!(
                 w,
-                "{:<8} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>9} {:>5.1} MiB {:>5.2} ms {:>5.2} ms {:>9}",
+                "{:<width$} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>9} {:>5.1} MiB {:>5.2} ms {:>5.2} ms {:>9}",
                 r.case.name,
                 r.median,
                 r.min,
