@@ -23,9 +23,9 @@ use std::ffi::{CString, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -471,15 +471,48 @@ fn wait_for_parent(mark: &str) -> Result<()> {
 pub fn init(command: &[OsString]) -> Result<u8> {
     take_terminal();
     let signals = block_signals()?;
-    let mut cmd = Command::new(&command[0]);
-    cmd.args(&command[1..])
-        .env("PATH", CONTAINER_PATH)
-        .env("PS1", CONTAINER_PS1);
-    // SAFETY: the closure runs in the new process between fork and exec and only calls
-    // sigprocmask(2), which is async-signal-safe and does not allocate.
-    unsafe { cmd.pre_exec(|| SigSet::all().thread_unblock().map_err(io::Error::from)) };
-    let child = cmd.spawn().map_err(|err| cannot_run(&command[0], err))?;
-    supervise(Pid::from_raw(child.id() as i32), &signals)
+    let child = start_command(command)?;
+    supervise(child, &signals)
+}
+
+/// Starts the command as our child with posix_spawnp(3), which musl and glibc (since 2.24)
+/// make with clone(2)'s CLONE_VM and CLONE_VFORK: the child borrows our memory until its
+/// execve(2), so no copy of our page tables is made and torn down again, as fork(2) would.
+fn start_command(command: &[OsString]) -> Result<Pid> {
+    use nix::spawn::{posix_spawnp, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+    // posix_spawnp looks the command up in our own PATH: the container's, which the command
+    // gets too, with the prompt.
+    env::set_var("PATH", CONTAINER_PATH);
+    env::set_var("PS1", CONTAINER_PS1);
+    let c_string = |bytes: Vec<u8>| {
+        CString::new(bytes).map_err(|_| Failure {
+            code: EXIT_RUNTIME,
+            message: "an argument contains a NUL byte".to_string(),
+        })
+    };
+    let argv = command.iter().map(|arg| c_string(arg.as_bytes().to_vec()));
+    let argv = argv.collect::<Result<Vec<_>>>()?;
+    let envp = env::vars_os()
+        .map(|(name, value)| c_string([name.as_bytes(), b"=", value.as_bytes()].concat()));
+    let envp = envp.collect::<Result<Vec<_>>>()?;
+    // Our blocked signals would survive execve(2): the command starts with none blocked. And
+    // with SIGPIPE's default action, which Rust's runtime set to "ignore" in this process.
+    let spawn = || -> nix::Result<Pid> {
+        let mut attr = PosixSpawnAttr::init()?;
+        attr.set_sigmask(&SigSet::empty())?;
+        attr.set_sigdefault(&SigSet::from(Signal::SIGPIPE))?;
+        attr.set_flags(
+            PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+        )?;
+        posix_spawnp(
+            &argv[0],
+            &PosixSpawnFileActions::init()?,
+            &attr,
+            &argv,
+            &envp,
+        )
+    };
+    spawn().map_err(|err| cannot_run(&command[0], err.into()))
 }
 
 /// Blocks the forwarded signals and SIGCHLD, so they wait in a queue until `supervise` takes
