@@ -24,8 +24,11 @@ fn main() -> ExitCode {
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(args: &[OsString]) -> Result<u8> {
-    // The options, each checked before anything is made (options.rs).
+    // The options, each checked before anything is made (options.rs); the
+    // root filesystem against the host's mounts here only: the child gets the
+    // same options, and need not read the mount table again.
     let (options, command) = options::parse(args)?;
+    options::check_rootfs(&options.rootfs)?;
     say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS, PID, mount, IPC and network.
     let mut flags = CloneFlags::CLONE_NEWUTS

@@ -145,8 +145,8 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
     }
     // The root filesystem: --rootfs is what sets the variable
     // skeleton::rootfs() reads, here and in the child, which inherits it.
+    // The parent also checks it (check_rootfs).
     options.rootfs = skeleton::rootfs()?;
-    check_rootfs(&options.rootfs)?;
     Ok((options, rest))
 }
 
@@ -242,7 +242,7 @@ fn machine(file: &str, key: &str) -> Option<u64> {
 /// host's own `/` (by any path: same device and inode), or a folder with the
 /// host's `/` mounted somewhere under it. And one without the folders the
 /// child mounts on, named, rather than a mount(2) error later.
-fn check_rootfs(rootfs: &Path) -> Result<()> {
+pub fn check_rootfs(rootfs: &Path) -> Result<()> {
     let shown = format!("--rootfs {}", rootfs.display());
     let id = |path: &Path| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
     let host_root = id(Path::new("/"));
