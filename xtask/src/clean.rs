@@ -201,6 +201,9 @@ fn clean(found: Vec<Leftover>) -> Report {
                     Ok(true) => report.removed.push(item.describe()),
                     // A parent of a live container's group: it stays, silently.
                     Ok(false) => {}
+                    // Gone meanwhile: a container that ended as we looked, its runtime
+                    // removing its own groups.
+                    Err(_) if !dir.exists() => {}
                     Err(err) => report.failed.push(format!("{}: {err:#}", item.describe())),
                 }
             }
@@ -210,6 +213,7 @@ fn clean(found: Vec<Leftover>) -> Report {
                 }
                 match fs::remove_dir_all(dir) {
                     Ok(()) => report.removed.push(item.describe()),
+                    Err(_) if !dir.exists() => {}
                     Err(err) => report.failed.push(format!("{}: {err}", item.describe())),
                 }
             }
