@@ -71,8 +71,9 @@ fn child(command: &[OsString]) -> Result<u8> {
     capabilities::set_no_new_privs()?;
     // Last, the syscall filter (seccomp.rs): seccomp(2) needs no_new_privs
     // (or CAP_SYS_ADMIN, gone now), and any earlier it would refuse our own
-    // mounts. It is inherited across fork and execve: the init and the
-    // command, and all they start, run under it.
+    // mounts. Every child inherits it, made by fork(2) or clone(2), and
+    // execve(2) keeps it: the init and the command, and all they start, run
+    // under it.
     seccomp::install_filter()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
