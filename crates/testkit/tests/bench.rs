@@ -75,6 +75,11 @@ fn smoke_test() {
     };
 
     assert!(measured.contains(&"exec"), "the baseline: {measured:?}");
+    assert!(
+        measured.contains(&"full+veth") && report["variants"][0]["extra_ms"].is_number(),
+        "full --net veth, and what it adds to full: {measured:?} {}",
+        report["variants"]
+    );
     for name in catalog::names() {
         assert!(
             measured.contains(&name),

@@ -63,6 +63,8 @@ pub struct Case {
     pub args: Vec<OsString>,
     /// A stage's number, for the step costs.
     pub stage: Option<&'static Stage>,
+    /// A stage run with an option (`full --net veth`): ours, but not a step of the talk.
+    pub variant_of: Option<&'static Stage>,
     /// Started inside the bench's private mount namespace with a cgroup2 layout (crun on a
     /// hybrid host).
     pub in_cgroup2_ns: bool,
@@ -83,6 +85,7 @@ impl Case {
             program,
             args,
             stage: None,
+            variant_of: None,
             in_cgroup2_ns: false,
             binary_bytes,
             max_rss_kib: 0,
@@ -92,7 +95,7 @@ impl Case {
     }
 
     pub fn is_peer(&self) -> bool {
-        self.stage.is_none() && self.name != "exec"
+        self.stage.is_none() && self.variant_of.is_none() && self.name != "exec"
     }
 
     pub fn walls_ms(&self) -> Vec<f64> {
@@ -147,11 +150,22 @@ pub fn plan(
         let mut case = Case::new(
             stage.name,
             &format!("stage {}: {}", stage.number, stage.summary),
-            binary,
-            vec!["run".into(), target],
+            binary.clone(),
+            vec!["run".into(), target.clone()],
         );
         case.stage = Some(stage);
         cases.push(case);
+        // `full --net veth`: what the veth pair adds to the whole container.
+        if stage.name == "full" {
+            let mut veth = Case::new(
+                "full+veth",
+                "stage 14 with --net veth: a veth pair to the host (rtnetlink)",
+                binary,
+                vec!["run".into(), "--net".into(), "veth".into(), target],
+            );
+            veth.variant_of = Some(stage);
+            cases.push(veth);
+        }
     }
 
     let bundle = scratch.join("bundle");

@@ -44,6 +44,11 @@ const ROWS: &[(&str, &str, &str)] = &[
         "`full` (everything, hardened)",
         "`full` (todo, endurecido)",
     ),
+    (
+        "full+veth",
+        "`full --net veth` (and a veth pair)",
+        "`full --net veth` (y un par veth)",
+    ),
     ("unshare", "util-linux `unshare`", "`unshare` de util-linux"),
     ("bwrap", "`bwrap --unshare-all`", "`bwrap --unshare-all`"),
     ("crun", "`crun`", "`crun`"),

@@ -63,7 +63,7 @@ pub fn warm_up(plan: &mut Plan, log: &Path) -> Result<Vec<(String, String)>> {
             Err(err) => {
                 let case = plan.cases.remove(i);
                 let reason = format!("{err:#}");
-                if case.stage.is_some() || case.name == "exec" {
+                if !case.is_peer() {
                     broken.push((case.name, reason));
                 } else {
                     plan.skipped

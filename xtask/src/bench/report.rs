@@ -98,6 +98,33 @@ impl Report {
             .collect()
     }
 
+    /// (variant, its stage, median of the per-round differences in ms): what an option such as
+    /// `--net veth` adds to its stage, paired round by round.
+    fn variant_costs(&self) -> Vec<(&str, &str, f64)> {
+        let mut out = Vec::new();
+        for case in &self.cases {
+            let Some(stage) = case.variant_of else {
+                continue;
+            };
+            let Some(base) = self.cases.iter().find(|c| c.stage == Some(stage)) else {
+                continue;
+            };
+            let mut by_round = vec![None; self.runs];
+            for s in &base.samples {
+                by_round[s.round] = Some(ms(s.wall));
+            }
+            let diffs: Vec<f64> = case
+                .samples
+                .iter()
+                .filter_map(|a| by_round[a.round].map(|b| ms(a.wall) - b))
+                .collect();
+            if !diffs.is_empty() {
+                out.push((case.name.as_str(), stage.name, median(&diffs)));
+            }
+        }
+        out
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         let w = &mut out;
@@ -172,6 +199,12 @@ impl Report {
                 let _ = writeln!(w, "  {stage:<8} {d:>+7.2} ms  (over {prev})");
             }
         }
+        for (variant, stage, d) in self.variant_costs() {
+            let _ = writeln!(
+                w,
+                "  {variant:<8} {d:>+7.2} ms  (over {stage}, the median of the per-round differences)"
+            );
+        }
         if let Some((cargo, bare)) = self.xtask_run {
             let _ = writeln!(
                 w,
@@ -199,6 +232,8 @@ impl Report {
             .map(|r| {
                 let kind = if r.case.stage.is_some() {
                     "stage"
+                } else if r.case.variant_of.is_some() {
+                    "variant"
                 } else if r.case.name == "exec" {
                     "baseline"
                 } else {
@@ -251,6 +286,11 @@ impl Report {
             "failed": pairs(&failed),
             "peer_failures": pairs(&peer_failures),
             "steps": steps,
+            "variants": self
+                .variant_costs()
+                .iter()
+                .map(|(v, s, d)| json!({"name": v, "stage": s, "extra_ms": num(*d)}))
+                .collect::<Vec<_>>(),
             "xtask_run": self.xtask_run.map(|(c, b)| {
                 json!({"cargo_xtask_run_ms": num(c), "binary_ms": num(b)})
             }),
