@@ -48,20 +48,8 @@ impl Report {
             .filter(|c| !c.samples.is_empty())
             .map(|case| {
                 let walls = case.walls_ms();
-                // Ratio round by round: a sample is paired with the reference's of the same
-                // round; a round where either failed is left out.
-                let ratio = reference.and_then(|r| {
-                    let mut by_round = vec![None; self.runs];
-                    for s in &r.samples {
-                        by_round[s.round] = Some(ms(s.wall));
-                    }
-                    let ratios: Vec<f64> = case
-                        .samples
-                        .iter()
-                        .filter_map(|a| by_round[a.round].map(|b| ms(a.wall) / b))
-                        .collect();
-                    (!ratios.is_empty()).then(|| median(&ratios))
-                });
+                // Ratio round by round (see `paired`).
+                let ratio = reference.and_then(|r| self.paired(case, r, |a, b| a / b));
                 // CPU time is charged by the tick: a mean over many rounds estimates it, a
                 // median of a few does not.
                 let cpu = |f: fn(&Sample) -> Duration| {
@@ -109,20 +97,26 @@ impl Report {
             let Some(base) = self.cases.iter().find(|c| c.stage == Some(stage)) else {
                 continue;
             };
-            let mut by_round = vec![None; self.runs];
-            for s in &base.samples {
-                by_round[s.round] = Some(ms(s.wall));
-            }
-            let diffs: Vec<f64> = case
-                .samples
-                .iter()
-                .filter_map(|a| by_round[a.round].map(|b| ms(a.wall) - b))
-                .collect();
-            if !diffs.is_empty() {
-                out.push((case.name.as_str(), stage.name, median(&diffs)));
+            if let Some(d) = self.paired(case, base, |a, b| a - b) {
+                out.push((case.name.as_str(), stage.name, d));
             }
         }
         out
+    }
+
+    /// The median over the rounds of `f(case's wall, other's wall)` in ms: each sample paired
+    /// with the other case's of the same round; a round where either failed is left out.
+    fn paired(&self, case: &Case, other: &Case, f: fn(f64, f64) -> f64) -> Option<f64> {
+        let mut by_round = vec![None; self.runs];
+        for s in &other.samples {
+            by_round[s.round] = Some(ms(s.wall));
+        }
+        let values: Vec<f64> = case
+            .samples
+            .iter()
+            .filter_map(|a| by_round[a.round].map(|b| f(ms(a.wall), b)))
+            .collect();
+        (!values.is_empty()).then(|| median(&values))
     }
 
     pub fn text(&self) -> String {
