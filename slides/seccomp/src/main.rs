@@ -69,11 +69,10 @@ fn child(command: &[OsString]) -> Result<u8> {
     // Root gives up what it no longer needs, for good (capabilities.rs).
     capabilities::drop_capabilities()?;
     capabilities::set_no_new_privs()?;
-    // Last, the syscall filter (seccomp.rs): seccomp(2) needs no_new_privs
-    // (or CAP_SYS_ADMIN, gone now), and any earlier it would refuse our own
-    // mounts. Every child inherits it, made by fork(2) or clone(2), and
-    // execve(2) keeps it: the init and the command, and all they start, run
-    // under it.
+    // Last, the syscall filter (seccomp.rs): it needs no_new_privs (or
+    // CAP_SYS_ADMIN, gone now), and earlier it would refuse our own mounts.
+    // fork(2) and clone(2) children inherit it and execve(2) keeps it: the
+    // init, the command and all they start run under it.
     seccomp::install_filter()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
