@@ -531,7 +531,7 @@ fn busybox(have_rootfs: bool) -> Check {
 
 fn musl_target() -> Check {
     const NAME: &str = "musl target";
-    let target = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+    let target = util::musl_target();
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])

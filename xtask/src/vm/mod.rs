@@ -268,6 +268,8 @@ pub fn ensure_busybox() -> Result<()> {
 }
 
 fn ensure_musl_target() -> Result<()> {
+    // Added with rustup when it is missing, as for the stages; checked in the sysroot either way.
+    util::add_rust_target(TARGET);
     let mut rustc = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()));
     let out = util::output_checked(rustc.args(["--print", "sysroot"]))?;
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
