@@ -9,6 +9,7 @@
 //! probe [--host-marker PATH] [--pretty|--compact]   the full report
 //! probe escape [--host-marker PATH]                 only the chroot escape: {"escaped", "error"}
 //! probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] [--host-disk BYTES,...]
+//! probe paths PATH...                               what each path shows (paths.rs)
 //! ```
 //!
 //! `attack` runs one attack against the host (see `attack/mod.rs`: escape, procsys, mount,
@@ -38,6 +39,7 @@ mod ids;
 mod json;
 mod net;
 mod ns;
+mod paths;
 mod procfs;
 
 use std::io::Write;
@@ -49,7 +51,8 @@ use json::Json;
 const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n       \
                      probe escape [--host-marker PATH]\n       \
                      probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] \
-                     [--host-disk BYTES,...]";
+                     [--host-disk BYTES,...]\n       \
+                     probe paths PATH...";
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq)]
@@ -60,6 +63,8 @@ struct Args {
     marker: Option<PathBuf>,
     pretty: Option<bool>,
     bait: attack::Bait,
+    /// `paths PATH...`: the paths to look at (paths.rs).
+    paths: Option<Vec<String>>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -69,9 +74,18 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         marker: None,
         pretty: None,
         bait: attack::Bait::default(),
+        paths: None,
     };
     let mut args = args.into_iter().peekable();
     match args.peek().map(String::as_str) {
+        Some("paths") => {
+            let paths: Vec<String> = args.skip(1).collect();
+            if paths.is_empty() {
+                return Err("paths needs at least one path".into());
+            }
+            out.paths = Some(paths);
+            return Ok(out);
+        }
         Some("escape") => {
             out.escape_only = true;
             args.next();
@@ -139,6 +153,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(paths) = &args.paths {
+        print(&paths::report(paths), false);
+        return ExitCode::SUCCESS;
+    }
     if let Some(name) = &args.attack {
         if name == attack::PRIVILEGES {
             // The setuid attack's copy, run as nobody: its answer on stdout, nothing else.
@@ -274,6 +292,9 @@ mod tests {
         assert!(parse(args(&["--host-marker"])).is_err());
         assert!(parse(args(&["escape", "--pretty"])).is_err());
         assert!(parse(args(&["bogus"])).is_err());
+        let a = parse(args(&["paths", "/a", "--pretty"])).unwrap();
+        assert_eq!(a.paths, Some(vec!["/a".into(), "--pretty".into()]));
+        assert!(parse(args(&["paths"])).is_err());
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //!
 //! - `pivot` (11): the double-chroot escape works in `user` and reaches the host's `/`; the
 //!   write-open of `/proc/sys` and `/sys` works for root without a user namespace (`net`: `user`
-//!   refuses it for another reason, its root is nobody on the host) and meets a read-only mount.
+//!   refuses it for another reason, its root is nobody on the host) and meets a read-only mount;
+//!   every path docker masks or makes read-only is, from `pivot` to `full --rootless`.
 //! - `capabilities` (12): mount, the umount that lifts `pivot`'s mask over `/proc/sys`, a device
 //!   node on a fresh tmpfs (the way around `nodev`), and a setuid-root binary run by `nobody`,
 //!   all work in `pivot` and fail here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 use testkit::{container_test, Run};
 
@@ -92,6 +95,102 @@ fn pivot_makes_proc_sys_and_sys_read_only_for_a_root_without_a_user_namespace() 
         // net has no /sys: root mounts one. From pivot on, /sys is there, read-only.
         let sys = "mountpoint -q /sys || mount -t sysfs none /sys; : > /sys/kernel/profiling";
         works_then_fails("net", "pivot", sys, "Read-only file system");
+    });
+}
+
+/// docker's MaskedPaths and ReadonlyPaths (moby's `oci/defaults.go`, podman's containers-common,
+/// the same list with `/sys/devices/virtual/powercap`).
+const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+const READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// What the probe sees at each path inside a stage (`probe paths`), by path.
+fn seen(stage: &str, stage_args: &[&str], paths: &[&str]) -> serde_json::Map<String, Value> {
+    let mut args: Vec<&str> = stage_args.to_vec();
+    args.extend(["-q", "/usr/local/bin/probe", "paths"]);
+    args.extend(paths);
+    let run = testkit::stage(stage, &args);
+    run.expect_code(0);
+    let list: Vec<Value> = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("{stage}: no JSON ({e}): {run:?}"));
+    list.into_iter()
+        .map(|seen| (seen["path"].as_str().unwrap().to_string(), seen))
+        .collect()
+}
+
+/// Hidden as runc hides it: a folder empty and on a read-only mount, a file that reads as empty.
+fn hidden(seen: &Value) -> bool {
+    match seen["dir"].as_bool() {
+        Some(true) => seen["entries"] == 0 && seen["read_only"] == true,
+        Some(false) => seen["bytes"] == 0,
+        None => false,
+    }
+}
+
+#[test]
+fn pivot_hides_and_makes_read_only_every_path_docker_does() {
+    container_test(|| {
+        // A kernel without one of them has nothing there to hide: skipped, as runc skips it.
+        let on_host = |list: &[&'static str]| -> Vec<&'static str> {
+            list.iter()
+                .copied()
+                .filter(|p| Path::new(p).exists())
+                .collect()
+        };
+        let (masked, read_only) = (on_host(&MASKED), on_host(&READ_ONLY));
+        eprintln!("on this host: masked {masked:?}, read-only {read_only:?}");
+        assert!(
+            masked.contains(&"/sys/firmware") || testkit::in_vm(),
+            "{masked:?}"
+        );
+        let all: Vec<&str> = masked.iter().chain(&read_only).copied().collect();
+        // In net, the stage before pivot, /proc shows them as they are, and writable.
+        let before = seen("net", &[], &all);
+        for path in &read_only {
+            assert_eq!(before[*path]["read_only"], false, "net: {}", before[*path]);
+        }
+        let shown = masked
+            .iter()
+            .filter(|p| p.starts_with("/proc/") && !hidden(&before[**p]));
+        assert!(shown.count() > 0, "net hides them already: {before:?}");
+        let mut stages: Vec<(&str, &[&str])> =
+            from("pivot").into_iter().map(|s| (s, &[][..])).collect();
+        stages.push(("full", &["--rootless"]));
+        for (stage, stage_args) in stages {
+            let inside = seen(stage, stage_args, &all);
+            for path in &masked {
+                let seen = &inside[*path];
+                eprintln!("{stage} {stage_args:?}: {seen}");
+                assert!(
+                    seen["exists"] == true && hidden(seen),
+                    "{stage}: {path} is not hidden: {seen}"
+                );
+            }
+            for path in &read_only {
+                let seen = &inside[*path];
+                assert_eq!(
+                    seen["read_only"], true,
+                    "{stage}: {path} is writable: {seen}"
+                );
+            }
+        }
     });
 }
 

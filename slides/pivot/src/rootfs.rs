@@ -1,7 +1,8 @@
 //! The root filesystem done right: pivot_root(2) instead of chroot(2), so the
 //! host's root is detached and no `..` reaches it; a minimal /dev; a /proc
 //! whose files that act on the whole machine are read-only or hidden; a
-//! read-only /sys. Every mount is made under the new root before the pivot.
+//! read-only /sys without the firmware's tables. Every mount is made under the
+//! new root before the pivot.
 
 use std::fs::{self, File};
 use std::io;
@@ -19,9 +20,22 @@ const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 /// it, `sys` sets kernel parameters): read-only. Five of docker's six
 /// ReadonlyPaths (moby's `oci/defaults.go`; `asound`, sound cards, left out).
 const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
-/// Files of `/proc` that show the host's kernel memory, keys and timers:
-/// hidden under /dev/null. Three of docker's MaskedPaths, same file.
-const PROC_HIDDEN: [&str; 3] = ["kcore", "keys", "timer_list"];
+/// What shows the host's kernel memory, keys, timers, sound cards, disks
+/// and ACPI tables: hidden. docker's MaskedPaths, same file, with SYS_HIDDEN.
+const PROC_HIDDEN: [&str; 9] = [
+    "acpi",
+    "asound",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "scsi",
+];
+/// sysfs's firmware tables and powercap's energy counters (which tell what
+/// the CPU computes: CVE-2020-8694): hidden too.
+const SYS_HIDDEN: [&str; 2] = ["firmware", "devices/virtual/powercap"];
 
 /// What no filesystem without programs or devices needs.
 const NOTHING_TO_RUN: MsFlags = MsFlags::MS_NOSUID
@@ -91,7 +105,8 @@ pub fn mount_proc(root: &Path) -> Result<()> {
     // A new procfs shows the processes of our PID namespace: the container's.
     let proc = root.join("proc");
     mount_fs("proc", &proc, Some("proc"), NOTHING_TO_RUN, None)?;
-    // Not every kernel has every file (sysrq-trigger needs CONFIG_MAGIC_SYSRQ).
+    // Not every kernel has every file (sysrq-trigger needs CONFIG_MAGIC_SYSRQ):
+    // as runc, what is not there is skipped.
     let present = |name| Some(proc.join(name)).filter(|path| path.exists());
     for path in PROC_READ_ONLY.into_iter().filter_map(present) {
         // A bind mount of a path onto itself makes it a mount point with
@@ -101,18 +116,32 @@ pub fn mount_proc(root: &Path) -> Result<()> {
         mount_fs(&path, &path, None, flags | NOTHING_TO_RUN, None)?;
     }
     for path in PROC_HIDDEN.into_iter().filter_map(present) {
-        // /dev/null mounted over a file hides it: it reads as empty.
-        let null = root.join("dev/null");
-        mount_fs(&null, &path, None, MsFlags::MS_BIND, None)?;
+        hide(root, &path)?;
     }
     Ok(())
 }
 
 /// sysfs shows the machine's devices and kernel settings: read-only, the
-/// container can look but change nothing.
+/// container can look but change nothing; SYS_HIDDEN, not even look.
 pub fn mount_sys(root: &Path) -> Result<()> {
+    let sys = root.join("sys");
     let flags = MsFlags::MS_RDONLY | NOTHING_TO_RUN;
-    mount_fs("sysfs", &root.join("sys"), Some("sysfs"), flags, None)
+    mount_fs("sysfs", &sys, Some("sysfs"), flags, None)?;
+    let present = |name| Some(sys.join(name)).filter(|path| path.exists());
+    for path in SYS_HIDDEN.into_iter().filter_map(present) {
+        hide(root, &path)?;
+    }
+    Ok(())
+}
+
+/// Hides a path as runc does: a file under /dev/null, which reads as empty;
+/// a folder under an empty tmpfs, read-only, so it stays empty.
+fn hide(root: &Path, path: &Path) -> Result<()> {
+    if path.is_dir() {
+        let flags = MsFlags::MS_RDONLY | NOTHING_TO_RUN;
+        return mount_fs("tmpfs", path, Some("tmpfs"), flags, Some("mode=555"));
+    }
+    mount_fs(root.join("dev/null"), path, None, MsFlags::MS_BIND, None)
 }
 
 /// A tmpfs (a filesystem in memory) for /tmp, writable by everyone.
@@ -154,6 +183,18 @@ pub fn mount_fs(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<()> {
+    // mount(2) follows a symlink at `target`: a root filesystem whose `dev`
+    // is one (`dev -> /tmp`) would get its /dev mounted elsewhere, and run
+    // with none. lstat(2), which does not follow it, tells.
+    if fs::symlink_metadata(target).is_ok_and(|m| m.is_symlink()) {
+        return Err(skeleton::Failure {
+            code: skeleton::EXIT_RUNTIME,
+            message: format!(
+                "{} is a symlink, not a folder: refusing this root filesystem",
+                target.display()
+            ),
+        });
+    }
     mount(Some(source.as_ref()), target, fstype, flags, data).map_err(|err| {
         let step = format!("mount {}", target.display());
         skeleton::failure(&step, err, "is that folder in the root filesystem?")
