@@ -105,6 +105,14 @@ pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+/// Silences the teaching lines: `-q`, first after `run`, or among a stage's
+/// own options (`full run --rootless -q sh`, which its `run` parses).
+pub fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+    // The re-executed child reads it from its environment.
+    env::set_var(QUIET_ENV, "1");
+}
+
 /// The stage's name, as errors are reported under it.
 pub fn name() -> &'static str {
     NAME.get().copied().unwrap_or("desde-cero")
@@ -139,9 +147,7 @@ pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
                 Some("-q" | "--quiet")
             ) {
                 args.remove(0);
-                QUIET.store(true, Ordering::Relaxed);
-                // The re-executed child reads it from its environment.
-                env::set_var(QUIET_ENV, "1");
+                set_quiet();
             }
             match args.first().and_then(|a| a.to_str()) {
                 None => Err(usage()),
@@ -356,8 +362,8 @@ fn start(spawn: Spawn) -> Result<Child> {
         if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
             return give_up(failure("prctl", err, "see prctl(2)"));
         }
-        // Spawn::at_birth's step, before the child waits for its go.
-        if let Some(Err(failure)) = at_birth.as_ref().map(|step| step()) {
+        // Spawn::at_birth's steps, before the child waits for its go.
+        if let Some(Err(failure)) = at_birth.iter().map(|step| step()).find(Result::is_err) {
             return give_up(failure);
         }
         if let Some(before_exec) = before_exec {
@@ -655,7 +661,7 @@ pub struct Spawn<'a> {
     flags: CloneFlags,
     command: &'a [OsString],
     cgroup: Option<BorrowedFd<'a>>,
-    at_birth: Option<Box<dyn Fn() -> Result<()> + 'a>>,
+    at_birth: Vec<Box<dyn Fn() -> Result<()> + 'a>>,
     before_exec: Option<BeforeExec>,
 }
 
@@ -666,7 +672,7 @@ impl<'a> Spawn<'a> {
             flags,
             command,
             cgroup: None,
-            at_birth: None,
+            at_birth: Vec::new(),
             before_exec: None,
         }
     }
@@ -680,9 +686,10 @@ impl<'a> Spawn<'a> {
     }
 
     /// A step the child takes first, as soon as it is born: before it waits for the parent's
-    /// go, before it re-executes. If it fails, the child says why and exits with 125.
+    /// go, before it re-executes; several run in the order given. If one fails, the child says
+    /// why and exits with 125.
     pub fn at_birth(mut self, step: impl Fn() -> Result<()> + 'a) -> Spawn<'a> {
-        self.at_birth = Some(Box::new(step));
+        self.at_birth.push(Box::new(step));
         self
     }
 

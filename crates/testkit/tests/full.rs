@@ -444,6 +444,32 @@ fn a_killed_container_still_leaves_nothing_behind() {
 }
 
 #[test]
+fn quiet_mode_mixes_with_the_options_in_any_order() {
+    container_test(|| {
+        let cases: &[&[&str]] = &[
+            &["-q", "--rootless", "--hostname", "q"],
+            &["--rootless", "-q", "--hostname", "q"],
+            &["--rootless", "--hostname", "q", "--quiet"],
+        ];
+        for options in cases {
+            let mut args = options.to_vec();
+            args.extend(["sh", "-c", "echo $(hostname) $(id -u)"]);
+            let run = full(&args);
+            eprintln!(
+                "{args:?}: exit {}: {} | {}",
+                run.code,
+                run.stdout.trim(),
+                said(&run)
+            );
+            run.expect_code(0);
+            // The options applied, the command is sh, and not one teaching line.
+            assert_eq!(run.stdout.trim(), "q 0", "{args:?}: {run:?}");
+            assert_eq!(run.stderr, "", "{args:?}");
+        }
+    });
+}
+
+#[test]
 fn every_invalid_option_is_rejected_with_125_before_anything_is_created() {
     container_test(|| {
         let long = "h".repeat(65);

@@ -105,8 +105,13 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
     let mut disk = None;
     let mut rest = args;
     // An option starts with `--`; the first argument that does not is the
-    // command.
+    // command. Quiet mode's -q may come among them.
     while let Some(arg) = rest.first().and_then(|a| a.to_str()) {
+        if arg == "-q" || arg == "--quiet" {
+            skeleton::set_quiet();
+            rest = &rest[1..];
+            continue;
+        }
         if !arg.starts_with("--") {
             break;
         }
