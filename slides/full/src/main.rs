@@ -1,4 +1,4 @@
-//! # Stage 14 — full: every step together, hardened like a real runtime
+//! # Stage 15 — full: every step together, hardened like a real runtime
 //!
 //! The stages before, together (pivot's root filesystem, capabilities and
 //! no_new_privs, seccomp's filter), plus what a real runtime adds: a
@@ -25,10 +25,11 @@ fn main() -> ExitCode {
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(args: &[OsString]) -> Result<u8> {
     // The options, each checked before anything is made (options.rs); the
-    // root filesystem against the host's mounts here only: the child gets the
-    // same options, and need not read the mount table again.
+    // root filesystem against the host's mounts here only, and the child gets
+    // it as resolved here: a symlink given may point elsewhere by then.
     let (options, command) = options::parse(args)?;
-    options::check_rootfs(&options.rootfs)?;
+    options::check_rootfs(&options)?;
+    let args = &options::for_child(args, command, &options.rootfs);
     say!("parent: pid {}: {}", process::id(), skeleton::show(command));
     // The namespaces of the stages before: UTS, PID, mount, IPC and network.
     let mut flags = CloneFlags::CLONE_NEWUTS
@@ -234,10 +235,12 @@ fn close_inherited_descriptors() -> Result<()> {
     }
 }
 
-/// Keys are not namespaced: host root's keyrings are uid 0's here too. A new
-/// anonymous session keyring (as runc joins) leaves the host's session
-/// keyring behind; the user keyring of uid 0 stays reachable by keyctl(2),
-/// which the seccomp filter refuses (seccomp.rs).
+/// Keyrings belong to a user namespace (Linux 5.3); without --rootless we
+/// share the host's, and uid 0's user keyring is host root's. A new session
+/// keyring leaves the host's session keyring behind (runc joins one named
+/// `_ses.<id>`, which `runc exec` joins too; ours has no name, none can join
+/// it); uid 0's user keyring stays reachable by keyctl(2), which the seccomp
+/// filter refuses (seccomp.rs).
 fn join_new_session_keyring() -> Result<()> {
     use nix::errno::Errno;
     use nix::libc;

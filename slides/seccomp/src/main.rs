@@ -1,8 +1,9 @@
 //! # Stage 13 — seccomp: the kernel checks every system call
 //!
 //! Without capabilities, root inside can still make a user namespace and get
-//! every capability back in it (and lift the cgroup limits from there), or
-//! read host root's keyring, which has no namespace. This stage adds a
+//! every capability back in it (and on cgroup v1 raise its pids limit from
+//! there), or read host root's keyring: keyrings belong to a user namespace,
+//! and it shares the host's. This stage adds a
 //! seccomp-bpf filter with docker's default semantics (seccomp.rs): before
 //! each call runs, the kernel checks it, and refuses those with EPERM.
 //!

@@ -21,8 +21,8 @@ type Built<T = BpfProgram> = std::result::Result<T, BackendError>;
 /// we dropped, or it refuses them to everyone).
 const REFUSED: &[c_long] = &[
     // Namespaces: a new user namespace gives back every capability, inside
-    // it, and with them the cgroup limits could be lifted (the attack of the
-    // stage before); setns joins another's.
+    // it, and with them a cgroup v1 pids limit could be raised (the attack of
+    // the stage before); setns joins another's.
     libc::SYS_unshare,
     libc::SYS_setns,
     // Mounts, through the old call and the new mount API.
@@ -36,7 +36,8 @@ const REFUSED: &[c_long] = &[
     libc::SYS_move_mount,
     libc::SYS_open_tree,
     libc::SYS_mount_setattr,
-    // The kernel's keyrings have no namespace: host root's keys are there.
+    // Keyrings belong to a user namespace (Linux 5.3), and root here shares
+    // the host's: uid 0's user keyring is host root's.
     libc::SYS_keyctl,
     libc::SYS_add_key,
     libc::SYS_request_key,
