@@ -1108,3 +1108,177 @@ fn every_attack_of_the_suite_fails_against_full_rootless_and_no_overlay_too() {
         }
     });
 }
+
+// ---- issue 30, hardening round three: what `full` is given as its root filesystem ----------
+
+/// A copy of the test root filesystem at `dest` (`cp -a`: modes, owners and device nodes).
+fn copy_rootfs(dest: &std::path::Path) {
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(testkit::rootfs())
+        .arg(dest)
+        .status()
+        .expect("cp");
+    assert!(copied.success(), "cannot copy the root filesystem");
+}
+
+#[test]
+fn a_rootfs_whose_dev_proc_sys_or_tmp_is_a_symlink_is_refused_by_pivot_and_full() {
+    // Before: pivot and full mounted through the symlink (`dev -> /var/tmp`), and the command
+    // ran with no /dev (or /proc) of its own, exit 0.
+    container_test(|| {
+        let scratch = testkit::Scratch::new("full-symlinked");
+        for dir in ["dev", "proc", "sys", "tmp"] {
+            let root = scratch.path.join(dir);
+            copy_rootfs(&root);
+            fs::remove_dir_all(root.join(dir)).unwrap();
+            std::os::unix::fs::symlink("/var/tmp", root.join(dir)).unwrap();
+            let shown = root.to_str().unwrap();
+            let pivot = testkit::run_cmd(
+                Command::new(testkit::bin("pivot"))
+                    .args(["run", "-q", "true"])
+                    .env(testkit::ROOTFS_ENV, &root),
+            );
+            let full = full(&["-q", "--rootfs", shown, "true"]);
+            for (stage, run) in [("pivot", pivot), ("full", full)] {
+                eprintln!("{dir} -> /var/tmp, {stage}: {}", run.stderr.trim_end());
+                run.expect_code(125);
+                let lines: Vec<&str> = run.stderr.lines().collect();
+                assert_eq!(lines.len(), 1, "{stage}, {dir}: {}", run.stderr);
+                assert!(
+                    lines[0].contains(&format!("/{dir}")),
+                    "{stage}: {}",
+                    lines[0]
+                );
+                assert!(lines[0].contains("symlink"), "{stage}: {}", lines[0]);
+            }
+        }
+    });
+}
+
+#[test]
+fn disk_with_no_overlay_is_refused_and_so_is_a_rootfs_others_can_reach() {
+    container_test(|| {
+        // --disk sizes the overlay's tmpfs: with --no-overlay it limited nothing, and the
+        // writes landed on the host's disk.
+        for args in [
+            &["--disk", "10M", "--no-overlay", "true"][..],
+            &["--no-overlay", "--disk=10M", "true"],
+        ] {
+            let run = full(args);
+            run.expect_code(125);
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+            assert!(run.stderr.contains("--no-overlay"), "{}", run.stderr);
+        }
+        // The attack: with --no-overlay, a setuid-root file made inside lands in the root
+        // filesystem; under a folder every local user can pass (a copy in /tmp), any of them
+        // could run it by its host path. Refused, and nothing is made.
+        let scratch = testkit::Scratch::new("full-reachable");
+        fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o755)).unwrap();
+        let root = scratch.path.join("root");
+        copy_rootfs(&root);
+        let made = root.join("setuid-sh");
+        let script = "cp /bin/busybox /setuid-sh && chmod 4755 /setuid-sh";
+        let args = [
+            "--no-overlay",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "sh",
+            "-c",
+        ];
+        let run = full(&[&args[..], &[script]].concat());
+        run.expect_code(125);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("other users can reach it"),
+            "{}",
+            run.stderr
+        );
+        assert!(!made.exists(), "the setuid file was made: {}", run.stderr);
+        // The same folder closed to others (as rootfs/ is): it runs.
+        fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o700)).unwrap();
+        full(&[&args[..], &["true"]].concat()).expect_code(0);
+        // And with the overlay, nothing lands there: no refusal.
+        fs::set_permissions(&scratch.path, fs::Permissions::from_mode(0o755)).unwrap();
+        full(&["--rootfs", root.to_str().unwrap(), "true"]).expect_code(0);
+    });
+}
+
+#[test]
+fn a_rootfs_symlink_switched_during_runs_never_gets_a_refused_root_used() {
+    // `--rootfs LINK`, with LINK switched back and forth between the root filesystem and a
+    // copy with the host's `/` bound inside, which the parent's check refuses: before, the
+    // child resolved LINK again, and in some runs read a host-only file from inside.
+    container_test(|| {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let scratch = testkit::Scratch::new("full-switch");
+        let secret = format!("/var/tmp/desde-cero-switch-{}", std::process::id());
+        fs::write(&secret, "host-only\n").unwrap();
+        let evil = scratch.path.join("evil");
+        copy_rootfs(&evil);
+        let host = Unmount(evil.join("host"));
+        fs::create_dir(&host.0).unwrap();
+        let mount = |args: &[&str]| Command::new("mount").args(args).arg(&host.0).status();
+        assert!(mount(&["--bind", "/"]).unwrap().success());
+        assert!(mount(&["--make-private"]).unwrap().success());
+        let link = scratch.path.join("link");
+        let stop = Arc::new(AtomicBool::new(false));
+        let switcher = {
+            let (stop, link, spare) = (stop.clone(), link.clone(), scratch.path.join("spare"));
+            let (good, evil) = (testkit::rootfs(), evil.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for target in [&good, &evil] {
+                        let _ = fs::remove_file(&spare);
+                        std::os::unix::fs::symlink(target, &spare).unwrap();
+                        fs::rename(&spare, &link).unwrap();
+                    }
+                }
+            })
+        };
+        let started = Instant::now();
+        let (mut runs, mut refused, mut leaked) = (0, 0, Vec::new());
+        let inside = format!("/host{secret}");
+        let args = [
+            "--no-overlay",
+            "--rootfs",
+            link.to_str().unwrap(),
+            "/bin/cat",
+            &inside,
+        ];
+        while runs < 300 && started.elapsed() < Duration::from_secs(90) {
+            let run = full(&args);
+            runs += 1;
+            if run.code == 125 {
+                refused += 1;
+            }
+            if run.stdout.contains("host-only") {
+                leaked.push(run.stderr);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        switcher.join().unwrap();
+        let _ = fs::remove_file(&secret);
+        drop(host);
+        eprintln!(
+            "{runs} runs, {refused} refused by the check, {} leaked",
+            leaked.len()
+        );
+        assert!(
+            leaked.is_empty(),
+            "a refused root filesystem was used: {leaked:?}"
+        );
+        // The race was on: some runs were refused, some got past the check.
+        assert!(refused > 0 && refused < runs, "{refused} of {runs} refused");
+    });
+}
+
+/// A mount point, unmounted when dropped (a failed test leaves no mount behind).
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}

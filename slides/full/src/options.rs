@@ -140,6 +140,14 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
     if rest.is_empty() {
         return Err(wrong("run", "a command is missing after the options"));
     }
+    // Without the overlay there is no tmpfs for --disk to size: writes land
+    // on the host's disk, unbounded. An option that cannot apply is refused.
+    if disk.is_some() && !options.overlay {
+        return Err(wrong(
+            "--disk",
+            "sizes the overlay: not with --no-overlay",
+        ));
+    }
     // The overlay's tmpfs is charged to the memory cgroup: more than the
     // limit could never be written (the OOM killer would come first).
     let memory = options.limits.memory;
@@ -149,8 +157,8 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
         return Err(wrong(&format!("--disk {}M", options.disk >> 20), &why));
     }
     // The root filesystem: --rootfs is what sets the variable
-    // skeleton::rootfs() reads, here and in the child, which inherits it.
-    // The parent also checks it (check_rootfs).
+    // skeleton::rootfs() reads, which resolves it. The parent checks what it
+    // resolved (check_rootfs) and hands the child that path (for_child).
     options.rootfs = skeleton::rootfs()?;
     Ok((options, rest))
 }
@@ -247,7 +255,8 @@ fn machine(file: &str, key: &str) -> Option<u64> {
 /// host's own `/` (by any path: same device and inode), or a folder with the
 /// host's `/` mounted somewhere under it. And one without the folders the
 /// child mounts on, named, rather than a mount(2) error later.
-pub fn check_rootfs(rootfs: &Path) -> Result<()> {
+pub fn check_rootfs(options: &Options) -> Result<()> {
+    let rootfs = &options.rootfs;
     let shown = format!("--rootfs {}", rootfs.display());
     let id = |path: &Path| fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
     let host_root = id(Path::new("/"));
@@ -270,12 +279,53 @@ pub fn check_rootfs(rootfs: &Path) -> Result<()> {
         }
     }
     for dir in MOUNT_POINTS {
-        if !rootfs.join(dir).is_dir() {
-            let why = format!("no /{dir} in it, where the child mounts one");
+        // A real folder: mount(2) would follow a symlink (`dev -> /tmp`).
+        let meta = fs::symlink_metadata(rootfs.join(dir));
+        if !meta.is_ok_and(|m| m.is_dir()) {
+            let why = format!("no real folder /{dir} (a symlink?) to mount on");
             return Err(wrong(&shown, &why));
         }
     }
+    // Without the overlay, what the container makes lands in the folder: a
+    // setuid-root file too. Run by its host path, it would make any local
+    // user root, unless the way to it is closed (as rootfs/, mode 0710).
+    if !options.overlay && reachable(rootfs) {
+        let why = "other users can reach it, and with --no-overlay a setuid \
+                   file made in it would be theirs to run (close a folder on \
+                   the way, as rootfs/ is: 0710)";
+        return Err(wrong(&shown, why));
+    }
     Ok(())
+}
+
+/// Whether other local users may reach `dir`: every folder from `/` down
+/// lets them search it (others, or a group not root's nor container root's).
+fn reachable(dir: &Path) -> bool {
+    let others = |m: &fs::Metadata| {
+        let group = m.gid() != 0 && m.gid() != crate::userns::HOST_ID_OF_ROOT;
+        m.mode() & 0o001 != 0 || (group && m.mode() & 0o010 != 0)
+    };
+    dir.ancestors()
+        .all(|d| fs::metadata(d).is_ok_and(|m| others(&m)))
+}
+
+/// The child's arguments: `args`, the root filesystem given as the path the
+/// parent resolved and checked, last (the last --rootfs counts). The one
+/// given would be resolved again: a symlink may point elsewhere by then.
+pub fn for_child(
+    args: &[OsString],
+    command: &[OsString],
+    rootfs: &Path,
+) -> Vec<OsString> {
+    let mut options = args[..args.len() - command.len()].to_vec();
+    // Before the `--` that ends the options, if there is one.
+    let end =
+        options.len() - usize::from(options.last().is_some_and(|a| a == "--"));
+    let mut given = OsString::from("--rootfs=");
+    given.push(rootfs);
+    options.insert(end, given);
+    options.extend_from_slice(command);
+    options
 }
 
 /// `512`, `64K`, `256M`, `2G` (powers of 1024, either case) in bytes.

@@ -27,7 +27,7 @@ fn sh_quote(s: &str) -> String {
 /// each test file and powers off. ttyS1 gets the tests' output, ttyS2 the status lines.
 pub fn init_script(tests: &[VmTest], filter: &[String], modules: &[(String, PathBuf)]) -> String {
     let mut env = vec![
-        format!("DESDE_CERO_ROOTFS=/{VM_HOME}/rootfs"),
+        format!("DESDE_CERO_ROOTFS=/{VM_HOME}/rootfs/build"),
         format!("DESDE_CERO_BIN_DIR=/{VM_HOME}/bin"),
         "DESDE_CERO_IN_VM=1".to_string(),
     ];
@@ -81,6 +81,9 @@ mkdir -p /dev/pts /dev/shm /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 chmod 1777 /tmp
+# The root filesystem's folder closed as rootfs/ is on the host (harmless.rs: 0710, the group
+# container root's host id): `full --no-overlay` refuses a root filesystem others can reach.
+chgrp 700000000 /{VM_HOME}/rootfs && chmod 0710 /{VM_HOME}/rootfs
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
 echo "+cpuset +cpu +io +memory +pids" > /sys/fs/cgroup/cgroup.subtree_control
 hostname desde-cero-vm
@@ -178,6 +181,7 @@ pub fn write(
             &fs::read(ko)?,
         )?;
     }
-    cpio.tree(&format!("{VM_HOME}/rootfs"), rootfs_dir)?;
+    cpio.dir(&format!("{VM_HOME}/rootfs"), 0o700)?;
+    cpio.tree(&format!("{VM_HOME}/rootfs/build"), rootfs_dir)?;
     cpio.finish()
 }
