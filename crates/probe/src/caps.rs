@@ -7,14 +7,17 @@
 use crate::json::Json;
 use crate::procfs;
 
-/// `{effective, permitted, bounding, source}`.
+/// `{effective, permitted, bounding, source, inheritable, ambient}`; the last two from
+/// `/proc/self/status` only (null without /proc).
 pub fn report() -> Result<Json, String> {
     if let Ok(status) = procfs::read("/proc/self/status") {
         let field = |key| procfs::status_field(&status, key);
         if let (Some(eff), Some(prm), Some(bnd)) =
             (field("CapEff"), field("CapPrm"), field("CapBnd"))
         {
-            return Ok(sets(eff, prm, bnd, "/proc/self/status"));
+            return Ok(sets(eff, prm, bnd, "/proc/self/status")
+                .with("inheritable", field("CapInh"))
+                .with("ambient", field("CapAmb")));
         }
     }
     let (eff, prm) = capget()?;
@@ -24,7 +27,9 @@ pub fn report() -> Result<Json, String> {
         hex(prm),
         hex(bnd),
         "capget(2) and prctl(PR_CAPBSET_READ)",
-    ))
+    )
+    .with("inheritable", Json::Null)
+    .with("ambient", Json::Null))
 }
 
 fn sets(eff: String, prm: String, bnd: String, source: &str) -> Json {

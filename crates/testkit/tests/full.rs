@@ -236,6 +236,42 @@ fn proc_sysrq_trigger_proc_sys_and_sys_are_read_only() {
 }
 
 #[test]
+fn inheritable_and_ambient_capabilities_are_emptied() {
+    container_test(|| {
+        // Started with sys_admin and chown in its inheritable and ambient sets, which execve(2)
+        // would pass on to any program: the stages from capabilities on empty both.
+        let probe = |wrap: &[&str], stage: Option<&str>| -> Value {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                "--inh-caps",
+                "+sys_admin,+chown",
+                "--ambient-caps",
+                "+sys_admin,+chown",
+            ]);
+            cmd.args(wrap);
+            if let Some(stage) = stage {
+                cmd.arg(testkit::bin(stage)).args(["run", "-q"]);
+                cmd.arg(testkit::probe_path(stage));
+            } else {
+                cmd.arg(testkit::rootfs().join("usr/local/bin/probe"));
+            }
+            let run = testkit::run_cmd(cmd.arg("--compact"));
+            run.expect_code(0);
+            json(&run)["caps"].clone()
+        };
+        // The control: on the host, the probe gets both sets as setpriv made them.
+        let host = probe(&[], None);
+        assert_eq!(host["ambient"], "0000000000200001", "{host}");
+        for stage in ["capabilities", "seccomp", "full"] {
+            let caps = probe(&[], Some(stage));
+            eprintln!("{stage}: {caps}");
+            assert_eq!(caps["inheritable"], "0000000000000000", "{stage}: {caps}");
+            assert_eq!(caps["ambient"], "0000000000000000", "{stage}: {caps}");
+        }
+    });
+}
+
+#[test]
 fn a_dropped_capability_cannot_be_raised_again() {
     container_test(|| {
         // A kept capability can be put in the inheritable set (the control)...

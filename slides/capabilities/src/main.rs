@@ -2,9 +2,9 @@
 //!
 //! Root inside is still host root: with every capability it may mount,
 //! unmount the masks over /proc, load kernel modules. Here it keeps only
-//! docker's 14 default capabilities, in every set (capabilities.rs), and
-//! no_new_privs is set: mount is refused, and a setuid-root program run by
-//! another user inside gains nothing.
+//! docker's 14 default capabilities (capabilities.rs; the sets execve(2)
+//! passes on are emptied), and no_new_privs is set: mount is refused, and a
+//! setuid-root program run by another user inside gains nothing.
 //!
 //! Run it: `cargo xtask run caps -- sh`, then `mount -t tmpfs none /tmp`
 //! Man pages: capabilities(7), prctl(2), execve(2).
