@@ -145,7 +145,8 @@ pub enum Attack {
     Device,
     /// A new user namespace can be made, with every capability inside it.
     UserNs,
-    /// A cgroup limit can be raised, or a cgroup made, from inside.
+    /// The pids limit is raised, or escaped, from inside (or none holds it): a group made
+    /// below does not count, its parent's limit holds it.
     Cgroup,
     /// A key in host root's user keyring can be read.
     Keyring,
@@ -199,7 +200,7 @@ impl Attack {
             Attack::Setuid => "a setuid-root file gives nobody caps",
             Attack::Device => "opens a host disk made by mknod",
             Attack::UserNs => "a user namespace with every cap",
-            Attack::Cgroup => "makes a cgroup or lifts a limit",
+            Attack::Cgroup => "raises or escapes its pids limit",
             Attack::Keyring => "reads host root's keyring",
             Attack::HostFd => "a host fd reaches the host's files",
             Attack::Environ => "sees the host's environment",

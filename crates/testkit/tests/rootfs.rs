@@ -1209,3 +1209,71 @@ fn the_folder_holding_it_is_closed_to_other_users() {
         run.stderr
     );
 }
+
+#[test]
+fn a_dev_symlink_out_of_the_tarball_never_reaches_the_hosts_files() {
+    // Issue 30: a tarball whose `dev` is a symlink to a host folder (absolute, or relative and
+    // climbing out): making the six device nodes used to delete the host's files named null,
+    // zero, full, random, urandom and tty there and put 0666 device nodes in their place, at
+    // the import and again at every `rootfs --dest` and `run`. Now nothing is made there.
+    if !testkit::require_root() {
+        return;
+    }
+    let scratch = Scratch::new("rootfs-devlink");
+    let outside = scratch.path.join("outside");
+    fs::create_dir(&outside).unwrap();
+    let names = ["null", "zero", "full", "random", "urandom", "tty", "other"];
+    for name in names {
+        fs::write(outside.join(name), format!("host file {name}\n")).unwrap();
+    }
+    let outside_abs = s(&outside).to_string();
+    for (what, target) in [
+        ("absolute", outside_abs.as_str()),
+        ("relative", "../outside"),
+    ] {
+        let archive = scratch.path.join("devlink.tar");
+        let entries = [
+            Entry::Dir("bin/"),
+            Entry::File("bin/sh", b"#!/bin/true\n", 0o755),
+            Entry::Symlink("dev", target),
+        ];
+        fs::write(&archive, tarball(&entries)).unwrap();
+        let dest = scratch.path.join("root");
+        let _ = fs::remove_dir_all(&dest);
+        let made = xtask(&["--from", "tar", s(&archive), "--dest", s(&dest)], &[]);
+        eprintln!("{what}: {}", made.stderr.trim_end());
+        made.expect_code(0);
+        // Again, as `rootfs --dest` and `run` check the nodes of an existing root filesystem.
+        let again = xtask(&["--dest", s(&dest)], &[]);
+        again.expect_code(0);
+        for name in names {
+            let path = outside.join(name);
+            let meta = fs::symlink_metadata(&path).unwrap();
+            assert!(
+                meta.is_file(),
+                "{what}: the host's {name} was replaced: {:?}",
+                meta.file_type()
+            );
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                format!("host file {name}\n"),
+                "{what}: the host's {name} was changed"
+            );
+        }
+        assert!(
+            made.stderr.contains("made no device node") && made.stderr.contains("symlink"),
+            "{what}: not said: {}",
+            made.stderr
+        );
+        let entries = fs::read_dir(&outside).unwrap().count();
+        assert_eq!(
+            entries,
+            names.len(),
+            "{what}: something was made on the host"
+        );
+        assert!(
+            fs::symlink_metadata(dest.join("dev")).unwrap().is_symlink(),
+            "{what}: dev is still the tarball's symlink"
+        );
+    }
+}

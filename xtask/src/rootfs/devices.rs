@@ -3,13 +3,20 @@
 //! `full` mounts a `/dev` of its own), and without `/dev/null` busybox's `sh` cannot start a
 //! background job, while `> /dev/null` would write a regular file into the shared rootfs.
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
+use anyhow::Context;
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::sys::stat::{self, Mode, SFlag};
+use nix::unistd::{unlinkat, UnlinkatFlags};
 
+use super::safe;
 use crate::util;
 
 /// Name, major and minor number (see the kernel's Documentation/admin-guide/devices.txt).
@@ -35,11 +42,23 @@ pub enum Tell {
 /// Makes the missing nodes in `root/dev` (replacing anything else of the same name). Only root
 /// may make device nodes: otherwise it asks sudo, and if there is none, or it fails, says what
 /// is missing and how to add it.
+///
+/// `dev` is found as a process chrooted into `root` would find it (safe.rs): a root filesystem
+/// whose `dev` is a symlink out of it (`dev -> /usr/bin`, from a tarball) gets nothing, and
+/// nothing of the host's is removed or replaced. As root, every change is made through a
+/// descriptor of that folder (unlinkat, mknodat), never by a path that could be re-pointed.
 pub fn ensure(root: &Path, tell: Tell) {
-    let dev = root.join("dev");
+    let dev_dir = [OsString::from("dev")];
+    let dev = match safe::open_dir(root, &dev_dir, false) {
+        Ok(dir) => dir,
+        Err(err) => return refuse(root, &err, tell),
+    };
     let missing: Vec<(&str, u32, u32)> = NODES
         .into_iter()
-        .filter(|(name, major, minor)| !is_node(&dev.join(name), *major, *minor))
+        .filter(|(name, major, minor)| {
+            !dev.as_ref()
+                .is_some_and(|d| is_node(d, name, *major, *minor))
+        })
         .collect();
     if missing.is_empty() {
         return;
@@ -47,16 +66,24 @@ pub fn ensure(root: &Path, tell: Tell) {
     if !util::is_root() && util::which("sudo").is_none() {
         return note(root, &names(&missing), "and there is no sudo", tell);
     }
-    let _ = fs::create_dir_all(&dev);
+    // Made if missing, through the same walk: never through a symlink out.
+    let made = safe::dir(root, &dev_dir).and_then(|path| {
+        let fd = safe::open_dir(root, &dev_dir, false)?;
+        Ok((fd.context("dev vanished")?, path))
+    });
+    let (dev, dev_path) = match made {
+        Ok(found) => found,
+        Err(err) => return refuse(root, &err, tell),
+    };
     let mut failed = Vec::new();
     for (name, major, minor) in &missing {
-        let path = dev.join(name);
         if util::is_root() {
-            let _ = fs::remove_file(&path);
-            if mknod(&path, *major, *minor).is_err() {
+            if mknod(&dev, name, *major, *minor).is_err() {
                 failed.push(*name);
             }
         } else {
+            // sudo gets the folder's real path, as the walk found it: no symlink on the way.
+            let path = dev_path.join(name);
             let made = Command::new("sudo")
                 .args([
                     "sh",
@@ -83,6 +110,17 @@ pub fn ensure(root: &Path, tell: Tell) {
         note(root, &failed.join(","), "and mknod failed as root", tell);
     } else {
         note(root, &failed.join(","), "and sudo failed", tell);
+    }
+}
+
+/// One line: the root filesystem's `dev` leads out of it, so no node is made.
+fn refuse(root: &Path, err: &anyhow::Error, tell: Tell) {
+    let line = format!(
+        "rootfs: warning: made no device node in {}: {err:#}",
+        root.display()
+    );
+    if tell == Tell::Always || util::first_time(&line) {
+        eprintln!("{line}");
     }
 }
 
@@ -119,21 +157,32 @@ pub fn is_project_node(root: &Path, path: &Path, meta: &fs::Metadata) -> bool {
     })
 }
 
-fn is_node(path: &Path, major: u32, minor: u32) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| {
-        m.file_type().is_char_device()
-            && libc::major(m.rdev()) == major
-            && libc::minor(m.rdev()) == minor
+/// Whether `dev` holds `name` as that character device (the entry itself, not followed).
+fn is_node(dev: &OwnedFd, name: &str, major: u32, minor: u32) -> bool {
+    stat::fstatat(dev, name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok_and(|st| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && libc::major(st.st_rdev) == major
+            && libc::minor(st.st_rdev) == minor
     })
 }
 
-fn mknod(path: &Path, major: u32, minor: u32) -> std::io::Result<()> {
-    stat::mknod(
-        path,
+/// Replaces `name` in the folder `dev` by the node, mode 0666: unlinkat removes a symlink
+/// there, never what it points to, and mknodat makes the node in that folder only.
+fn mknod(dev: &OwnedFd, name: &str, major: u32, minor: u32) -> nix::Result<()> {
+    match unlinkat(dev, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(err) => return Err(err),
+    }
+    // mknod honours the umask: none for this call, so the mode is exactly 0666, as on any
+    // host (no chmod by name afterwards, which would follow a symlink put there meanwhile).
+    let old = stat::umask(Mode::empty());
+    let made = stat::mknodat(
+        dev,
+        name,
         SFlag::S_IFCHR,
         Mode::from_bits_truncate(0o666),
         stat::makedev(u64::from(major), u64::from(minor)),
-    )?;
-    // mknod honours the umask: make the mode exactly 0666, as on any host.
-    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+    );
+    stat::umask(old);
+    made
 }

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -59,6 +60,33 @@ fn on_disk(root: &Path, parts: &[OsString]) -> PathBuf {
 /// real path on the host.
 pub fn dir(root: &Path, dirs: &[OsString]) -> Result<PathBuf> {
     walk(root, dirs, true)?.context("folder vanished while it was made")
+}
+
+/// Opens the folder `dirs` below `root`, resolved as in [`dir`] (made when `create`; missing
+/// gives `Ok(None)`), as a descriptor for the `*at` calls: what is done through it happens in
+/// that very folder, whatever is renamed or linked on the way afterwards. The open itself
+/// follows no symlink and stays beneath `root` (openat2(2), `RESOLVE_NO_SYMLINKS` and
+/// `RESOLVE_BENEATH`), so a symlink put on the way since the walk is refused, not followed.
+pub fn open_dir(root: &Path, dirs: &[OsString], create: bool) -> Result<Option<OwnedFd>> {
+    use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
+    use nix::sys::stat::Mode;
+    let Some(path) = walk(root, dirs, create)? else {
+        return Ok(None);
+    };
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    // `root` itself is followed: `--from dir` makes it a symlink to the folder.
+    let top = open(root, flags, Mode::empty())
+        .with_context(|| format!("cannot open {}", root.display()))?;
+    let below = match path.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel,
+        _ => Path::new("."),
+    };
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+    let fd = openat2(&top, below, how)
+        .with_context(|| format!("cannot open {} without following a symlink", path.display()))?;
+    Ok(Some(fd))
 }
 
 /// The walk behind [`dir`]; with `create` false a missing folder gives `Ok(None)`.
