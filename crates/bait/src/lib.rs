@@ -1,7 +1,8 @@
 //! The bait a careless runtime would leak to its container, as the host lays it out for the
 //! probe's attacks (`probe attack <name>`): a key in root's user keyring, a block device the
-//! host can open, and the sizes of the host's filesystems. The test helpers (crates/testkit) and
-//! `cargo xtask matrix` both lay it through this crate, so they bait the same way.
+//! host can open, the sizes of the host's filesystems, and the host's network namespace. The
+//! test helpers (crates/testkit) and `cargo xtask matrix` both lay it through this crate, so they
+//! bait the same way.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -70,4 +71,10 @@ pub fn disk_size(path: &Path) -> Option<u64> {
     #[allow(clippy::unnecessary_cast)] // the field types differ between libcs
     let (blocks, frsize, bsize) = (buf.f_blocks as u64, buf.f_frsize as u64, buf.f_bsize as u64);
     Some(blocks * if frsize == 0 { bsize } else { frsize })
+}
+
+/// The inode of the host's network namespace (ours), which the `route` attack compares with its
+/// own: in the host's network it sends no Router Advertisement.
+pub fn net_namespace() -> Option<u64> {
+    fs::metadata("/proc/self/ns/net").ok().map(|m| m.ino())
 }

@@ -156,6 +156,10 @@ pub enum Attack {
     Environ,
     /// Writes to `/` are unbounded and land on the host's disk.
     Disk,
+    /// The host's IPv6 routes change from inside: a Router Advertisement sent on the
+    /// veth is taken by the host's end, or the container is in the host's network
+    /// namespace with CAP_NET_ADMIN.
+    Route,
 }
 
 impl Attack {
@@ -172,6 +176,7 @@ impl Attack {
         Attack::HostFd,
         Attack::Environ,
         Attack::Disk,
+        Attack::Route,
     ];
 
     /// The attack's name for `probe attack <name>` and its matrix label (at most 8 characters).
@@ -188,6 +193,7 @@ impl Attack {
             Attack::HostFd => "hostfd",
             Attack::Environ => "environ",
             Attack::Disk => "disk",
+            Attack::Route => "route",
         }
     }
 
@@ -205,6 +211,7 @@ impl Attack {
             Attack::HostFd => "a host fd reaches the host's files",
             Attack::Environ => "sees the host's environment",
             Attack::Disk => "writes land on the host's disk",
+            Attack::Route => "changes the host's IPv6 routes",
         }
     }
 
@@ -569,7 +576,10 @@ pub const STAGES: &[Stage] = &[
         }),
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
-        stops: &[Attack::UserNs],
+        // Before net the container is in the host's network namespace, its
+        // routes its own to change; from net on, the host's end of the cable
+        // takes no Router Advertisement (veth.rs).
+        stops: &[Attack::UserNs, Attack::Route],
     },
     Stage {
         number: 10,
@@ -614,6 +624,7 @@ pub const STAGES: &[Stage] = &[
             Attack::UserNs,
             Attack::Cgroup,
             Attack::Keyring,
+            Attack::Route,
         ],
     },
     Stage {
@@ -652,7 +663,7 @@ pub const STAGES: &[Stage] = &[
                   read-only paths of /proc and /sys, read-only /sys, /tmp, pivot_root and \
                   the old root detached, and no mount on a symlink (dev -> /tmp refused)",
         }),
-        stops: &[Attack::Escape, Attack::ProcSys],
+        stops: &[Attack::Escape, Attack::ProcSys, Attack::Route],
     },
     Stage {
         number: 12,
@@ -691,6 +702,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Mount,
             Attack::Setuid,
             Attack::Device,
+            Attack::Route,
         ],
     },
     Stage {
@@ -727,6 +739,7 @@ pub const STAGES: &[Stage] = &[
             Attack::UserNs,
             Attack::Cgroup,
             Attack::Keyring,
+            Attack::Route,
         ],
     },
     Stage {
@@ -783,6 +796,7 @@ pub const STAGES: &[Stage] = &[
             Attack::HostFd,
             Attack::Environ,
             Attack::Disk,
+            Attack::Route,
         ],
     },
 ];

@@ -9,6 +9,7 @@
 //! probe [--host-marker PATH] [--pretty|--compact]   the full report
 //! probe escape [--host-marker PATH]                 only the chroot escape: {"escaped", "error"}
 //! probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] [--host-disk BYTES,...]
+//!       [--host-net INODE]
 //! probe paths PATH...                               what each path shows (paths.rs)
 //! ```
 //!
@@ -51,7 +52,7 @@ use json::Json;
 const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n       \
                      probe escape [--host-marker PATH]\n       \
                      probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] \
-                     [--host-disk BYTES,...]\n       \
+                     [--host-disk BYTES,...] [--host-net INODE]\n       \
                      probe paths PATH...";
 
 /// What the command line asked for.
@@ -128,6 +129,10 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                     None => return Err("--host-disk needs sizes in bytes, comma-separated".into()),
                 }
             }
+            "--host-net" if attacking => match args.next().and_then(|n| n.parse().ok()) {
+                Some(inode) => out.bait.host_net = Some(inode),
+                None => return Err("--host-net needs the inode of a network namespace".into()),
+            },
             "--pretty" if !out.escape_only && !attacking => out.pretty = Some(true),
             "--compact" if !out.escape_only && !attacking => out.pretty = Some(false),
             other => return Err(format!("unknown argument {other:?}")),

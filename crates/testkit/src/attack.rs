@@ -80,6 +80,9 @@ impl Bait {
             let sizes: Vec<String> = self.disks.iter().map(u64::to_string).collect();
             cmd.args(["--host-disk", &sizes.join(",")]);
         }
+        if let Some(net) = bait::net_namespace() {
+            cmd.args(["--host-net", &net.to_string()]);
+        }
         cmd.env(VARIABLE, "the host's secret");
         let fd = self.dir.as_raw_fd();
         // SAFETY: dup2 is async-signal-safe, the only call made between fork and exec.

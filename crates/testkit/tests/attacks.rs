@@ -143,6 +143,230 @@ fn disk() {
     check(Attack::Disk);
 }
 
+/// `route`: before net, the container is in the host's network namespace, its routes its own to
+/// change (the probe says so without touching them); net's cable stops the Router Advertisement.
+/// That the RA is real is shown by a control: a cable the test makes itself, the host's end as
+/// the kernel makes it, takes it (a default route and an address of the probe's prefix appear
+/// on the host). Then the stages' cables, rootful and `--rootless`, must leave the host's routes
+/// and addresses as they were, looked at while the container still lives.
+#[test]
+fn route() {
+    check(Attack::Route);
+    container_test(|| {
+        let taken = route::control();
+        eprintln!("route, control cable: the host took {taken:?}");
+        assert!(
+            taken.iter().any(|l| l.starts_with("default")) && taken.len() >= 2,
+            "the control's host end took no default route and address: {taken:?}"
+        );
+        for (stage, args) in [
+            ("net", &[][..]),
+            ("full", &["--net", "veth"][..]),
+            ("full", &["--rootless", "--net", "veth"][..]),
+        ] {
+            let (tried, taken) = route::in_stage(stage, args);
+            eprintln!("route in {stage} {args:?}: {}", tried.detail);
+            assert!(
+                taken.is_empty() && !tried.succeeded,
+                "{stage} {args:?}: the host took {taken:?} ({})",
+                tried.detail
+            );
+        }
+    });
+}
+
+mod route {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Child, ChildStdin, Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use testkit::attack::Attempt;
+
+    /// The probe's prefix (its `attack::route::PREFIX`), as `ip` prints it.
+    const PREFIX: &str = "fddc:dc:";
+
+    /// A cable of the test's own into a network namespace it made (`unshare --net`), the host's
+    /// end as the kernel makes it; the probe's RA sent on it. What the host took.
+    pub fn control() -> Vec<String> {
+        let probe = testkit::probe_path("base1");
+        let mut held = Held::spawn(
+            Command::new("unshare")
+                .args(["--net", "--", "/bin/sh", "-c"])
+                .arg(r#"read go && "$0" "$@"; read done"#)
+                .arg(probe)
+                .args(super::route_args()),
+        );
+        let (host, inside) = (format!("dcra{}h", held.pid), format!("dcra{}c", held.pid));
+        let pid = held.pid.to_string();
+        // unshare(1) is running once spawned, but has it unshared yet?
+        let ours = testkit::host_ns("net");
+        let theirs = || {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/proc/{pid}/ns/net")).map_or(ours, |m| m.ino())
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while theirs() == ours && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Its end made right in the namespace: whatever happens, the pair dies with it.
+        ip(&[
+            "link", "add", &host, "type", "veth", "peer", "name", &inside, "netns", &pid,
+        ])
+        .and_then(|_| {
+            // The kernel's default (accept_ra=1) takes RAs unless the host forwards; 2 takes
+            // them even then, so the control stands on any host.
+            let all = "/proc/sys/net/ipv6/conf/all/forwarding";
+            if std::fs::read_to_string(all).is_ok_and(|f| f.trim() != "0") {
+                let own = format!("/proc/sys/net/ipv6/conf/{host}/accept_ra");
+                std::fs::write(own, "2").map_err(|e| e.to_string())?;
+            }
+            ip(&["link", "set", &host, "up"])
+        })
+        .and_then(|_| {
+            let run = testkit::run_cmd(
+                Command::new("nsenter")
+                    .args(["-t", &pid, "-n", "ip", "link", "set", &inside, "up"]),
+            );
+            (run.code == 0).then_some(()).ok_or(run.stderr)
+        })
+        .unwrap_or_else(|e| panic!("the control cable: {e}"));
+        held.go();
+        let tried = held.attempt();
+        let taken = taken(&host);
+        drop(held);
+        let _ = ip(&["link", "delete", &host]);
+        assert!(tried.succeeded, "the control's RA: {}", tried.detail);
+        taken
+    }
+
+    /// The probe's RA from inside `stage`, and what the host's end of its cable took.
+    pub fn in_stage(stage: &str, args: &[&str]) -> (Attempt, Vec<String>) {
+        let probe = testkit::probe_path(stage);
+        let script = format!(
+            "{} {}; read done",
+            probe.display(),
+            super::route_args().join(" ")
+        );
+        let mut held = Held::spawn(
+            Command::new(testkit::bin(stage))
+                .arg("run")
+                .args(args)
+                .args(["/bin/sh", "-c", &script]),
+        );
+        let tried = held.attempt();
+        let taken = taken(&format!("dc{}h", held.pid));
+        (tried, taken)
+    }
+
+    /// The IPv6 routes and addresses on the host's link `dev` that an RA made: routes the RA
+    /// gave (`proto ra`) or of the probe's prefix, addresses in it.
+    fn taken(dev: &str) -> Vec<String> {
+        let mut taken = Vec::new();
+        for what in [
+            &["route", "show", "table", "all", "dev", dev][..],
+            &["addr", "show", "dev", dev],
+        ] {
+            let run = testkit::run_cmd(Command::new("ip").arg("-6").args(what));
+            assert_eq!(run.code, 0, "ip -6 {what:?}: {}", run.stderr);
+            taken.extend(
+                run.stdout
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.contains("proto ra") || l.contains(PREFIX))
+                    .map(String::from),
+            );
+        }
+        taken
+    }
+
+    fn ip(args: &[&str]) -> Result<(), String> {
+        let run = testkit::run_cmd(Command::new("ip").args(args));
+        (run.code == 0)
+            .then_some(())
+            .ok_or(format!("ip {}: {}", args.join(" "), run.stderr))
+    }
+
+    /// A process that waits for a line on its stdin before it ends, so that its network
+    /// namespace, and the cable in it, live while the host is looked at. Dropped: stdin closed,
+    /// the process waited for (killed after 20 s).
+    struct Held {
+        child: Child,
+        pid: u32,
+        stdin: Option<ChildStdin>,
+        lines: mpsc::Receiver<String>,
+    }
+
+    impl Held {
+        fn spawn(cmd: &mut Command) -> Held {
+            let mut child = cmd
+                .env(testkit::ROOTFS_ENV, testkit::rootfs())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+            let (tx, lines) = mpsc::channel();
+            let stdout = child.stdout.take().expect("stdout");
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            Held {
+                pid: child.id(),
+                stdin: child.stdin.take(),
+                child,
+                lines,
+            }
+        }
+
+        fn go(&mut self) {
+            let stdin = self.stdin.as_mut().expect("stdin");
+            stdin.write_all(b"go\n").expect("write to the held process");
+        }
+
+        /// The probe's line, once it has printed it.
+        fn attempt(&mut self) -> Attempt {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the probe printed nothing in 20 s");
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            Attempt {
+                succeeded: v["succeeded"].as_bool().expect("succeeded"),
+                detail: v["detail"].as_str().unwrap_or("").to_string(),
+            }
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.stdin.take();
+            for _ in 0..200 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The probe's arguments for the `route` attack: the host's network namespace as its bait.
+fn route_args() -> Vec<String> {
+    let net = bait::net_namespace().expect("the host's /proc/self/ns/net");
+    vec![
+        "attack".into(),
+        "route".into(),
+        "--host-net".into(),
+        net.to_string(),
+    ]
+}
+
 /// Every attack of the catalog is one the probe knows, and one test above.
 #[test]
 fn the_probe_carries_every_attack_of_the_catalog() {

@@ -57,6 +57,14 @@ pub fn connect(subnet: Ipv4Addr, child: Pid) -> Result<Veth> {
     ip(&format!("ip address add {host_ip}/30 dev {host}"), || {
         veth.netlink.add_address(&host, host_ip, 30)
     })?;
+    // Before it is up, the host's end gives up IPv6. Left on, as the kernel
+    // makes it (accept_ra=1), it takes a Router Advertisement sent from
+    // inside (CAP_NET_RAW is enough): a default route for the host through
+    // the container, and an address (CVE-2020-13401 in docker). The cable is
+    // IPv4, a /30: with IPv6 off, the host takes no advertisement, no
+    // redirect, nothing IPv6 from the container (disable_ipv6 in the kernel's
+    // Documentation/networking/ip-sysctl.rst).
+    sysctl(&format!("net.ipv6.conf.{host}.disable_ipv6"), "1")?;
     ip(&format!("ip link set {host} up"), || {
         veth.netlink.set_up(&host)
     })?;
@@ -104,6 +112,21 @@ impl Drop for Veth {
 fn ip(line: &str, request: impl FnOnce() -> nix::Result<()>) -> Result<()> {
     say!("parent: {line}");
     request().map_err(|err| skeleton::failure(line, err, "see rtnetlink(7)"))
+}
+
+/// `sysctl -w <name>=<value>`: a write to its file under /proc/sys, the dots
+/// as slashes. A kernel without IPv6 (ipv6.disable=1) has none to set.
+fn sysctl(name: &str, value: &str) -> Result<()> {
+    let line = format!("sysctl -w {name}={value}");
+    say!("parent: {line}");
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    if !std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        return Ok(());
+    }
+    std::fs::write(path, value).map_err(|err| {
+        let errno = Errno::from_raw(err.raw_os_error().unwrap_or(0));
+        skeleton::failure(&line, errno, "see sysctl(8)")
+    })
 }
 
 fn no_socket(err: Errno) -> skeleton::Failure {

@@ -88,6 +88,9 @@ impl Bait {
             let sizes: Vec<String> = self.disks.iter().map(u64::to_string).collect();
             cmd.args(["--host-disk", &sizes.join(",")]);
         }
+        if let Some(net) = bait::net_namespace() {
+            cmd.args(["--host-net", &net.to_string()]);
+        }
         cmd.env(Bait::VARIABLE, "the host's secret");
         let fd = self.dir.as_raw_fd();
         // SAFETY: pre_exec's closure runs between fork and exec, where only async-signal-safe

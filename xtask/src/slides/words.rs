@@ -179,5 +179,6 @@ pub fn attack(lang: Lang, a: Attack) -> &'static str {
         Attack::HostFd => "un fd del host llega a los archivos del host",
         Attack::Environ => "ve el entorno del host",
         Attack::Disk => "las escrituras caen en el disco del host",
+        Attack::Route => "cambia las rutas IPv6 del host",
     }
 }

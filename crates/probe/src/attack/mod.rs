@@ -14,6 +14,8 @@
 //! - `--host-dev MAJ:MIN`: the device of the host's disk (`device`; else guessed);
 //! - `--host-disk BYTES[,BYTES...]`: the sizes of the host's filesystems where a container's
 //!   writes could land (`disk`; else guessed from the type of `/`);
+//! - `--host-net INODE`: the inode of the host's `/proc/self/ns/net` (`route`: no RA is sent in
+//!   the host's own network; without it, none at all);
 //! - a key described [`keyring::DESCRIPTION`] in host root's user keyring (`keyring`);
 //! - a directory descriptor inherited from the host, e.g. `exec 7</tmp` (`hostfd`);
 //! - [`environ::VARIABLE`] set in the runtime's environment (`environ`).
@@ -26,6 +28,7 @@ mod hostfd;
 mod keyring;
 mod mount;
 mod procsys;
+mod route;
 mod setuid;
 mod sys;
 mod userns;
@@ -37,7 +40,7 @@ use crate::json::Json;
 /// The attacks, by the catalog's labels, in the matrix's order.
 pub const NAMES: &[&str] = &[
     "escape", "procsys", "mount", "setuid", "device", "userns", "cgroup", "keyring", "hostfd",
-    "environ", "disk",
+    "environ", "disk", "route",
 ];
 
 /// What the host told the attacks (see the module's documentation).
@@ -46,6 +49,7 @@ pub struct Bait {
     pub marker: Option<PathBuf>,
     pub host_dev: Option<(u32, u32)>,
     pub host_disk: Vec<u64>,
+    pub host_net: Option<u64>,
 }
 
 /// How one attack went.
@@ -84,6 +88,7 @@ pub fn run(name: &str, bait: &Bait) -> Option<Json> {
         "hostfd" => hostfd::attempt(bait.marker.as_deref()),
         "environ" => environ::attempt(),
         "disk" => disk(&bait.host_disk),
+        "route" => route::attempt(bait.host_net),
         _ => return None,
     };
     Some(
