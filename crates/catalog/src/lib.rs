@@ -160,6 +160,8 @@ pub enum Attack {
     /// veth is taken by the host's end, or the container is in the host's network
     /// namespace with CAP_NET_ADMIN.
     Route,
+    /// Text typed into the terminal (TIOCSTI) is read outside the container.
+    Tty,
 }
 
 impl Attack {
@@ -177,6 +179,7 @@ impl Attack {
         Attack::Environ,
         Attack::Disk,
         Attack::Route,
+        Attack::Tty,
     ];
 
     /// The attack's name for `probe attack <name>` and its matrix label (at most 8 characters).
@@ -194,6 +197,7 @@ impl Attack {
             Attack::Environ => "environ",
             Attack::Disk => "disk",
             Attack::Route => "route",
+            Attack::Tty => "tty",
         }
     }
 
@@ -212,6 +216,7 @@ impl Attack {
             Attack::Environ => "sees the host's environment",
             Attack::Disk => "writes land on the host's disk",
             Attack::Route => "changes the host's IPv6 routes",
+            Attack::Tty => "types into the host's terminal",
         }
     }
 
@@ -744,6 +749,43 @@ pub const STAGES: &[Stage] = &[
     },
     Stage {
         number: 14,
+        name: "console",
+        aliases: &["tty", "pty", "terminal"],
+        summary: "a terminal of its own: a pseudo-terminal the runtime relays",
+        summary_es: "una terminal propia: una pseudoterminal que el runtime retransmite",
+        adds: &[],
+        needs_root: true,
+        needs_rootfs: true,
+        exercise: &[Cut::Body {
+            file: "console.rs",
+            function: "attach",
+            hint: "in the child: a session of its own, the console as its controlling \
+                   terminal, and on each fd of self.ttys: setsid(2), ioctl_tty(2), dup2(2)",
+        }],
+        drops: &[Property::UserNs, Property::RootNotHostRoot],
+        drops_why: "root inside is host root, as with docker run by root, with fewer \
+                    capabilities, a syscall filter and a terminal of its own",
+        budget: Some(Budget {
+            code_lines: 190,
+            why: "one idea, the console (console.rs): a pseudo-terminal opened, the child's \
+                  session and controlling terminal, our terminal raw and put back, and the \
+                  thread that copies bytes both ways and passes window sizes on",
+        }),
+        stops: &[
+            Attack::Escape,
+            Attack::ProcSys,
+            Attack::Mount,
+            Attack::Setuid,
+            Attack::Device,
+            Attack::UserNs,
+            Attack::Cgroup,
+            Attack::Keyring,
+            Attack::Tty,
+            Attack::Route,
+        ],
+    },
+    Stage {
+        number: 15,
         name: "full",
         aliases: &["containers", "container"],
         summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
@@ -796,6 +838,7 @@ pub const STAGES: &[Stage] = &[
             Attack::HostFd,
             Attack::Environ,
             Attack::Disk,
+            Attack::Tty,
             Attack::Route,
         ],
     },
@@ -897,7 +940,7 @@ mod tests {
         assert_eq!(find("pidnamespace").map(|s| s.name), Some("pid"));
         assert_eq!(find("utsnamespace").map(|s| s.name), Some("uts"));
         assert_eq!(find("4").map(|s| s.name), Some("pid"));
-        assert_eq!(find("full").map(|s| s.number), Some(14));
+        assert_eq!(find("full").map(|s| s.number), Some(15));
         assert_eq!(find("nope"), None);
         assert_eq!(find("0"), None);
     }

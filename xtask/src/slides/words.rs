@@ -180,5 +180,6 @@ pub fn attack(lang: Lang, a: Attack) -> &'static str {
         Attack::Environ => "ve el entorno del host",
         Attack::Disk => "las escrituras caen en el disco del host",
         Attack::Route => "cambia las rutas IPv6 del host",
+        Attack::Tty => "escribe en la terminal del host",
     }
 }

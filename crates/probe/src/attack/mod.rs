@@ -18,7 +18,9 @@
 //!   the host's own network; without it, none at all);
 //! - a key described [`keyring::DESCRIPTION`] in host root's user keyring (`keyring`);
 //! - a directory descriptor inherited from the host, e.g. `exec 7</tmp` (`hostfd`);
-//! - [`environ::VARIABLE`] set in the runtime's environment (`environ`).
+//! - [`environ::VARIABLE`] set in the runtime's environment (`environ`);
+//! - a terminal on stdin, stdout or stderr that is the process's controlling terminal (`tty`;
+//!   with `--host-marker M`, the line it types is `touch M.typed`).
 
 mod cgroup;
 mod device;
@@ -31,6 +33,7 @@ mod procsys;
 mod route;
 mod setuid;
 mod sys;
+mod tty;
 mod userns;
 
 use std::path::PathBuf;
@@ -40,7 +43,7 @@ use crate::json::Json;
 /// The attacks, by the catalog's labels, in the matrix's order.
 pub const NAMES: &[&str] = &[
     "escape", "procsys", "mount", "setuid", "device", "userns", "cgroup", "keyring", "hostfd",
-    "environ", "disk", "route",
+    "environ", "disk", "route", "tty",
 ];
 
 /// What the host told the attacks (see the module's documentation).
@@ -89,6 +92,7 @@ pub fn run(name: &str, bait: &Bait) -> Option<Json> {
         "environ" => environ::attempt(),
         "disk" => disk(&bait.host_disk),
         "route" => route::attempt(bait.host_net),
+        "tty" => tty::attempt(bait.marker.as_deref()),
         _ => return None,
     };
     Some(
