@@ -11,6 +11,7 @@
 //! probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] [--host-disk BYTES,...]
 //!       [--host-net INODE]
 //! probe paths PATH...                               what each path shows (paths.rs)
+//! probe connect ADDRESS:PORT...                     whether TCP reaches each (connect.rs)
 //! ```
 //!
 //! `attack` runs one attack against the host (see `attack/mod.rs`: escape, procsys, mount,
@@ -35,6 +36,7 @@
 mod attack;
 mod caps;
 mod cgroup;
+mod connect;
 mod escape;
 mod ids;
 mod json;
@@ -53,7 +55,8 @@ const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n   
                      probe escape [--host-marker PATH]\n       \
                      probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] \
                      [--host-disk BYTES,...] [--host-net INODE]\n       \
-                     probe paths PATH...";
+                     probe paths PATH...\n       \
+                     probe connect ADDRESS:PORT...";
 
 /// What the command line asked for.
 #[derive(Debug, PartialEq)]
@@ -66,6 +69,8 @@ struct Args {
     bait: attack::Bait,
     /// `paths PATH...`: the paths to look at (paths.rs).
     paths: Option<Vec<String>>,
+    /// `connect ADDRESS:PORT...`: where to try a TCP connection (connect.rs).
+    connect: Option<Vec<String>>,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -76,6 +81,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         pretty: None,
         bait: attack::Bait::default(),
         paths: None,
+        connect: None,
     };
     let mut args = args.into_iter().peekable();
     match args.peek().map(String::as_str) {
@@ -85,6 +91,14 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
                 return Err("paths needs at least one path".into());
             }
             out.paths = Some(paths);
+            return Ok(out);
+        }
+        Some("connect") => {
+            let addresses: Vec<String> = args.skip(1).collect();
+            if addresses.is_empty() {
+                return Err("connect needs at least one ADDRESS:PORT".into());
+            }
+            out.connect = Some(addresses);
             return Ok(out);
         }
         Some("escape") => {
@@ -160,6 +174,10 @@ fn main() -> ExitCode {
     };
     if let Some(paths) = &args.paths {
         print(&paths::report(paths), false);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(addresses) = &args.connect {
+        print(&connect::report(addresses), false);
         return ExitCode::SUCCESS;
     }
     if let Some(name) = &args.attack {
@@ -300,6 +318,9 @@ mod tests {
         let a = parse(args(&["paths", "/a", "--pretty"])).unwrap();
         assert_eq!(a.paths, Some(vec!["/a".into(), "--pretty".into()]));
         assert!(parse(args(&["paths"])).is_err());
+        let a = parse(args(&["connect", "10.0.0.1:80"])).unwrap();
+        assert_eq!(a.connect, Some(vec!["10.0.0.1:80".into()]));
+        assert!(parse(args(&["connect"])).is_err());
     }
 
     #[test]
