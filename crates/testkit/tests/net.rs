@@ -3,8 +3,10 @@
 //!
 //! Inside, the interfaces are exactly `lo` (up) and the container's end of the veth (up, with
 //! the `.2` of its /30), and the only route is the /30's: one ping (count 1, 1 s timeout)
-//! crosses to the host's end, and nothing else is pinged. `ipc`, the stage before, shares the
-//! host's network namespace. A subnet that clashes with the host is refused before anything is
+//! crosses to the host's end, and nothing else is pinged. The host's end is the host itself: a
+//! host service listening on every address (0.0.0.0) is reached there, from `net` and from
+//! `full --net veth`, rootful and rootless, and one on 127.0.0.1 is not. `ipc`, the stage
+//! before, shares the host's network namespace. A subnet that clashes with the host is refused before anything is
 //! created; two containers at once get their own names and addresses, and so do a hundred started
 //! together, each reaching its host's end; a /30 a running container holds is refused to the
 //! next, and free again the moment its container has ended, however soon the next one starts; a
@@ -21,6 +23,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
@@ -549,5 +552,95 @@ fn a_subnet_another_container_is_starting_with_is_refused_to_the_next() {
         );
         drop(file);
         run(&mut Command::new(testkit::bin("net"))).expect_code(0);
+    });
+}
+
+/// Runs in the container with two ports: connects, through the probe, to the host's end of the
+/// veth (the first address of its /30, found as `PROBE_AND_PING` finds it) on each, and to
+/// 127.0.0.1 on the second.
+const CONNECT: &str = r#"set -e
+addr=$(ip -o -4 addr show scope global | sed -n 's|.* inet \([0-9.]*/30\) .*|\1|p')
+eval "$(ipcalc -n "$addr")"
+peer="${NETWORK%.*}.$((${NETWORK##*.} + 1))"
+exec /usr/local/bin/probe connect "$peer:$1" "$peer:$2" "127.0.0.1:$2"
+"#;
+
+/// Serves `listener` (nonblocking) until `done` is set, or for 60 s at most: takes each
+/// connection, reads until the other end has closed, and closes too, so that no connection is
+/// left half-closed to keep the container's network namespace, and its cable, alive. Returns
+/// the address each came from.
+fn serve(listener: &std::net::TcpListener, done: &AtomicBool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut peers = Vec::new();
+    loop {
+        let finished = done.load(Ordering::SeqCst);
+        match listener.accept() {
+            Ok((mut stream, peer)) => {
+                peers.push(peer.ip().to_string());
+                stream.set_nonblocking(false).expect("blocking");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("a read timeout");
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if finished || Instant::now() > deadline {
+                    return peers;
+                }
+                sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// The cable reaches more than the host's end: a host service listening on every address
+/// (0.0.0.0) answers the container at the host's end's address, as docker's bridge gateway
+/// does, with nothing but the /30's route. A service on 127.0.0.1 stays out of reach: inside,
+/// 127.0.0.1 is the container's own `lo`, and the host's end takes no packet for the host's.
+#[test]
+fn a_host_service_on_every_address_is_reached_through_the_host_end() {
+    container_test(|| {
+        use std::net::TcpListener;
+        let everywhere = TcpListener::bind("0.0.0.0:0").expect("listen on 0.0.0.0");
+        let loopback = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+        for listener in [&everywhere, &loopback] {
+            listener.set_nonblocking(true).expect("nonblocking");
+        }
+        let ports = [&everywhere, &loopback].map(|l| l.local_addr().unwrap().port().to_string());
+        for (stage, options) in [
+            ("net", &[][..]),
+            ("full", &["--net", "veth"][..]),
+            ("full", &["--rootless", "--net", "veth"][..]),
+        ] {
+            let mut cmd = Command::new(testkit::bin(stage));
+            cmd.arg("run")
+                .args(options)
+                .args(["sh", "-c", CONNECT, "sh"]);
+            cmd.args(&ports);
+            let done = AtomicBool::new(false);
+            let (run, reached, reached_lo) = thread::scope(|s| {
+                let reached = s.spawn(|| serve(&everywhere, &done));
+                let reached_lo = s.spawn(|| serve(&loopback, &done));
+                let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(30));
+                done.store(true, Ordering::SeqCst);
+                (run, reached.join().unwrap(), reached_lo.join().unwrap())
+            });
+            run.expect_code(0);
+            let tried: Value = serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("{stage}: no JSON ({e}):\n{}", run.stdout));
+            let said = |i: usize, key: &str| tried[i][key].clone();
+            let inside = said(0, "local");
+            eprintln!("{stage} {options:?}: {tried}");
+            assert_eq!(said(0, "connected"), true, "{stage} {options:?}: {tried}");
+            assert!(inside.as_str().is_some(), "{stage} {options:?}: {tried}");
+            for i in [1, 2] {
+                assert_eq!(said(i, "connected"), false, "{stage} {options:?}: {tried}");
+            }
+            // It arrived, from the container's own end of the cable; the loopback service
+            // saw nothing.
+            assert_eq!(reached, [inside.as_str().unwrap()], "{stage} {options:?}");
+            assert_eq!(reached_lo, Vec::<String>::new(), "{stage} {options:?}");
+        }
     });
 }
