@@ -8,6 +8,7 @@
 
 pub mod attack;
 pub mod leaks;
+pub mod terminal;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -143,6 +143,13 @@ fn disk() {
     check(Attack::Disk);
 }
 
+/// On a real terminal, with a shell reading it after the container ends
+/// (`testkit::attack::on_terminal`).
+#[test]
+fn tty() {
+    check(Attack::Tty);
+}
+
 /// `route`: before net, the container is in the host's network namespace, its routes its own to
 /// change (the probe says so without touching them); net's cable stops the Router Advertisement.
 /// That the RA is real is shown by a control: a cable the test makes itself, the host's end as

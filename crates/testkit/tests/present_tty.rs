@@ -11,139 +11,27 @@
 //! one stage in Spanish (`--lang es`). bash runs in the C locale, so the talk is English unless
 //! `--lang` says otherwise.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testkit::terminal::{Terminal, QUIET_LIMIT};
 use testkit::LeakCheck;
 
-/// The longest a step may show nothing new before the test calls it a hang (the first one
-/// includes building the stages, which `cargo xtask test` has already done).
-const QUIET_LIMIT: Duration = Duration::from_secs(120);
+/// The shell `present` runs under, as on a presenter's terminal.
+const BASH: [&str; 4] = ["bash", "--norc", "--noprofile", "-i"];
 
-/// A bash on a terminal of its own, and the terminal's other end, where the test reads the screen
-/// and types.
-struct Terminal {
-    master: File,
-    bash: Child,
-    /// Everything the terminal has shown, escapes included.
-    screen: Vec<u8>,
+/// `present`'s own steps on the shared terminal.
+trait Present {
+    fn start_present(&mut self, args: &str) -> usize;
+    fn next_prompt(&mut self, from: usize) -> Option<String>;
 }
 
-impl Terminal {
-    fn open() -> Terminal {
-        let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: 24,
-            ws_col: 80,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: openpty writes two file descriptors into the ints we pass and reads the
-        // winsize; a null name and termios mean "don't return the name, default settings".
-        let rc = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened by openpty and are owned here alone.
-        let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let mut cmd = Command::new("bash");
-        cmd.args(["--norc", "--noprofile", "-i"])
-            .env("TERM", "xterm")
-            .env("PS1", "@ready@ ")
-            .env_remove("PROMPT_COMMAND")
-            .env_remove("NO_COLOR")
-            .env_remove("COLUMNS")
-            .env_remove("LINES")
-            .env_remove("LC_ALL")
-            .env_remove("LC_MESSAGES")
-            .env_remove("LANG")
-            .env(testkit::ROOTFS_ENV, testkit::rootfs())
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: setsid and ioctl are async-signal-safe, as pre_exec requires. The new session
-        // takes the terminal on stdin as its controlling terminal, as a terminal emulator does.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let bash = cmd.spawn().expect("start bash on the terminal");
-        let mut term = Terminal {
-            master,
-            bash,
-            screen: Vec::new(),
-        };
-        term.wait_for(0, "the first prompt", |s| s.contains("@ready@"));
-        term
-    }
-
-    /// Types `bytes`, as the presenter would.
-    fn press(&mut self, bytes: &[u8]) {
-        self.master.write_all(bytes).expect("type on the terminal");
-    }
-
-    /// What has been shown since byte `from`, colours and other escapes left out.
-    fn text_since(&self, from: usize) -> String {
-        plain(&String::from_utf8_lossy(
-            &self.screen[from.min(self.screen.len())..],
-        ))
-    }
-
-    /// Reads for up to `limit`; whether anything came.
-    fn read_some(&mut self, limit: Duration) -> bool {
-        let mut pollfd = libc::pollfd {
-            fd: self.master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: poll reads and writes the one pollfd we pass.
-        if unsafe { libc::poll(&mut pollfd, 1, ms) } <= 0 {
-            return false;
-        }
-        let mut buf = [0u8; 4096];
-        match self.master.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                self.screen.extend_from_slice(&buf[..n]);
-                true
-            }
-            // EIO: every slave end is closed (bash has gone).
-            _ => false,
-        }
-    }
-
-    /// Reads until the screen (all of it) satisfies `done`; fails the test on a stop, a raw
-    /// mode error or a hang.
-    fn wait_for(&mut self, from: usize, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let mut last_news = Instant::now();
-        loop {
-            let text = self.text_since(from);
-            self.check(&text, what);
-            if done(&text) {
-                return text;
-            }
-            if self.read_some(Duration::from_millis(200)) {
-                last_news = Instant::now();
-            } else if last_news.elapsed() > QUIET_LIMIT {
-                self.fail(&format!(
-                    "hang: nothing new for {QUIET_LIMIT:?} waiting for {what}"
-                ));
-            }
-        }
+impl Present for Terminal {
+    /// Runs `present ARGS` as a foreground job of bash; returns the byte where its output
+    /// starts ([`Terminal::finish`] waits for its end).
+    fn start_present(&mut self, args: &str) -> usize {
+        let xtask = testkit::xtask_bin();
+        self.start(&format!("{} present {args}", xtask.display()))
     }
 
     /// Waits for the next prompt of `present` after byte `from`: a line of keys ending in
@@ -172,106 +60,6 @@ impl Terminal {
             }
         }
     }
-
-    fn check(&mut self, text: &str, what: &str) {
-        if text.contains("Stopped") {
-            self.fail(&format!("the job stopped (waiting for {what})"));
-        }
-        if text.contains("raw mode") {
-            self.fail(&format!(
-                "present could not set raw mode (waiting for {what})"
-            ));
-        }
-        if text.contains("panicked") {
-            self.fail(&format!("present panicked (waiting for {what})"));
-        }
-    }
-
-    fn fail(&mut self, why: &str) -> ! {
-        let text = self.text_since(self.screen.len().saturating_sub(3000));
-        self.hang_up();
-        panic!("{why}; the terminal's last output:\n{text}");
-    }
-
-    /// Ends the session: the terminal hangs up, so bash and its jobs get SIGHUP; bash is killed
-    /// if it is still there after two seconds.
-    fn hang_up(&mut self) {
-        let _ = self.master.write_all(b"\x03exit 0\n");
-        // Dropping the master end would need ownership; a hang-up from the ioctl does the same.
-        // SAFETY: TIOCVHANGUP takes no argument; the descriptor is ours.
-        unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCVHANGUP) };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(2) {
-            if let Ok(Some(_)) = self.bash.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.bash.kill();
-        let _ = self.bash.wait();
-    }
-
-    /// Runs `present ARGS` as a foreground job of bash, with `stty -g` before and after;
-    /// returns the byte where its output starts.
-    fn start_present(&mut self, args: &str) -> usize {
-        let from = self.screen.len();
-        let xtask = testkit::xtask_bin();
-        let line = format!(
-            "s0=$(stty -g); {} present {args}; st=$?; \
-             [ \"$(stty -g)\" = \"$s0\" ] && t=same || t=changed; echo \"@sta\"\"tus=$st@tty=$t@\"\n",
-            xtask.display()
-        );
-        self.press(line.as_bytes());
-        from
-    }
-
-    /// Waits for the end of `present` started at byte `from`: its exit status and whether the
-    /// terminal's settings were the same after as before.
-    fn finish(&mut self, from: usize) -> (i32, String) {
-        let text = self.wait_for(from, "the end of present", |t| {
-            t.split_once("@status=")
-                .is_some_and(|(_, rest)| rest.contains("@ready@"))
-        });
-        let tail = text.rsplit("@status=").next().unwrap();
-        let (code, rest) = tail.split_once("@tty=").unwrap();
-        let tty = rest.split('@').next().unwrap().to_string();
-        (code.trim().parse().unwrap(), tty)
-    }
-
-    fn close(mut self) {
-        self.press(b"exit 0\n");
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(5) {
-            self.read_some(Duration::from_millis(100));
-            if let Ok(Some(_)) = self.bash.try_wait() {
-                return;
-            }
-        }
-        self.hang_up();
-    }
-}
-
-/// `text` without ANSI escapes (CSI sequences), as the audience reads it.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        if chars.peek() == Some(&'[') {
-            chars.next();
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        } else {
-            chars.next();
-        }
-    }
-    out
 }
 
 fn ready() -> bool {
@@ -289,7 +77,7 @@ fn present_runs_the_whole_talk_on_a_terminal() {
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let mut term = Terminal::open();
+    let mut term = Terminal::open(&BASH);
     let from = term.start_present("");
     let mut prompts = 0;
     let mut at = from;
@@ -323,7 +111,7 @@ fn present_quits_on_q_and_on_ctrl_c_leaving_the_terminal_as_found() {
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let mut term = Terminal::open();
+    let mut term = Terminal::open(&BASH);
     // q at the first prompt: the talk ends, status 0.
     let from = term.start_present("pid --only");
     term.next_prompt(from).expect("a first prompt");
@@ -346,7 +134,7 @@ fn ctrl_c_as_a_demo_starts_leaves_the_terminal_as_found() {
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let mut term = Terminal::open();
+    let mut term = Terminal::open(&BASH);
     let from = term.start_present("pid --only");
     // Space up to the first demo's prompt, then run it and press Ctrl-C at once: it reaches the
     // demo (whose stage forwards it to the command) or, if the demo was quicker, the next
@@ -378,7 +166,7 @@ fn present_in_spanish_on_a_terminal() {
     }
     let _serial = testkit::serial();
     let leaks = LeakCheck::start();
-    let mut term = Terminal::open();
+    let mut term = Terminal::open(&BASH);
     let from = term.start_present("pid --only --lang es");
     let mut prompts = Vec::new();
     let mut at = from;

@@ -1,11 +1,11 @@
 //! # Stage 15 — full: every step together, hardened like a real runtime
 //!
 //! The stages before, together (pivot's root filesystem, capabilities and
-//! no_new_privs, seccomp's filter), plus what a real runtime adds: a
-//! copy-on-write overlay on a tmpfs of the container's memory (overlay.rs), a
-//! cgroup namespace (cgroup_ns.rs), no descriptor or environment variable of
-//! the host's, a session keyring of its own, and checked options with their
-//! defaults (options.rs, `full run --help`).
+//! no_new_privs, seccomp's filter, console's terminal of its own), plus what
+//! a real runtime adds: a copy-on-write overlay on a tmpfs of the container's
+//! memory (overlay.rs), a cgroup namespace (cgroup_ns.rs), no descriptor or
+//! environment variable of the host's, a session keyring of its own, and
+//! checked options with their defaults (options.rs, `full run --help`).
 //!
 //! Run it: `cargo xtask run full -- sh`
 //! Man pages: pivot_root(2), capabilities(7), cgroup_namespaces(7), prctl(2).
@@ -56,6 +56,8 @@ fn run(args: &[OsString]) -> Result<u8> {
     let cgroup = as_root(root, "the cgroup limits", || {
         Cgroup::create(&options.limits)
     })?;
+    // When ours is a terminal, a console of its own (console.rs).
+    let console = console::Console::open()?;
     // base2's re-exec, held on the pipe before it re-executes: once let go,
     // it becomes root of its namespace (without --rootless it is host root
     // already), then re-executes with a clean environment.
@@ -65,6 +67,10 @@ fn run(args: &[OsString]) -> Result<u8> {
     // step), so all it starts is counted.
     if let Some(cgroup) = &cgroup {
         spawn = cgroup.join(spawn);
+    }
+    // It takes the console as it is born: a session of its own.
+    if let Some(console) = &console {
+        spawn = spawn.at_birth(|| console.attach());
     }
     let child = spawn.start().map_err(userns::explain)?;
     // --rootless: while it waits, the parent maps its ids (userns.rs).
@@ -76,6 +82,9 @@ fn run(args: &[OsString]) -> Result<u8> {
     let _veth = subnet
         .map(|net| veth::connect(net, child.pid()))
         .transpose()?;
+    // Bytes copied both ways while it runs; our terminal put back as it was
+    // when `_relay` is dropped, on every way out of `run`.
+    let _relay = console.map(console::Console::relay).transpose()?;
     // wait lets it go and passes signals on; an OOM kill is reported.
     let code = child.wait()?;
     Ok(cgroup.map_or(code, |cgroup| cgroup.explain(code)))
@@ -127,6 +136,8 @@ mod veth;
 #[path = "../../capabilities/src/capabilities.rs"]
 mod capabilities;
 mod cgroup_ns;
+#[path = "../../console/src/console.rs"]
+mod console;
 mod options;
 mod overlay;
 #[path = "../../pivot/src/rootfs.rs"]
@@ -264,7 +275,7 @@ fn join_new_session_keyring() -> Result<()> {
 /// some are secrets. The init passes what is left on to the command, and adds
 /// PATH and PS1.
 fn clean_environment(hostname: &str) {
-    // The terminal is still the host's, and so is its type.
+    // The console relays to our terminal: its type is our terminal's.
     let term = env::var_os("TERM").unwrap_or("xterm".into());
     for (name, _) in env::vars_os() {
         env::remove_var(name);
