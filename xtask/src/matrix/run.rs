@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,18 +22,31 @@ use super::bait::Bait;
 use super::TIME_LIMIT;
 use crate::rootfs;
 
-/// Runs every attack inside a stage: whether each got through, and the probe's line on it.
+/// Runs every attack inside a stage: whether each got through, and the probe's line on it. The
+/// stage's stdin is a terminal of the matrix's own, its controlling terminal, as a presenter's
+/// terminal is: the `tty` attack types into it (nobody reads it) and judges whose it is.
 pub(super) fn attacks(
     stage: &Path,
     probe: &Path,
     bait: &Bait,
     rootfs_dir: &Path,
 ) -> Result<BTreeMap<Attack, (bool, String)>> {
+    let (_master, slave) = terminal()?;
     let mut cmd = bait.command(stage, probe);
     cmd.env(rootfs::ENV_VAR, rootfs_dir)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(slave))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // SAFETY: setsid(2) and ioctl(2) are async-signal-safe, as pre_exec requires: a session of
+    // its own, whose controlling terminal is the one on stdin.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {:?}", cmd.get_program()))?;
@@ -72,6 +86,21 @@ pub(super) fn attacks(
         bail!("the probe has no attack {missing}: is the root filesystem's probe old?");
     }
     Ok(found)
+}
+
+/// A new pseudo-terminal: its master end, kept open while the stage runs, and the other end.
+fn terminal() -> Result<(nix::pty::PtyMaster, OwnedFd)> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = nix::pty::posix_openpt(flags).context("posix_openpt")?;
+    nix::pty::unlockpt(&master).context("unlockpt")?;
+    // SAFETY: TIOCGPTPEER takes open(2) flags and returns a new descriptor, ours alone.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags.bits()) };
+    if fd < 0 {
+        bail!("ioctl TIOCGPTPEER: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just made this descriptor.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// What was seen of one probe: its report, and the host's view of the same process.
