@@ -3,8 +3,9 @@
 //! The parent adds `CLONE_NEWNET`: the container gets its own network stack,
 //! with only a loopback `lo`, down; the child brings it up. While the child is
 //! held, the parent plugs in a veth pair, a virtual cable with one end on the
-//! host and one in the container, each with an address of a free /30. The
-//! container reaches its host's end and nothing else: no default route, no NAT.
+//! host and one in the container, each with an address of a free /30. One
+//! route, the /30's, and no NAT: no route past the host. But the host's end
+//! is the host: its services on every address (0.0.0.0, ::) answer there.
 //!
 //! Run it: `cargo xtask run net -- sh`, then `ip addr` and `ip route`
 //! Man pages: network_namespaces(7), veth(4), ip-link(8), netdevice(7).
