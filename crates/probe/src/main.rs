@@ -11,6 +11,7 @@
 //! probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] [--host-disk BYTES,...]
 //!       [--host-net INODE]
 //! probe paths PATH...                               what each path shows (paths.rs)
+//! probe inotify [SECONDS]                            inotify instances made and held (quota.rs)
 //! probe connect ADDRESS:PORT...                     whether TCP reaches each (connect.rs)
 //! ```
 //!
@@ -44,6 +45,7 @@ mod net;
 mod ns;
 mod paths;
 mod procfs;
+mod quota;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +58,7 @@ const USAGE: &str = "usage: probe [--host-marker PATH] [--pretty|--compact]\n   
                      probe attack NAME|all [--host-marker PATH] [--host-dev MAJ:MIN] \
                      [--host-disk BYTES,...] [--host-net INODE]\n       \
                      probe paths PATH...\n       \
+                     probe inotify [SECONDS]\n       \
                      probe connect ADDRESS:PORT...";
 
 /// What the command line asked for.
@@ -163,6 +166,11 @@ fn main() -> ExitCode {
         .collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if args.first().is_some_and(|a| a == "inotify") {
+        let seconds = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(30);
+        quota::hold_inotify(seconds);
         return ExitCode::SUCCESS;
     }
     let args = match parse(args) {

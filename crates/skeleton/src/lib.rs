@@ -475,6 +475,13 @@ fn wait_for_parent(mark: &str) -> Result<()> {
 /// on to it, reap every orphan that the kernel re-parents to us, and exit with the command's
 /// status. The command gets the usual PATH and a `[container]` prompt.
 pub fn init(command: &[OsString]) -> Result<u8> {
+    // The init is the runtime's own program, and the command's root would otherwise reach
+    // into it: /proc/1/mem opened read-write (writes no ptrace(2) refusal of a filter sees),
+    // /proc/1/environ, /proc/1/exe (the host's binary, CVE-2019-5736). Not dumpable, those
+    // need CAP_SYS_PTRACE (proc_pid_mem(5), ptrace(2) "Ptrace access mode checking"); stat,
+    // status and cmdline stay readable, for ps. execve(2) makes the command dumpable again:
+    // this is the init's alone.
+    prctl::set_dumpable(false).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
     take_terminal();
     let signals = block_signals()?;
     let child = start_command(command)?;

@@ -764,15 +764,20 @@ fn in_host_tmp(what: &str) -> Vec<String> {
 /// Starts `full run <args>` in the background and waits until its init has started its
 /// command. Returns the runtime and the init's pid (in the host's PID namespace).
 fn start_full(args: &[&str]) -> (std::process::Child, i32) {
-    let mut child = Command::new(testkit::bin("full"))
-        .arg("run")
+    start_full_with(args, |_| {})
+}
+
+/// [`start_full`], the command changed by `setup` first (its environment, its descriptors).
+fn start_full_with(args: &[&str], setup: impl FnOnce(&mut Command)) -> (std::process::Child, i32) {
+    let mut cmd = Command::new(testkit::bin("full"));
+    cmd.arg("run")
         .args(args)
         .env(testkit::ROOTFS_ENV, testkit::rootfs())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start full");
+        .stderr(Stdio::null());
+    setup(&mut cmd);
+    let mut child = cmd.spawn().expect("start full");
     let children_of = |pid: &str| -> Vec<String> {
         fs::read_dir("/proc")
             .unwrap()
@@ -799,6 +804,14 @@ fn start_full(args: &[&str]) -> (std::process::Child, i32) {
         );
         sleep(Duration::from_millis(20));
     }
+}
+
+/// SIGTERM to a runtime [`start_full`] started, which passes it on to the container, and waits
+/// for it: it cleans up after itself (its cgroup, its mounts).
+fn stop(mut runtime: std::process::Child) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(runtime.id() as i32, libc::SIGTERM) };
+    let _ = runtime.wait();
 }
 
 #[test]
@@ -926,22 +939,26 @@ fn the_containers_writes_are_bounded_and_df_shows_its_own_space() {
 
 #[test]
 fn the_inits_environment_is_as_clean_as_the_commands() {
-    // Before: /proc/1/environ showed the host's whole environment, FOO=secret included.
+    // Before: /proc/1/environ showed the host's whole environment, FOO=secret included. Read
+    // from the host: inside, the init is not dumpable and its environ is closed to the command
+    // (the_inits_memory_environment_and_exe_are_closed_to_the_command).
     container_test(|| {
         for rootless in [false, true] {
-            let mut cmd = Command::new(testkit::bin("full"));
-            cmd.arg("run");
-            if rootless {
-                cmd.arg("--rootless");
-            }
-            cmd.args(["sh", "-c", "tr '\\0' '\\n' < /proc/1/environ"])
-                .env("FOO", "secret")
-                .env("DESDE_CERO_SECRET", "secret");
-            let run = testkit::run_cmd(&mut cmd);
-            eprintln!("rootless {rootless}: {:?}", run.stdout);
-            run.expect_code(0);
-            assert!(!run.stdout.contains("secret"), "{}", run.stdout);
-            for line in run.stdout.lines() {
+            let args: &[&str] = match rootless {
+                true => &["--rootless", "sleep", "30"],
+                false => &["sleep", "30"],
+            };
+            let (runtime, init) = start_full_with(args, |cmd| {
+                cmd.env("FOO", "secret").env("DESDE_CERO_SECRET", "secret");
+            });
+            let environ = fs::read(format!("/proc/{init}/environ"));
+            stop(runtime);
+            let environ =
+                String::from_utf8_lossy(&environ.expect("the init's environ")).replace('\0', "\n");
+            eprintln!("rootless {rootless}: {environ:?}");
+            assert!(!environ.contains("secret"), "{environ}");
+            assert!(environ.contains("DESDE_CERO_CHILD="), "{environ}");
+            for line in environ.lines() {
                 let name = line.split('=').next().unwrap();
                 let kept = [
                     "DESDE_CERO_CHILD",
@@ -955,21 +972,63 @@ fn the_inits_environment_is_as_clean_as_the_commands() {
     });
 }
 
+#[test]
+fn the_inits_memory_environment_and_exe_are_closed_to_the_command() {
+    // Before: the init was dumpable, and the command (root inside, without CAP_SYS_PTRACE)
+    // opened /proc/1/mem read-write, round the filter's refusal of ptrace(2); /proc/1/exe is
+    // the runtime's binary on the host. stat, status and cmdline stay readable: ps works.
+    container_test(|| {
+        for rootless in [false, true] {
+            let mut args = vec![];
+            if rootless {
+                args.push("--rootless");
+            }
+            let mem = [&args[..], &["sh", "-c", "exec 3<>/proc/1/mem"]].concat();
+            let run = full(&mem);
+            eprintln!(
+                "rootless {rootless}, /proc/1/mem: exit {} {}",
+                run.code,
+                said(&run)
+            );
+            assert_ne!(run.code, 0, "/proc/1/mem opened read-write from inside");
+            // Our own memory, for contrast: the command is dumpable.
+            let own = [&args[..], &["sh", "-c", "exec 3<>/proc/self/mem"]].concat();
+            full(&own).expect_code(0);
+
+            let paths = ["/proc/1/environ", "/proc/1/exe", "/proc/1/stat"];
+            let paths = [&args[..], &["/usr/local/bin/probe", "paths"], &paths[..]].concat();
+            let run = full(&paths);
+            run.expect_code(0);
+            let report = json(&run);
+            eprintln!("rootless {rootless}: {report}");
+            let error = |i: usize| report[i]["error"].as_str().unwrap_or("").to_string();
+            for i in 0..2 {
+                assert!(error(i).contains("EACCES"), "{}", report[i]);
+            }
+            assert!(report[2]["bytes"].as_u64() > Some(0), "{}", report[2]);
+            let ps = [&args[..], &["ps"]].concat();
+            full(&ps).expect_code(0);
+        }
+    });
+}
+
 /// `full run <args>` with the host's /tmp open as descriptor 7, as `exec 7</tmp` leaves it.
 fn full_with_fd_7(args: &[&str]) -> Run {
     let mut cmd = Command::new(testkit::bin("full"));
     cmd.arg("run").args(args);
     // SAFETY: between fork and exec, only open(2) and dup2(2), which are async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            let fd = libc::open(c"/tmp".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
-            if fd < 0 || libc::dup2(fd, 7) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    };
+    unsafe { cmd.pre_exec(open_tmp_as_7) };
     testkit::run_cmd(&mut cmd)
+}
+
+/// `exec 7</tmp`, between fork and exec.
+fn open_tmp_as_7() -> std::io::Result<()> {
+    // SAFETY: open(2) of a constant path and dup2(2), which are async-signal-safe.
+    let fd = unsafe { libc::open(c"/tmp".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+    if fd < 0 || unsafe { libc::dup2(fd, 7) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[test]
@@ -977,18 +1036,25 @@ fn a_descriptor_the_host_left_open_is_closed() {
     // Before: `exec 7</tmp; full run sh -c 'head /proc/self/fd/7/../etc/shadow'` printed the
     // host's shadow file; with --rootless, writing through it made a host file.
     container_test(|| {
-        let run = full_with_fd_7(&[
-            "sh",
-            "-c",
-            // The init closes the pipe std's spawn reads when the command has started: wait
-            // for that.
-            "sleep 0.3; ls /proc/1/fd; head -1 /proc/self/fd/7/../etc/shadow",
-        ]);
+        // The init's descriptors, from the host (inside, its fd folder is closed to the
+        // command: the init is not dumpable).
+        let (runtime, init) = start_full_with(&["sleep", "30"], |cmd| {
+            // SAFETY: between fork and exec, only open(2) and dup2(2), async-signal-safe.
+            unsafe { cmd.pre_exec(open_tmp_as_7) };
+        });
+        let fds = fs::read_dir(format!("/proc/{init}/fd")).map(|list| {
+            let names = list
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned());
+            let mut names: Vec<String> = names.collect();
+            names.sort();
+            names
+        });
+        stop(runtime);
+        eprintln!("fd 7: the init's descriptors {fds:?}");
+        assert_eq!(fds.expect("the init's fd folder"), ["0", "1", "2"]);
+        let run = full_with_fd_7(&["head", "-1", "/proc/self/fd/7/../etc/shadow"]);
         eprintln!("fd 7: exit {}, {:?} {}", run.code, run.stdout, said(&run));
-        assert_eq!(
-            run.stdout.split_whitespace().collect::<Vec<_>>(),
-            ["0", "1", "2"]
-        );
         assert_ne!(run.code, 0);
         assert!(run.stderr.contains("No such file"), "{}", run.stderr);
 
@@ -1001,6 +1067,69 @@ fn a_descriptor_the_host_left_open_is_closed() {
         eprintln!("--rootless, fd 7: exit {} {}", run.code, said(&run));
         assert!(!written, "a file was made on the host through descriptor 7");
         assert_ne!(run.code, 0);
+    });
+}
+
+/// `full run <args> probe inotify`: the probe makes inotify instances until the kernel refuses
+/// one and holds them; meanwhile this process, host root, makes one of its own. Returns the
+/// probe's report and what host root got.
+fn inotify_while_held(args: &[&str]) -> (Value, std::io::Result<()>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(testkit::bin("full"))
+        .arg("run")
+        .args(args)
+        .args(["/usr/local/bin/probe", "inotify", "20"])
+        .env(testkit::ROOTFS_ENV, testkit::rootfs())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start full");
+    // The probe holds its instances until its stdin ends, 20 s at most.
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    // SAFETY: inotify_init1 takes a flag and returns a new descriptor or -1; close(2) it.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+    let host = match fd {
+        -1 => Err(std::io::Error::last_os_error()),
+        fd => {
+            unsafe { libc::close(fd) };
+            Ok(())
+        }
+    };
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "full {args:?} probe inotify: {status}, {line:?}"
+    );
+    let report = serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("probe inotify printed no JSON ({e}): {line:?}"));
+    (report, host)
+}
+
+#[test]
+fn a_containers_inotify_instances_leave_host_roots_own_alone_with_rootless() {
+    // Before: --rootless started by root made a user namespace owned by uid 0, and the kernel
+    // charges the instances made inside to the namespace's owner too: a container holding
+    // 128 (fs.inotify.max_user_instances) left host root's programs with EMFILE.
+    container_test(|| {
+        for rootless in [false, true] {
+            let args: &[&str] = if rootless { &["--rootless"] } else { &[] };
+            let (report, host) = inotify_while_held(args);
+            eprintln!("rootless {rootless}: probe {report}, host root's own: {host:?}");
+            let made = report["made"].as_u64().unwrap_or(0);
+            let nofile = report["nofile"].as_u64().unwrap_or(0);
+            // Refused by the per-user count, not by the descriptor limit.
+            assert!(made > 0 && made + 3 < nofile, "{report}");
+            assert!(report["error"].is_string(), "{report}");
+            match rootless {
+                // As with docker run by root: root inside is host root, one count (the notes
+                // say so). The control: the probe really used up what host root had.
+                false => assert!(host.is_err(), "rootful: host root still made one"),
+                true => assert!(host.is_ok(), "--rootless: host root got {host:?}"),
+            }
+        }
     });
 }
 

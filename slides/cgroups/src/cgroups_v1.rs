@@ -8,13 +8,14 @@
 //! Man pages: cgroups(7); the kernel's admin-guide/cgroup-v1/*.rst.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use skeleton::{say, Result, Spawn};
 
 use super::{
-    echo, is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
+    errno, is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
     CPU_PERIOD_US, ROOT,
 };
 
@@ -80,8 +81,23 @@ pub(super) fn join<'a>(dirs: &'a [PathBuf], spawn: Spawn<'a>) -> Spawn<'a> {
     // 0 is the writer itself, and `tasks` moves one thread (the child has
     // one): a single thread moving itself is the one move that skips the lock
     // that forks and exits take and moving by pid (cgroup.procs) waits on.
+    // The files are opened here, by us: the kernel checks a write to `tasks`
+    // against whoever opened it, and a child in a user namespace may not be
+    // root on the host any more (full --rootless, userns.rs).
+    let tasks: Vec<_> = dirs.iter().map(|dir| dir.join("tasks")).collect();
+    let open = |path| fs::OpenOptions::new().write(true).open(path);
+    let files: Vec<_> = tasks.iter().map(open).collect();
     spawn.at_birth(move || {
-        dirs.iter().try_for_each(|dir| echo(0, &dir.join("tasks")))
+        tasks.iter().zip(&files).try_for_each(|(path, file)| {
+            let written = match file.as_ref() {
+                Ok(mut file) => file.write_all(b"0").map_err(|e| errno(&e)),
+                Err(err) => Err(errno(err)),
+            };
+            written.map_err(|err| {
+                let step = format!("echo 0 > {}", path.display());
+                skeleton::failure(&step, err, &skeleton::root_hint())
+            })
+        })
     })
 }
 

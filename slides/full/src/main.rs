@@ -72,7 +72,10 @@ fn run(args: &[OsString]) -> Result<u8> {
     if let Some(console) = &console {
         spawn = spawn.at_birth(|| console.attach());
     }
-    let child = spawn.start().map_err(userns::explain)?;
+    // --rootless: born of uid 700000000, not host root (userns.rs).
+    let rootless_root = options.rootless && root;
+    let child = userns::start_as_mapped(spawn, rootless_root)
+        .map_err(userns::explain)?;
     // --rootless: while it waits, the parent maps its ids (userns.rs).
     if options.rootless {
         userns::map_ids(child.pid(), root)?;

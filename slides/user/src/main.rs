@@ -59,7 +59,9 @@ fn run(command: &[OsString]) -> Result<u8> {
     if let Some(cgroup) = &cgroup {
         spawn = cgroup.join(spawn);
     }
-    let child = spawn.start().map_err(userns::explain)?;
+    // Run by root, it is born of uid 700000000, not host root (userns.rs).
+    let child =
+        userns::start_as_mapped(spawn, root).map_err(userns::explain)?;
     // While it waits, the parent maps its ids (userns.rs).
     userns::map_ids(child.pid(), root)?;
     // Still before it goes: a cable from the host into its network namespace,

@@ -5,9 +5,10 @@ use std::fs;
 
 use nix::errno::Errno;
 use nix::unistd::{
-    geteuid, getgid, getuid, setgroups, setresgid, setresuid, Gid, Pid, Uid,
+    geteuid, getgid, getuid, seteuid, setgroups, setresgid, setresuid, Gid,
+    Pid, Uid,
 };
-use skeleton::{say, Failure, Result};
+use skeleton::{say, Child, Failure, Result, Spawn};
 
 /// The host id that container root maps to when root runs this stage: no
 /// account has it, and it is past the ranges useradd gives out in /etc/subuid.
@@ -33,6 +34,47 @@ pub fn map_ids(child: Pid, host_root: bool) -> Result<()> {
         "parent: uid_map and gid_map of {child}: 0 is {uid} and {gid} outside"
     );
     Ok(())
+}
+
+/// Starts the child (its clone(2) with CLONE_NEWUSER) with our effective uid
+/// the one its root maps to, when root runs us; then back to 0. The kernel
+/// makes that euid the new namespace's owner (user_namespaces(7)), and
+/// charges what is made inside against the per-user counts of /proc/sys/user/
+/// (inotify instances, namespaces...) at each level: to the owner out here.
+/// Owned by uid 0, a container could use up host root's 128 inotify
+/// instances, and host root's own programs would get EMFILE.
+pub fn start_as_mapped(spawn: Spawn, host_root: bool) -> Result<Child> {
+    if !host_root {
+        return spawn.start();
+    }
+    // SECBIT_NO_SETUID_FIXUP: our capabilities stay while our euid is not 0
+    // (capabilities(7)); clone3(2) into the cgroup needs them.
+    let bits = securebits(None)?;
+    securebits(Some(bits | SECBIT_NO_SETUID_FIXUP))?;
+    let euid = Uid::from_raw(HOST_ID_OF_ROOT);
+    let fail = |err| skeleton::failure("seteuid", err, "see seteuid(2)");
+    say!("parent: euid {euid} for the clone: it owns the user namespace");
+    let child = seteuid(euid).map_err(fail).and_then(|()| spawn.start());
+    seteuid(Uid::from_raw(0)).map_err(fail)?;
+    securebits(Some(bits))?;
+    child
+}
+
+/// capabilities(7)'s bit: no change of capabilities when the euid changes.
+const SECBIT_NO_SETUID_FIXUP: i32 = 1 << 2;
+
+/// prctl(2)'s PR_GET_SECUREBITS, or PR_SET_SECUREBITS with `bits`.
+fn securebits(bits: Option<i32>) -> Result<i32> {
+    use nix::libc::{c_ulong, prctl, PR_GET_SECUREBITS, PR_SET_SECUREBITS};
+    // SAFETY: both take integers only, and change no memory of ours.
+    let ret = match bits {
+        None => unsafe { prctl(PR_GET_SECUREBITS) },
+        Some(bits) => unsafe { prctl(PR_SET_SECUREBITS, bits as c_ulong) },
+    };
+    match ret {
+        -1 => Err(skeleton::failure("prctl", Errno::last(), "see prctl(2)")),
+        bits => Ok(bits),
+    }
 }
 
 /// `echo <text> > /proc/<child>/<file>`.
