@@ -23,8 +23,9 @@
 //! overrides): notes wrapped, long diff lines and commands broken with a marker, so the page
 //! count is right. `--yes` runs the whole thing without a key press and without paging, demos
 //! included (the test suite runs it so); it exits 1 if a demo ends with another status than
-//! its notes promise. Bold and the basic colours on the terminal's own background, none at all
-//! off a terminal or with `NO_COLOR`.
+//! its notes promise. Its demos' output comes through `present` (`present/relay.rs`), so a
+//! demo's last line and its runtime's next never share a line. Bold and the basic colours on
+//! the terminal's own background, none at all off a terminal or with `NO_COLOR`.
 //!
 //! In English or in Spanish (`--lang en|es`; by default Spanish when the locale is, see
 //! `present/lang.rs`): the notes, and every word `present` prints itself. The demos are the same
@@ -32,6 +33,7 @@
 //! own teaching lines and the code's comments stay English.
 
 pub mod lang;
+mod relay;
 mod screen;
 mod terminal;
 mod text;
@@ -330,7 +332,10 @@ fn run_demo(
     }
     cmd.args(["run", "sh", "-c", &demo.command]);
     if !out.interactive {
-        cmd.stdin(Stdio::null());
+        // Its output through us: the command's and its runtime's lines do not share a line.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
     } else {
         // A clean screen with the command on top: its output comes right below it.
         out.clear()?;

@@ -202,3 +202,38 @@ fn present_in_spanish_on_a_terminal() {
     // The demos ran, and printed what they print in English: the shell is PID 2, its parent 1.
     assert!(shown.lines().any(|l| l.trim() == "2 1"), "{shown}");
 }
+
+/// `present --yes` on a terminal, where a demo's output and its stage's teaching lines (stderr)
+/// share the screen: no line is wider than the terminal. A demo whose output does not end in a
+/// newline (pivot's `ls /dev | tr '\n' ' '`) once had the runtime's next line,
+/// `parent: ip address delete …`, glued to it: 118 columns.
+#[test]
+fn present_yes_on_a_terminal_keeps_each_line_within_it() {
+    if !ready() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let mut term = Terminal::open(&BASH);
+    let from = term.start_present("--yes");
+    let (code, _) = term.finish(from);
+    // From the line after the one typed, which the shell echoed.
+    let typed = term.text_since(from);
+    let shown = typed
+        .split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .to_string();
+    term.close();
+    leaks.assert_clean();
+    assert_eq!(code, 0, "present exited {code}:\n{shown}");
+    let wide: Vec<&str> = shown
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.chars().count() > 80)
+        .collect();
+    assert!(
+        wide.is_empty(),
+        "wider than the terminal:\n{}",
+        wide.join("\n")
+    );
+}

@@ -21,6 +21,8 @@ use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termi
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpgrp, getpid, setpgid, tcgetpgrp, tcsetpgrp, Pid};
 
+use super::relay::Relay;
+
 /// What the presenter pressed. One meaning per key, at every prompt.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Key {
@@ -176,16 +178,18 @@ pub fn run_job(cmd: &mut Command, job_control: bool) -> Result<ExitStatus> {
     // Declared before the child starts: dropped last, on every way out.
     let _back = TakeBack { ours, job_control };
     let _ignore = (!job_control).then(IgnoreInterrupts::new);
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", cmd.get_program().to_string_lossy()))?;
+    // Piped output (`--yes`) is relayed as it comes, each line on a line of its own.
+    let relay = Relay::start(child.stdout.take(), child.stderr.take());
     let pid = Pid::from_raw(child.id() as libc::pid_t);
     if job_control {
         // As in the child; an error (the child has exec'd already) changes nothing.
         let _ = setpgid(pid, pid);
         let _ = with_sigttou_ignored(|| tcsetpgrp(io::stdin(), pid));
     }
-    loop {
+    let raw = loop {
         // WUNTRACED: a demo stopped by Ctrl-Z is seen, and continued, rather than waited for
         // forever.
         let status = match waitpid(pid, Some(WaitPidFlag::WUNTRACED)) {
@@ -194,7 +198,7 @@ pub fn run_job(cmd: &mut Command, job_control: bool) -> Result<ExitStatus> {
             Ok(status) => status,
         };
         // The raw wait status that std's ExitStatus is made of (wait(2)'s encoding).
-        let raw = match status {
+        break match status {
             WaitStatus::Stopped(..) => {
                 // To the whole job when it has a group of its own.
                 let _ = if job_control {
@@ -209,8 +213,11 @@ pub fn run_job(cmd: &mut Command, job_control: bool) -> Result<ExitStatus> {
             // Not asked for (no WCONTINUED, WNOHANG or ptrace): waited for again.
             _ => continue,
         };
-        return Ok(ExitStatus::from_raw(raw));
+    };
+    if let Some(relay) = relay {
+        relay.finish();
     }
+    Ok(ExitStatus::from_raw(raw))
 }
 
 /// Makes `signal` ignored, or its default action again. Only SIG_IGN and SIG_DFL: the xtask
