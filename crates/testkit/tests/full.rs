@@ -1212,7 +1212,7 @@ fn every_option_is_checked_against_what_the_kernel_and_the_machine_accept() {
             (vec!["--rootfs", "/"], "host's own root"),
             (vec!["--rootfs", "/."], "host's own root"),
             (vec!["--rootfs", link.to_str().unwrap()], "host's own root"),
-            (vec!["--rootfs", &no_dev], "no /dev"),
+            (vec!["--rootfs", &no_dev], "no real folder /dev"),
             (vec!["--disk", "200M"], "--memory"),
             (vec!["--memory", "32M", "--disk", "64M"], "--memory"),
             (vec!["--disk", "0"], "--disk"),
