@@ -304,3 +304,14 @@ fn wait_with_timeout(child: std::process::Child, limit: Duration) -> Output {
     let _ = tx.send(());
     out
 }
+
+/// Whether cgroup2 is mounted at /sys/fs/cgroup with `nsdelegate` (systemd's way, the VM's):
+/// then the kernel refuses writes to the files of a cgroup namespace's root from inside it.
+pub fn cgroup2_nsdelegate() -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts.lines().any(|line| {
+        let f: Vec<&str> = line.split(' ').collect();
+        matches!(f[..], [_, "/sys/fs/cgroup", "cgroup2", options, ..]
+            if options.split(',').any(|o| o == "nsdelegate"))
+    })
+}

@@ -22,17 +22,6 @@ fn stopped_from(a: Attack) -> Option<&'static Stage> {
     stages.get(first)
 }
 
-/// Whether cgroup2 is mounted at /sys/fs/cgroup with `nsdelegate` (systemd's way, the VM's):
-/// then the kernel refuses writes to the files of a cgroup namespace's root from inside it.
-fn cgroup2_nsdelegate() -> bool {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    mounts.lines().any(|line| {
-        let f: Vec<&str> = line.split(' ').collect();
-        matches!(f[..], [_, "/sys/fs/cgroup", "cgroup2", options, ..]
-            if options.split(',').any(|o| o == "nsdelegate"))
-    })
-}
-
 fn check(a: Attack) {
     container_test(|| {
         let label = a.label();
@@ -56,7 +45,7 @@ fn check(a: Attack) {
         // On cgroup2 mounted with nsdelegate (systemd's, the VM's), the cgroup attack's last
         // route, a user namespace's own cgroup2 mount, meets a refused write to its own group's
         // pids.max: `capabilities` stops it already there, and the stage before shows it.
-        if a == Attack::Cgroup && cgroup2_nsdelegate() {
+        if a == Attack::Cgroup && testkit::cgroup2_nsdelegate() {
             let tried = attack(before.name, &[], label);
             eprintln!(
                 "{label} in {} (cgroup2, nsdelegate): {}",

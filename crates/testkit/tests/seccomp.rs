@@ -87,24 +87,13 @@ fn attack(stage: &str, name: &str) -> bool {
         .unwrap_or_else(|| panic!("no verdict: {line}"))
 }
 
-/// Whether cgroup2 is mounted at /sys/fs/cgroup with `nsdelegate` (systemd's way, the VM's):
-/// then the kernel refuses writes to the files of a cgroup namespace's root from inside it.
-fn cgroup2_nsdelegate() -> bool {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    mounts.lines().any(|line| {
-        let f: Vec<&str> = line.split(' ').collect();
-        matches!(f[..], [_, "/sys/fs/cgroup", "cgroup2", options, ..]
-            if options.split(',').any(|o| o == "nsdelegate"))
-    })
-}
-
 #[test]
 fn the_user_namespace_the_limits_lifted_and_host_roots_keyring_get_through_before_not_here() {
     container_test(|| {
         let _key = Key::add();
         for name in ["userns", "cgroup", "keyring"] {
             // On cgroup2 with nsdelegate, capabilities holds the cgroup attack already.
-            let held = name == "cgroup" && cgroup2_nsdelegate();
+            let held = name == "cgroup" && testkit::cgroup2_nsdelegate();
             let through = attack("capabilities", name);
             assert!(through != held, "{name} in capabilities: through {through}");
             for stage in ["seccomp", "full"] {
