@@ -95,9 +95,14 @@ impl Console {
     /// bytes both ways until the container ends. The `Relay` returned puts
     /// our terminal back as it was when dropped, on every way out.
     pub fn relay(self) -> Result<Relay> {
-        let Console { master, ttys, .. } = self;
-        // Our end of the console goes (dropped with the slave): the master
-        // reads EIO once the container's last copy is closed.
+        let Console {
+            master,
+            slave,
+            ttys,
+        } = self;
+        // Our copy of the far end goes: the master reads EIO once the
+        // container's last copy is closed.
+        drop(slave);
         let input = ttys.first().filter(|fd| **fd == 0).copied();
         let output = ttys.iter().copied().find(|fd| *fd > 0);
         // Raw: every byte typed, Ctrl-C's too, goes to the console, whose
@@ -177,15 +182,20 @@ fn copy(
         let mut fds = vec![
             PollFd::new(master.as_fd(), PollFlags::POLLIN),
             PollFd::new(resized.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
         ];
+        if !stopping {
+            fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+        }
         if let (Some(stdin), true) = (stdin, reading && !stopping) {
             fds.push(PollFd::new(stdin, PollFlags::POLLIN));
         }
         // Told to stop, the container has ended: only its last output is
         // left to read, and it comes at once.
-        let wait = if stopping { 500u16 } else { u16::MAX };
-        match poll(&mut fds, PollTimeout::from(wait)) {
+        let wait = match stopping {
+            true => PollTimeout::from(500u16),
+            false => PollTimeout::NONE,
+        };
+        match poll(&mut fds, wait) {
             Ok(0) if stopping => return,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(_) => return,
