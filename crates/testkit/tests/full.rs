@@ -1378,7 +1378,10 @@ fn a_rootfs_symlink_switched_during_runs_never_gets_a_refused_root_used() {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::Arc;
         let scratch = testkit::Scratch::new("full-switch");
+        // On the host's own filesystem (/tmp may be a tmpfs, which a bind of `/` leaves out);
+        // the VM's initramfs has no /var/tmp until it is made.
         let secret = format!("/var/tmp/desde-cero-switch-{}", std::process::id());
+        fs::create_dir_all("/var/tmp").unwrap();
         fs::write(&secret, "host-only\n").unwrap();
         let evil = scratch.path.join("evil");
         copy_rootfs(&evil);
