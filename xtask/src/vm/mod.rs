@@ -57,8 +57,11 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     ("cgroups", &[]),
     // The first stages' namespace basics and exit codes; the xtask_* tests need cargo.
     ("stages", &["--skip", "xtask_"]),
-    // The hardened stage: its cgroup namespace and limits on a pure cgroup2 host.
-    ("full", &[]),
+    // The hardened stage: its cgroup namespace and limits on a pure cgroup2 host. The race of
+    // a switched --rootfs symlink (300 runs against a thread that switches it) runs on the host
+    // only: it does not depend on the cgroup layout, and under the VM's emulated CPUs the
+    // switching thread starved the kernel (soft lockups) until the run timed out.
+    ("full", &["--skip", "a_rootfs_symlink_switched"]),
     // The syscall filter: a user namespace (the first step of lifting the limits from inside)
     // and the other attacks refused, and ordinary work unchanged, on a pure cgroup2 host.
     ("seccomp", &[]),
