@@ -89,7 +89,8 @@ pub fn connect(subnet: Ipv4Addr, child: Pid) -> Result<Veth> {
 impl Drop for Veth {
     /// Once connected, the pair is the kernel's to delete: a network namespace
     /// whose last process has ended is destroyed with its interfaces, a veth's
-    /// peer with them, a moment later, by a kernel worker. Deleting it here
+    /// peer with them, a moment later, by a kernel worker (later, when a TCP
+    /// connection still closing holds the namespace). Deleting it here
     /// would keep us as long: `ip link delete` returns once the kernel is sure
     /// nothing uses the device any more (10 to 35 ms here). Only the host
     /// end's address goes, at once, so that the next container may take this
