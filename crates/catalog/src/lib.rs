@@ -716,8 +716,8 @@ pub const STAGES: &[Stage] = &[
         name: "seccomp",
         aliases: &["syscalls", "filter"],
         summary: "a syscall filter as docker's default: no new namespace, keyring or mount",
-        summary_es:
-            "un filtro de syscalls como el de docker: sin namespaces nuevos, keyrings ni mounts",
+        summary_es: "un filtro de llamadas al sistema como el de docker: sin namespaces nuevos, \
+                     keyrings ni montajes",
         adds: &[],
         needs_root: true,
         needs_rootfs: true,
@@ -791,7 +791,8 @@ pub const STAGES: &[Stage] = &[
         name: "full",
         aliases: &["containers", "container"],
         summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
-        summary_es: "todo, endurecido: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
+        summary_es: "todo, endurecido: pivot_root, overlay, namespace de cgroup, capabilities, \
+                     no_new_privs",
         adds: &[Property::CgroupNs],
         needs_root: true,
         needs_rootfs: true,
