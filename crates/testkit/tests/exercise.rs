@@ -187,7 +187,7 @@ fn reset_solution_and_progress() {
         list.expect_code(0);
         assert_eq!(progress(&list.stdout, "uts"), "not started");
         xtask(dir, &["uts"]).expect_code(0);
-        let main = source(dir, catalog::find("uts").unwrap(), "main.rs");
+        let main = source(dir, catalog::find("uts").unwrap(), "hostname.rs");
         fs::write(&main, "// the student's own\n").unwrap();
         xtask(dir, &["uts", "--reset"]).expect_code(0);
         let text = fs::read_to_string(&main).unwrap();
@@ -221,10 +221,10 @@ fn a_compile_error_is_the_compilers_message() {
         let dir = &scratch.path;
         let uts = catalog::find("uts").unwrap();
         xtask(dir, &["uts"]).expect_code(0);
-        let main = source(dir, uts, "main.rs");
+        let main = source(dir, uts, "hostname.rs");
         prepend_to_body(
             &main,
-            "fn set_hostname()",
+            "fn set_hostname(",
             "    let n: u32 = \"not a number\";\n",
         );
         let check = xtask(dir, &["uts", "--check"]);
@@ -289,10 +289,10 @@ fn a_version_that_hangs_is_killed_with_all_it_started() {
         let uts = catalog::find("uts").unwrap();
         xtask(dir, &["uts"]).expect_code(0);
         paste_solution(dir, uts);
-        let main = source(dir, uts, "main.rs");
+        let main = source(dir, uts, "hostname.rs");
         prepend_to_body(
             &main,
-            "fn set_hostname()",
+            "fn set_hostname(",
             "    let _ = std::process::Command::new(\"sleep\").arg(\"987654\").spawn();\n    \
              loop {\n        std::thread::sleep(std::time::Duration::from_secs(1));\n    }\n",
         );

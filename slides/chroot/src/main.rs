@@ -35,40 +35,16 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
-    change_root()?;
+    hostname::set_hostname(HOSTNAME)?;
+    chroot::change_root()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
     skeleton::init(command)
 }
 
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
-
-/// Makes the container's root filesystem our `/`.
-fn change_root() -> Result<()> {
-    use nix::unistd::{chdir, chroot};
-    let rootfs = skeleton::rootfs()?;
-    // chroot(2) changes our root directory: from now on every absolute path,
-    // the command's and those in its PATH included, resolves inside the root
-    // filesystem.
-    chroot(&rootfs).map_err(|err| {
-        skeleton::failure("chroot", err, &skeleton::root_hint())
-    })?;
-    // chroot does not move the current directory, still outside the new root:
-    // go to the new `/`, or relative paths would still reach the host's files.
-    chdir("/")
-        .map_err(|err| skeleton::failure("chdir", err, "see chdir(2)"))?;
-    say!("child: root is now {}", skeleton::short(&rootfs));
-    Ok(())
-}
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+mod chroot;
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;

@@ -66,9 +66,9 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
+    hostname::set_hostname(HOSTNAME)?;
     lo::bring_up()?;
-    make_mounts_private()?;
+    mounts::make_mounts_private()?;
     // The root filesystem done right (rootfs.rs): every mount made under the
     // new root, then pivot_root into it.
     let root = rootfs::bind(&skeleton::rootfs()?)?;
@@ -95,6 +95,10 @@ fn child(command: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;
+#[path = "../../procfs/src/mounts.rs"]
+mod mounts;
 use cgroups::{Cgroup, Limits};
 #[path = "../../net/src/addressing.rs"]
 mod addressing;
@@ -109,31 +113,3 @@ mod rootfs;
 mod seccomp;
 #[path = "../../net/src/veth.rs"]
 mod veth;
-
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
-
-/// Keeps our mounts to ourselves, before we mount anything.
-fn make_mounts_private() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // Our mount table is a copy of the host's, and mounts shared there (systemd
-    // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
-    // every mount loose, so nothing we mount or unmount reaches the host.
-    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|err| {
-        skeleton::failure(
-            "mount --make-rprivate /",
-            err,
-            &skeleton::root_hint(),
-        )
-    })
-}

@@ -53,7 +53,7 @@ fn run(args: &[OsString]) -> Result<u8> {
     let subnet = options.veth.then(addressing::free_subnet).transpose()?;
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = as_root(root, "the cgroup limits", || {
+    let cgroup = userns::as_root(root, "the cgroup limits", || {
         Cgroup::create(&options.limits)
     })?;
     // When ours is a terminal, a console of its own (console.rs).
@@ -100,9 +100,9 @@ fn child(args: &[OsString]) -> Result<u8> {
     let (options, command) = options::parse(args)?;
     join_new_session_keyring()?;
     cgroup_ns::unshare_cgroup()?;
-    set_hostname(&options.hostname)?;
+    hostname::set_hostname(&options.hostname)?;
     lo::bring_up()?;
-    make_mounts_private()?;
+    mounts::make_mounts_private()?;
     let root = match options.overlay {
         true => overlay::mount(&options)?,
         false => rootfs::bind(&options.rootfs)?,
@@ -126,6 +126,10 @@ fn child(args: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;
+#[path = "../../procfs/src/mounts.rs"]
+mod mounts;
 use cgroups::Cgroup;
 #[path = "../../net/src/addressing.rs"]
 mod addressing;
@@ -163,45 +167,6 @@ fn check_privileges(options: &Options, root: bool) -> Result<()> {
         )),
         _ => Ok(()),
     }
-}
-
-/// A step that needs root on the host: taken, or without root, skipped.
-fn as_root<T>(
-    root: bool,
-    what: &str,
-    step: impl FnOnce() -> Result<T>,
-) -> Result<Option<T>> {
-    if !root {
-        say!("parent: skipping {what}: it needs root on the host");
-        return Ok(None);
-    }
-    step().map(Some)
-}
-
-/// Names the container.
-fn set_hostname(hostname: &str) -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(hostname).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })
-}
-
-/// Keeps our mounts to ourselves, before we mount anything.
-fn make_mounts_private() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // Our mount table is a copy of the host's, and mounts shared there (systemd
-    // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
-    // every mount loose, so nothing we mount or unmount reaches the host.
-    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|err| {
-        skeleton::failure(
-            "mount --make-rprivate /",
-            err,
-            &skeleton::root_hint(),
-        )
-    })
 }
 
 /// In the held child, before it re-executes as the container's init: root

@@ -39,21 +39,14 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
+    hostname::set_hostname(HOSTNAME)?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
     skeleton::init(command)
 }
 
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;

@@ -38,77 +38,21 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
-    make_mounts_private()?;
-    change_root()?;
-    mount_proc()?;
+    hostname::set_hostname(HOSTNAME)?;
+    mounts::make_mounts_private()?;
+    chroot::change_root()?;
+    procfs::mount_proc()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
     skeleton::init(command)
 }
 
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
-
-/// Makes the container's root filesystem our `/`.
-fn change_root() -> Result<()> {
-    use nix::unistd::{chdir, chroot};
-    let rootfs = skeleton::rootfs()?;
-    // chroot(2) changes our root directory: from now on every absolute path,
-    // the command's and those in its PATH included, resolves inside the root
-    // filesystem.
-    chroot(&rootfs).map_err(|err| {
-        skeleton::failure("chroot", err, &skeleton::root_hint())
-    })?;
-    // chroot does not move the current directory, still outside the new root:
-    // go to the new `/`, or relative paths would still reach the host's files.
-    chdir("/")
-        .map_err(|err| skeleton::failure("chdir", err, "see chdir(2)"))?;
-    say!("child: root is now {}", skeleton::short(&rootfs));
-    Ok(())
-}
-
-/// Keeps our mounts to ourselves, before we mount anything.
-fn make_mounts_private() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // Our mount table is a copy of the host's, and mounts shared there (systemd
-    // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
-    // every mount loose, so nothing we mount or unmount reaches the host.
-    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|err| {
-        skeleton::failure(
-            "mount --make-rprivate /",
-            err,
-            &skeleton::root_hint(),
-        )
-    })
-}
-
-/// Mounts a procfs of the container's own at `/proc`.
-fn mount_proc() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // A new procfs shows the processes of the PID namespace of the process that
-    // mounts it: ours, so only the container's.
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|err| {
-        skeleton::failure("mount /proc", err, "is there a /proc folder?")
-    })?;
-    say!("child: mounted a fresh /proc in a new mount namespace");
-    Ok(())
-}
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+#[path = "../../chroot/src/chroot.rs"]
+mod chroot;
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;
+mod mounts;
+mod procfs;

@@ -44,10 +44,11 @@ fn run(command: &[OsString]) -> Result<u8> {
     }
     // The container's /30 first: one that clashes with the host's networks is
     // refused before anything is made.
-    let subnet = as_root(root, "the veth pair", addressing::free_subnet)?;
+    let subnet =
+        userns::as_root(root, "the veth pair", addressing::free_subnet)?;
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = as_root(root, "the cgroup limits", || {
+    let cgroup = userns::as_root(root, "the cgroup limits", || {
         Cgroup::create(&Limits::DEFAULT)
     })?;
     // base2's re-exec, held on the pipe before it re-executes: once let go,
@@ -78,11 +79,11 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// init.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
+    hostname::set_hostname(HOSTNAME)?;
     lo::bring_up()?;
-    make_mounts_private()?;
-    change_root()?;
-    mount_proc()?;
+    mounts::make_mounts_private()?;
+    chroot::change_root()?;
+    procfs::mount_proc()?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
@@ -93,6 +94,14 @@ fn child(command: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
+#[path = "../../chroot/src/chroot.rs"]
+mod chroot;
+#[path = "../../uts/src/hostname.rs"]
+mod hostname;
+#[path = "../../procfs/src/mounts.rs"]
+mod mounts;
+#[path = "../../procfs/src/procfs.rs"]
+mod procfs;
 use cgroups::{Cgroup, Limits};
 #[path = "../../net/src/addressing.rs"]
 mod addressing;
@@ -101,81 +110,3 @@ mod lo;
 mod userns;
 #[path = "../../net/src/veth.rs"]
 mod veth;
-
-/// A step that needs root on the host: taken, or without root, skipped.
-fn as_root<T>(
-    root: bool,
-    what: &str,
-    step: impl FnOnce() -> Result<T>,
-) -> Result<Option<T>> {
-    if !root {
-        say!("parent: skipping {what}: it needs root on the host");
-        return Ok(None);
-    }
-    step().map(Some)
-}
-
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
-
-/// Makes the container's root filesystem our `/`.
-fn change_root() -> Result<()> {
-    use nix::unistd::{chdir, chroot};
-    let rootfs = skeleton::rootfs()?;
-    // chroot(2) changes our root directory: from now on every absolute path,
-    // the command's and those in its PATH included, resolves inside the root
-    // filesystem.
-    chroot(&rootfs).map_err(|err| {
-        skeleton::failure("chroot", err, &skeleton::root_hint())
-    })?;
-    // chroot does not move the current directory, still outside the new root:
-    // go to the new `/`, or relative paths would still reach the host's files.
-    chdir("/")
-        .map_err(|err| skeleton::failure("chdir", err, "see chdir(2)"))?;
-    say!("child: root is now {}", skeleton::short(&rootfs));
-    Ok(())
-}
-
-/// Keeps our mounts to ourselves, before we mount anything.
-fn make_mounts_private() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // Our mount table is a copy of the host's, and mounts shared there (systemd
-    // mounts `/` shared) still propagate both ways. MS_PRIVATE with MS_REC cuts
-    // every mount loose, so nothing we mount or unmount reaches the host.
-    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(|err| {
-        skeleton::failure(
-            "mount --make-rprivate /",
-            err,
-            &skeleton::root_hint(),
-        )
-    })
-}
-
-/// Mounts a procfs of the container's own at `/proc`.
-fn mount_proc() -> Result<()> {
-    use nix::mount::{mount, MsFlags};
-    // A new procfs shows the processes of the PID namespace of the process that
-    // mounts it: ours, so only the container's.
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|err| {
-        skeleton::failure("mount /proc", err, "is there a /proc folder?")
-    })?;
-    say!("child: mounted a fresh /proc in a new mount namespace");
-    Ok(())
-}

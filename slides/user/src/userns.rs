@@ -116,6 +116,19 @@ pub fn host_root() -> bool {
             .is_ok_and(|map| map.split_whitespace().eq(identity))
 }
 
+/// A step that needs root on the host: taken, or without root, skipped.
+pub fn as_root<T>(
+    root: bool,
+    what: &str,
+    step: impl FnOnce() -> Result<T>,
+) -> Result<Option<T>> {
+    if !root {
+        say!("parent: skipping {what}: it needs root on the host");
+        return Ok(None);
+    }
+    step().map(Some)
+}
+
 /// A failed clone(2), with the setting that keeps user namespaces from us, if
 /// one does, instead of a hint to run as root: this stage needs no root.
 pub fn explain(failure: Failure) -> Failure {

@@ -35,19 +35,11 @@ fn run(command: &[OsString]) -> Result<u8> {
 /// The child: sets the container up from inside, then becomes the command.
 fn child(command: &[OsString]) -> Result<u8> {
     say!("child: pid {}", process::id());
-    set_hostname()?;
+    hostname::set_hostname(HOSTNAME)?;
     let err = Command::new(&command[0]).args(&command[1..]).exec();
     Err(skeleton::cannot_run(&command[0], err))
 }
 
-/// Names the container.
-fn set_hostname() -> Result<()> {
-    use nix::unistd::sethostname;
-    // sethostname(2) changes the hostname of the UTS namespace we are in: ours
-    // alone, since the parent created us with CLONE_NEWUTS.
-    sethostname(HOSTNAME).map_err(|err| {
-        skeleton::failure("sethostname", err, &skeleton::root_hint())
-    })?;
-    say!("child: hostname set to {HOSTNAME} in a new UTS namespace");
-    Ok(())
-}
+// The steps with files of their own: an earlier stage's are included
+// from its folder (#[path]), not copied.
+mod hostname;
