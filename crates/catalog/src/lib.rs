@@ -404,17 +404,33 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::PidNs, Property::Pid1],
         needs_root: true,
         needs_rootfs: false,
-        exercise: &[Cut::Line {
-            file: "main.rs",
-            function: "run",
-            line: "flags |= CloneFlags::CLONE_NEWPID;",
-            placeholder: "flags |= CloneFlags::empty();",
-            hint: "the clone(2) flag that makes the child PID 1 of a PID namespace of its own: \
-                   pid_namespaces(7)",
-        }],
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "flags |= CloneFlags::CLONE_NEWPID;",
+                placeholder: "flags |= CloneFlags::empty();",
+                hint: "the clone(2) flag that makes the child PID 1 of a PID namespace of its \
+                       own: pid_namespaces(7)",
+            },
+            Cut::Body {
+                file: "init.rs",
+                function: "supervise",
+                hint: "PID 1's duties, until the command ends: take each blocked signal with \
+                       sigwait(3) and pass it on to the command with kill(2); on SIGCHLD reap \
+                       every ended child (the orphans too) with waitpid(2), without blocking \
+                       and until none is left (signal(7): standard signals do not queue); \
+                       when the command is among them, return its status as \
+                       skeleton::exit_code gives it",
+            },
+        ],
         drops: &[],
         drops_why: "",
-        budget: None,
+        budget: Some(Budget {
+            code_lines: 53,
+            why: "one idea, PID 1's duties (init.rs): start the command, pass signals on, \
+                  reap every orphan, exit with the command's status",
+        }),
         stops: &[],
     },
     Stage {

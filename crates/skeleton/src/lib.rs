@@ -1,17 +1,17 @@
 //! The skeleton every stage shares once a slide has taught it.
 //!
-//! `base1` teaches running a command, `base2` re-executing this program as its child, `pid`
-//! why that child is an init. From then on the slides use this crate for those parts and keep
-//! their own story on one screen: `run` (the parent, with its clone flags) and `child` (the
-//! steps inside, in order). What lives here is plumbing no slide teaches:
+//! `base1` teaches running a command, `base2` re-executing this program as its child. From then
+//! on the slides use this crate for those parts and keep their own story on one screen: `run`
+//! (the parent, with its clone flags) and `child` (the steps inside, in order). What lives here
+//! is plumbing no slide teaches:
 //!
 //! - [`main`]: the `<stage> run [-q] <cmd>` / `<stage> child <cmd>` command line, `--help`,
 //!   and the exit status with a one-line error;
 //! - [`spawn`]: base2's re-exec done with clone(2), so it can take `CLONE_NEW*` flags, and the
 //!   parent that waits for the container while passing signals on; [`Spawn`], the same with
 //!   more said: the child born in a cgroup (clone3(2)), a step at its birth, one before exec;
-//! - [`init`]: the init's duties inside a PID namespace (pid's lesson): start the command,
-//!   pass signals on, reap orphans, hand the terminal back;
+//! - for the init, whose duties `pid` teaches (slides/pid/src/init.rs, included by every later
+//!   stage): [`take_terminal`], [`block_signals`], [`start_command`] and [`exit_code`];
 //! - [`say!`]: the teaching lines, silenced by `--quiet` or `DESDE_CERO_QUIET=1`.
 //!
 //! Exit status, docker's convention: the command's own; 128+N when it died of signal N; 125
@@ -435,7 +435,7 @@ impl Child {
     pub fn wait(self) -> Result<u8> {
         write(&self.go, b"1").map_err(|err| failure("write", err, "see pipe(2)"))?;
         drop(self.go);
-        let code = supervise(self.pid, &self.signals);
+        let code = wait_for(self.pid, &self.signals);
         // An init in a PID namespace takes the terminal; give it back to whoever ran us.
         if let Some(group) = self.terminal {
             give_terminal(group);
@@ -471,27 +471,11 @@ fn wait_for_parent(mark: &str) -> Result<()> {
     }
 }
 
-/// The init's duties, taught by the `pid` stage: start the command as our child, pass signals
-/// on to it, reap every orphan that the kernel re-parents to us, and exit with the command's
-/// status. The command gets the usual PATH and a `[container]` prompt.
-pub fn init(command: &[OsString]) -> Result<u8> {
-    // The init is the runtime's own program, and the command's root would otherwise reach
-    // into it: /proc/1/mem opened read-write (writes no ptrace(2) refusal of a filter sees),
-    // /proc/1/environ, /proc/1/exe (the host's binary, CVE-2019-5736). Not dumpable, those
-    // need CAP_SYS_PTRACE (proc_pid_mem(5), ptrace(2) "Ptrace access mode checking"); stat,
-    // status and cmdline stay readable, for ps. execve(2) makes the command dumpable again:
-    // this is the init's alone.
-    prctl::set_dumpable(false).map_err(|err| failure("prctl", err, "see prctl(2)"))?;
-    take_terminal();
-    let signals = block_signals()?;
-    let child = start_command(command)?;
-    supervise(child, &signals)
-}
-
 /// Starts the command as our child with posix_spawnp(3), which musl and glibc (since 2.24)
 /// make with clone(2)'s CLONE_VM and CLONE_VFORK: the child borrows our memory until its
 /// execve(2), so no copy of our page tables is made and torn down again, as fork(2) would.
-fn start_command(command: &[OsString]) -> Result<Pid> {
+/// The init of `pid` (slides/pid/src/init.rs) starts the command with it.
+pub fn start_command(command: &[OsString]) -> Result<Pid> {
     use nix::spawn::{posix_spawnp, PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
     // posix_spawnp looks the command up in our own PATH: the container's, which the command
     // gets too, with the prompt.
@@ -528,10 +512,11 @@ fn start_command(command: &[OsString]) -> Result<Pid> {
     spawn().map_err(|err| cannot_run(&command[0], err.into()))
 }
 
-/// Blocks the forwarded signals and SIGCHLD, so they wait in a queue until `supervise` takes
-/// them with sigwait(3). A blocked signal is never discarded, not even for a PID 1 with no
-/// handler (the kernel drops those only when they are not blocked): no handler is needed.
-fn block_signals() -> Result<SigSet> {
+/// Blocks the forwarded signals and SIGCHLD, so they wait in a queue until sigwait(3) takes
+/// them: the parent's in [`Child::wait`], the init's in pid's init.rs. A blocked signal is
+/// never discarded, not even for a PID 1 with no handler (the kernel drops those only when
+/// they are not blocked): no handler is needed.
+pub fn block_signals() -> Result<SigSet> {
     let mut set = SigSet::empty();
     for signal in FORWARDED.into_iter().chain([Signal::SIGCHLD]) {
         set.add(signal);
@@ -541,26 +526,23 @@ fn block_signals() -> Result<SigSet> {
     Ok(set)
 }
 
-/// Waits for `pid` to end, passing signals on to it and reaping every other child that ends
-/// meanwhile. Returns the exit code to report for `pid`.
-fn supervise(pid: Pid, signals: &SigSet) -> Result<u8> {
+/// The parent's wait: passes signals on to its one child, the container's first process, until
+/// it ends, and returns its exit code. The init's wait, which reaps every orphan too, is the
+/// `pid` stage's lesson (slides/pid/src/init.rs); this one is needed from `uts` on, before it.
+fn wait_for(pid: Pid, signals: &SigSet) -> Result<u8> {
     loop {
-        let signal = signals
-            .wait()
-            .map_err(|err| failure("sigwait", err, "see sigwait(3)"))?;
-        if signal != Signal::SIGCHLD {
-            // Pass Ctrl-C, kill and hang-up on; the child decides what they mean.
-            let _ = kill(pid, signal);
-            continue;
-        }
-        // One SIGCHLD may stand for many ended children: reap until none is left.
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
-                Ok(status) if status.pid() == Some(pid) => return Ok(exit_code(status)),
-                Ok(_) | Err(Errno::EINTR) => continue,
+        match signals.wait() {
+            // Our one child ended, or only stopped: WNOHANG tells.
+            Ok(Signal::SIGCHLD) => match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+                Ok(status) => return Ok(exit_code(status)),
                 Err(err) => return Err(failure("waitpid", err, "see waitpid(2)")),
+            },
+            // Pass Ctrl-C, kill and hang-up on; the container decides what they mean.
+            Ok(signal) => {
+                let _ = kill(pid, signal);
             }
+            Err(err) => return Err(failure("sigwait", err, "see sigwait(3)")),
         }
     }
 }
@@ -597,7 +579,7 @@ fn give_terminal(group: Pid) {
 /// Gives the terminal, if there is one, to a new process group led by the init. The group that
 /// had it is numbered in the host's PID namespace, which a shell inside cannot name: it could
 /// not hand the terminal back when it exits ("Cannot set tty process group").
-fn take_terminal() {
+pub fn take_terminal() {
     if !isatty(io::stdin()).unwrap_or(false) {
         return;
     }

@@ -119,7 +119,7 @@ fn child(args: &[OsString]) -> Result<u8> {
     seccomp::install_filter()?;
     clean_environment(&options.hostname);
     // PID 1's duties: run the command, pass signals on, reap orphans.
-    skeleton::init(command)
+    init::init(command)
 }
 
 // The steps with files of their own: an earlier stage's are included
@@ -128,6 +128,8 @@ fn child(args: &[OsString]) -> Result<u8> {
 mod cgroups;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
+#[path = "../../pid/src/init.rs"]
+mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
 use cgroups::Cgroup;

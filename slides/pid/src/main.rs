@@ -43,10 +43,11 @@ fn child(command: &[OsString]) -> Result<u8> {
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
-    skeleton::init(command)
+    init::init(command)
 }
 
 // The steps with files of their own: an earlier stage's are included
 // from its folder (#[path]), not copied.
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
+mod init;

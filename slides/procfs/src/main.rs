@@ -45,7 +45,7 @@ fn child(command: &[OsString]) -> Result<u8> {
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
-    skeleton::init(command)
+    init::init(command)
 }
 
 // The steps with files of their own: an earlier stage's are included
@@ -54,5 +54,7 @@ fn child(command: &[OsString]) -> Result<u8> {
 mod chroot;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
+#[path = "../../pid/src/init.rs"]
+mod init;
 mod mounts;
 mod procfs;

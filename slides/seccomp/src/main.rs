@@ -78,7 +78,7 @@ fn child(command: &[OsString]) -> Result<u8> {
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
-    skeleton::init(command)
+    init::init(command)
 }
 
 // The steps with files of their own: an earlier stage's are included
@@ -87,6 +87,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 mod cgroups;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
+#[path = "../../pid/src/init.rs"]
+mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
 use cgroups::{Cgroup, Limits};
