@@ -4,8 +4,9 @@
 //! PID 1 of a namespace is not an ordinary process (pid_namespaces(7)): the
 //! kernel re-parents the namespace's orphans to it, discards the signals sent
 //! to it that it has no handler for, and kills everything left in the
-//! namespace when it ends. So the init does not become the command: it starts it, passes
-//! signals on to it, reaps every orphan, and exits with the command's status.
+//! namespace when it ends. So the init does not become the command: it
+//! starts it, passes signals on to it, reaps every orphan, and exits with the
+//! command's status.
 
 use std::ffi::OsString;
 

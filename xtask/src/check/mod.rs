@@ -89,6 +89,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     problems.extend(languages(&opts.root, opts.fix)?);
     problems.extend(diffs(&opts.root));
     problems.extend(rustfmt(&opts.root)?);
+    problems.extend(widths(&opts.root));
     if opts.clippy {
         problems.extend(clippy(&opts.root)?);
     }
@@ -359,6 +360,32 @@ fn rustfmt(root: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+/// The widest a slide's line may be: a projected terminal. rustfmt keeps code within it
+/// (slides/rustfmt.toml) but leaves comments as they are written.
+const SLIDE_COLUMNS: usize = 80;
+
+/// Every line of every slide's sources within [`SLIDE_COLUMNS`].
+fn widths(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&root.join("slides"), &mut files);
+    let mut problems = Vec::new();
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let shown = file.strip_prefix(root).unwrap_or(&file).to_path_buf();
+        for (at, line) in text.lines().enumerate() {
+            let columns = line.chars().count();
+            if columns > SLIDE_COLUMNS {
+                problems.push(format!(
+                    "{}:{}: {columns} columns, wider than a projected screen ({SLIDE_COLUMNS})",
+                    shown.display(),
+                    at + 1
+                ));
+            }
+        }
+    }
+    problems
 }
 
 fn clippy(root: &Path) -> Result<Vec<String>> {
