@@ -25,7 +25,8 @@ pub struct SourceFile {
 }
 
 /// Every source file of a stage under `root`: `src/**/*.rs`, and the files they include from
-/// elsewhere by `#[path = "..."]`; `main.rs` first, then by name.
+/// elsewhere by `#[path = "..."]`; `main.rs` first, then the files in the order `main.rs` first
+/// names them, then the others by name.
 pub fn files(root: &Path, stage: &Stage) -> Result<Vec<SourceFile>> {
     let src = Path::new("slides").join(stage.name).join("src");
     let main = src.join("main.rs");
@@ -75,8 +76,27 @@ pub fn files(root: &Path, stage: &Stage) -> Result<Vec<SourceFile>> {
         }
         out.push(SourceFile { name, path, text });
     }
-    out.sort_by(|a, b| (a.name != "main.rs", &a.name).cmp(&(b.name != "main.rs", &b.name)));
+    // The story first; then the steps in the order the story names them (`veth.rs` in a
+    // comment, or a `#[path]`), so a step's own file comes before what supports it; the
+    // rest by name.
+    let story = out
+        .iter()
+        .find(|f| f.name == "main.rs")
+        .map(|f| f.text.clone());
+    let story = story.unwrap_or_default();
+    out.sort_by_key(|f| {
+        let named = first_mention(&story, &f.name).unwrap_or(usize::MAX);
+        (f.name != "main.rs", named, f.name.clone())
+    });
     Ok(out)
+}
+
+/// Where `text` first names the file `name` as a word of its own (`veth.rs`, not `xveth.rs`).
+fn first_mention(text: &str, name: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .find(|(at, _)| !text[..*at].chars().next_back().is_some_and(is_word))
+        .map(|(at, _)| at)
 }
 
 /// `a/b/../c` → `a/c`, without asking the file system.
@@ -144,6 +164,21 @@ pub fn pairs(root: &Path, from: Option<&Stage>, to: &Stage) -> Result<Vec<Pair>>
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::first_mention;
+
+    #[test]
+    fn a_file_is_named_as_a_word_of_its_own() {
+        let story = "// a cable (xveth.rs is not it)\n// the cable (veth.rs)\n";
+        assert_eq!(
+            first_mention(story, "veth.rs"),
+            story.find("(veth.rs)").map(|at| at + 1)
+        );
+        assert_eq!(first_mention(story, "lo.rs"), None);
+    }
 }
 
 #[cfg(test)]

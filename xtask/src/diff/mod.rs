@@ -221,12 +221,13 @@ mod tests {
             .into_iter()
             .map(|f| format!("{} {}", f.name, f.path.display()))
             .collect();
+        // The story first, then the file it names (step.rs, in its #[path]), then the rest.
         assert_eq!(
             names,
             [
                 format!("main.rs slides/{b}/src/main.rs"),
-                "new.rs slides/{b}/src/new.rs".replace("{b}", b),
                 format!("step.rs slides/{a}/src/step.rs"),
+                "new.rs slides/{b}/src/new.rs".replace("{b}", b),
             ]
         );
         let text = stages_with(&root, Some(first), second, &Look::default()).unwrap();
