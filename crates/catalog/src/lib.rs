@@ -589,11 +589,10 @@ pub const STAGES: &[Stage] = &[
         drops_why: "",
         budget: Some(Budget {
             code_lines: 415,
-            why: "a veth pair made with its inside end in the child's namespace, both \
-                  addressed and up, the host's end with no IPv6 (veth.rs), over a small hand-written rtnetlink client that \
-                  replaces five ip/nsenter processes and prints each request's ip command \
-                  (netlink.rs), from a free /30 held under a lock until the runtime exits \
-                  (addressing.rs), and lo brought up with an ioctl",
+            why: "one idea, a cable into the new network namespace (veth.rs, first in the \
+                  diff): the pair, each end addressed and up, the host's with no IPv6; what \
+                  it stands on comes after it: the rtnetlink requests, each printed as its \
+                  ip command (netlink.rs), a free /30 (addressing.rs), lo up (lo.rs)",
         }),
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
@@ -679,11 +678,10 @@ pub const STAGES: &[Stage] = &[
                     stage makes that root harmless",
         budget: Some(Budget {
             code_lines: 330,
-            why: "user's story without the user namespace (userns.rs and the skipped steps \
-                  go, about 160 lines removed) plus the root filesystem done right (rootfs.rs): a \
-                  bind mount, a tmpfs /dev with six nodes and devpts, docker's masked and \
-                  read-only paths of /proc and /sys, read-only /sys, /tmp, pivot_root and \
-                  the old root detached, and no mount on a symlink (dev -> /tmp refused)",
+            why: "one idea, the root filesystem done right (rootfs.rs): a bind mount, a \
+                  tmpfs /dev with six nodes and devpts, docker's masked and read-only paths, \
+                  /tmp, no mount on a symlink, pivot_root and the old root detached; about \
+                  160 of the lines are user's namespace going (the stage order's debt)",
         }),
         stops: &[Attack::Escape, Attack::ProcSys, Attack::Route],
     },
@@ -839,12 +837,11 @@ pub const STAGES: &[Stage] = &[
                     root) could not be changed, not even in the copy-on-write overlay",
         budget: Some(Budget {
             code_lines: 615,
-            why: "the sum plus its own steps, each in a file of its own: options checked \
-                  against the kernel and the machine, -q among them (options.rs), the overlay on a tmpfs in \
-                  the container's memory (overlay.rs), the cgroup namespace (cgroup_ns.rs); \
-                  the init's clean environment, closed descriptors, a session keyring; the \
-                  user namespace back as --rootless, cloned with euid 700000000 when root \
-                  runs it",
+            why: "one idea, every step together, as a runtime runs them: the earlier \
+                  stages' steps included, the user namespace back as --rootless \
+                  (userns.rs), and what a runtime adds, each in a file of its own shown in \
+                  the story's order: the overlay (overlay.rs), the cgroup namespace \
+                  (cgroup_ns.rs), and the options with their defaults last (options.rs)",
         }),
         stops: &[
             Attack::Escape,
