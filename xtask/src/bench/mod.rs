@@ -1,42 +1,12 @@
 //! `cargo xtask bench [--runs N] [--stages a,b,...] [--json FILE] [--install-peers]
 //! [--build-time]`: every stage against the tools people use instead, side by side.
 //!
-//! Each case starts `/bin/true` of the same root filesystem and waits for it:
-//!
-//! - `exec`: plain exec of `true`, the baseline (no container at all);
-//! - every stage, built in release, static for musl as `cargo xtask run` builds it
-//!   (`<stage> run true`);
-//! - the peers that are installed: util-linux `unshare` (pid, uts, ipc, net and mount namespaces,
-//!   the root filesystem as its root, a fresh /proc), `bwrap --unshare-all`, and `crun` and `runc`
-//!   running an OCI bundle made here (a minimal config.json: `true`, the same five namespaces, a
-//!   fresh /proc, a tmpfs /dev, no terminal). A peer that is not installed is listed as skipped
-//!   with the Debian package that provides it; `--install-peers` installs those with apt.
-//!
-//! crun refuses hybrid cgroup hosts (v1 controllers plus a cgroup2 tree at
-//! `/sys/fs/cgroup/unified`). There the bench makes one private mount namespace with the cgroup2
-//! tree mounted at `/sys/fs/cgroup`, keeps it open, and starts crun inside it (setns before the
-//! spawn, back right after), so crun is timed like every other case.
-//!
-//! The cases run interleaved, one of each per round, each round in a shuffled order (A B C,
-//! C A B, …), after three warm-up rounds, so drift (frequency, caches, other load) and what one
-//! case leaves behind for the next hit them alike. Per case: median, min and max wall time from
-//! just before the spawn to `wait4` returning; the ratio to `unshare`, taken round by round and
-//! then the median; mean user and system CPU time from `wait4`'s rusage (charged by the tick,
-//! hence a mean), including the children the process waited for.
-//!
-//! Peak RSS is ru_maxrss from `wait4` in the two forked warm-up rounds (see [`Spawn`] for why
-//! not the timed ones). It is a maximum, not a sum: that of the process started (the stage, the
-//! runtime) or of a child it waited for (the container's init, `runc init`), whichever is
-//! larger. The `exec` row is the floor: `true` itself.
-//!
-//! Also reported: the cost of each step (a stage's median minus the previous stage's), how much
-//! `cargo xtask run` adds on a warm build against the bare binary, each stage's binary size, and
-//! with `--build-time` the clean build time of the workspace (in a temporary target folder).
-//! `--profile STAGE` shows where one stage spends its time, from its teaching lines.
-//!
-//! Stages that need root are skipped, loudly, when the bench does not run as root. Timings are
-//! only read, never asserted: `cargo xtask bench --runs 3` is a smoke test.
-
+//! Each case (every stage built in release, static for musl, and the peers that are installed:
+//! `unshare`, `bwrap`, `crun`, `runc`) starts `/bin/true` of the same root filesystem, in
+//! shuffled rounds after a warm-up. What is measured and why (the rounds, the ratio to
+//! `unshare`, peak RSS from the forked warm-up rounds, CPU time, crun on a hybrid host) is in
+//! docs/bench.md, "How it measures". Timings are only read, never asserted: `cargo xtask bench
+//! --runs 3` is a smoke test. Stages that need root are skipped, loudly, without root.
 //!
 //! The parts: [`cases`] (what is timed: the stages and the peers, and how crun is started on a
 //! hybrid host), [`measure`] (the rounds, one start of a case, `--profile`, the build times),
