@@ -7,15 +7,14 @@
 //! one line each, `f` shows them), then the notes' demo commands, each run live inside the stage
 //! on a key press, on a cleared screen so its `$ command` line stays in view.
 //!
-//! Keys, one meaning each, listed at every prompt: space (or Enter) goes on (the next page, run
-//! the demo, the next step), `s` skips (the rest of these pages, or a demo without running it),
-//! `f` folds or unfolds a diff's comments, `n` goes to the next stage, `b` back one step, `q`
-//! (or Ctrl-D) quits. Ctrl-C at a prompt quits at once (status 130); during a demo it is the
-//! demo's.
+//! Keys, one meaning each, are listed at every prompt (their words in `present/lang.rs`, what
+//! each does in `present/screen.rs`). Ctrl-C at a prompt quits at once (status 130); during a
+//! demo it is the demo's.
 //!
 //! Each demo runs as a shell runs a job: in its own process group, given the terminal, which
-//! `present` takes back when the demo ends (see `present/terminal.rs`: from `pid` on, a stage's
-//! init takes the terminal for itself). The terminal is put in raw mode only while waiting for
+//! `present` takes back when the demo ends (see `present/terminal.rs`: from `pid` to `seccomp`, a
+//! stage's init takes the terminal for itself; from `console` on, the container gets a terminal
+//! of its own and the stage keeps ours, in raw mode, until it ends). The terminal is put in raw mode only while waiting for
 //! a key, and left as it was found on every way out (quit, Ctrl-C, a demo that failed, an
 //! error, a panic).
 //!
