@@ -268,7 +268,8 @@ pub struct Stage {
 }
 
 /// A piece of a stage's new step that its exercise takes out of a copy of the stage, with what
-/// to look up to write it again: a man page, the flag or the call, never the answer.
+/// to look up to write it again: a man page, the flag or the call, never the answer; in English
+/// (`hint`) and in Spanish (`hint_es`, for `cargo xtask exercise --lang es`).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cut {
     /// The body of `function` in `file` (under the stage's `src/`), replaced by `todo!(hint)`.
@@ -276,6 +277,7 @@ pub enum Cut {
         file: &'static str,
         function: &'static str,
         hint: &'static str,
+        hint_es: &'static str,
     },
     /// The statement `line` of `function`, with the comment just above it, replaced by
     /// `placeholder` under the hint as a comment: a clone flag, which is one line of `run`.
@@ -285,6 +287,7 @@ pub enum Cut {
         line: &'static str,
         placeholder: &'static str,
         hint: &'static str,
+        hint_es: &'static str,
     },
 }
 
@@ -307,6 +310,13 @@ impl Cut {
     pub fn hint(&self) -> &'static str {
         match self {
             Cut::Body { hint, .. } | Cut::Line { hint, .. } => hint,
+        }
+    }
+
+    /// What to look up, in Spanish.
+    pub fn hint_es(&self) -> &'static str {
+        match self {
+            Cut::Body { hint_es, .. } | Cut::Line { hint_es, .. } => hint_es,
         }
     }
 }
@@ -382,12 +392,16 @@ pub const STAGES: &[Stage] = &[
                 placeholder: "let flags = CloneFlags::empty();",
                 hint: "the clone(2) flag that gives the child a UTS namespace of its own: \
                        uts_namespaces(7)",
+                hint_es: "la flag de clone(2) que le da al hijo un namespace UTS propio: \
+                          uts_namespaces(7)",
             },
             Cut::Body {
                 file: "hostname.rs",
                 function: "set_hostname",
                 hint: "name the container `name`: sethostname(2), in nix::unistd; a failure \
                        as skeleton::failure",
+                hint_es: "llama `name` al contenedor: sethostname(2), en nix::unistd; un error, \
+                          como skeleton::failure",
             },
         ],
         drops: &[],
@@ -412,6 +426,8 @@ pub const STAGES: &[Stage] = &[
                 placeholder: "flags |= CloneFlags::empty();",
                 hint: "the clone(2) flag that makes the child PID 1 of a PID namespace of its \
                        own: pid_namespaces(7)",
+                hint_es: "la flag de clone(2) que hace del hijo el PID 1 de un namespace PID \
+                          propio: pid_namespaces(7)",
             },
             Cut::Body {
                 file: "init.rs",
@@ -422,6 +438,12 @@ pub const STAGES: &[Stage] = &[
                        and until none is left (signal(7): standard signals do not queue); \
                        when the command is among them, return its status as \
                        skeleton::exit_code gives it",
+                hint_es: "los deberes del PID 1 hasta que el comando termine: toma cada señal \
+                          bloqueada con sigwait(3) y reenvíasela al comando con kill(2); con \
+                          SIGCHLD recoge a cada hijo terminado (también los huérfanos) con \
+                          waitpid(2), sin bloquear y hasta que no quede ninguno (signal(7): las \
+                          señales estándar no se encolan); cuando el comando esté entre ellos, \
+                          devuelve su estado como lo da skeleton::exit_code",
             },
         ],
         drops: &[],
@@ -447,6 +469,8 @@ pub const STAGES: &[Stage] = &[
             function: "change_root",
             hint: "make skeleton::rootfs() our `/`, and go there: chroot(2) and chdir(2), in \
                    nix::unistd",
+            hint_es: "haz de skeleton::rootfs() nuestra `/`, y ve ahí: chroot(2) y chdir(2), en \
+                      nix::unistd",
         }],
         drops: &[],
         drops_why: "",
@@ -472,18 +496,24 @@ pub const STAGES: &[Stage] = &[
                 placeholder: "flags |= CloneFlags::empty();",
                 hint: "the clone(2) flag that gives the child a mount table of its own: \
                        mount_namespaces(7)",
+                hint_es: "la flag de clone(2) que le da al hijo una tabla de montajes propia: \
+                          mount_namespaces(7)",
             },
             Cut::Body {
                 file: "mounts.rs",
                 function: "make_mounts_private",
                 hint: "keep what we mount from reaching the host: mount_namespaces(7), \
                        \"Shared subtrees\"; mount(2) on `/`, for every mount below it",
+                hint_es: "que lo que montemos no llegue al host: mount_namespaces(7), \"Shared \
+                          subtrees\"; mount(2) sobre `/`, para cada montaje debajo de ella",
             },
             Cut::Body {
                 file: "procfs.rs",
                 function: "mount_proc",
                 hint: "a procfs of our own at /proc (we are chrooted already): proc(5), \
                        mount(2), in nix::mount",
+                hint_es: "un procfs propio en /proc (ya hicimos chroot): proc(5), mount(2), en \
+                          nix::mount",
             },
         ],
         drops: &[],
@@ -509,16 +539,28 @@ pub const STAGES: &[Stage] = &[
         exercise: &[
             Cut::Body {
                 file: "cgroups.rs",
-                function: "join",
-                hint: "have the child `spawn` starts born in the group: clone3(2), \
-                       CLONE_INTO_CGROUP with the group's folder, self.dir (Spawn::into_cgroup); \
-                       in v1 trees, where self.dir is None, v1::join does it",
+                function: "write_limits",
+                hint: "the group's three limits, each only when `base` enables its \
+                       controller for its children (`has`): cgroups(7) and the kernel's \
+                       admin-guide/cgroup-v2.rst, \"Controllers\": pids, memory (with no \
+                       swap) and cpu (its quota in each CPU_PERIOD_US); `write` writes one \
+                       and returns it as the teaching line shows it",
+                hint_es: "los tres límites del grupo, cada uno solo si `base` habilita su \
+                          controlador para sus hijos (`has`): cgroups(7) y \
+                          admin-guide/cgroup-v2.rst del kernel, \"Controllers\": pids, memory \
+                          (sin swap) y cpu (su cuota en cada CPU_PERIOD_US); `write` escribe uno \
+                          y lo devuelve como lo muestra la línea didáctica",
             },
             Cut::Body {
                 file: "cgroups.rs",
-                function: "drop",
-                hint: "remove each folder of self.dirs once the container has ended; rmdir(2) \
-                       fails with EBUSY while a process is left: cgroups(7), cgroup.kill",
+                function: "join",
+                hint: "have the child `spawn` starts born in the group: clone3(2), \
+                       CLONE_INTO_CGROUP; a method of skeleton's Spawn takes the group's \
+                       open folder; v1 trees have none: cgroups_v1.rs has their step",
+                hint_es: "que el hijo que arranca `spawn` nazca dentro del grupo: clone3(2), \
+                          CLONE_INTO_CGROUP; un método del Spawn de skeleton recibe la carpeta \
+                          abierta del grupo; los árboles v1 no la tienen: cgroups_v1.rs tiene su \
+                          paso",
             },
         ],
         drops: &[],
@@ -550,6 +592,8 @@ pub const STAGES: &[Stage] = &[
             placeholder: "flags |= CloneFlags::empty();",
             hint: "the clone(2) flag that gives the child System V IPC objects and POSIX \
                    message queues of its own: ipc_namespaces(7)",
+            hint_es: "la flag de clone(2) que le da al hijo objetos IPC de System V y colas de \
+                      mensajes POSIX propios: ipc_namespaces(7)",
         }],
         drops: &[],
         drops_why: "",
@@ -575,6 +619,8 @@ pub const STAGES: &[Stage] = &[
                 placeholder: "flags |= CloneFlags::empty();",
                 hint: "the clone(2) flag that gives the child a network stack of its own: \
                        network_namespaces(7)",
+                hint_es: "la flag de clone(2) que le da al hijo una pila de red propia: \
+                          network_namespaces(7)",
             },
             Cut::Body {
                 file: "veth.rs",
@@ -583,6 +629,11 @@ pub const STAGES: &[Stage] = &[
                        dc<our pid>c in the child's network namespace with its .2, each with \
                        its /30 and up: veth(4), ip-link(8), ip-address(8), rtnetlink(7); \
                        netlink.rs sends what ip would; the Veth returned, connected, cleans up",
+                hint_es: "un par veth, dc<nuestro pid>h en el host con la .1 de la subred y \
+                          dc<nuestro pid>c en el namespace de red del hijo con su .2, cada uno \
+                          con su /30 y levantado: veth(4), ip-link(8), ip-address(8), \
+                          rtnetlink(7); netlink.rs envía lo que enviaría ip; el Veth devuelto, \
+                          conectado, limpia al final",
             },
         ],
         drops: &[],
@@ -618,6 +669,8 @@ pub const STAGES: &[Stage] = &[
                 placeholder: "flags |= CloneFlags::empty();",
                 hint: "the clone(2) flag that gives the child a user namespace of its own, \
                        which owns the others: user_namespaces(7)",
+                hint_es: "la flag de clone(2) que le da al hijo un namespace de usuario propio, \
+                          dueño de los demás: user_namespaces(7)",
             },
             Cut::Body {
                 file: "userns.rs",
@@ -625,6 +678,9 @@ pub const STAGES: &[Stage] = &[
                 hint: "write the child's /proc/<pid>/uid_map, setgroups and gid_map: 0 inside \
                        is HOST_ID_OF_ROOT outside when host_root, else our own ids: \
                        user_namespaces(7), \"User and group ID mappings\"; `write` helps",
+                hint_es: "escribe /proc/<pid>/uid_map, setgroups y gid_map del hijo: el 0 de \
+                          adentro es HOST_ID_OF_ROOT afuera si host_root, si no nuestros propios \
+                          ids: user_namespaces(7), \"User and group ID mappings\"; `write` ayuda",
             },
         ],
         drops: &[],
@@ -664,12 +720,17 @@ pub const STAGES: &[Stage] = &[
                 function: "mount_sys",
                 hint: "a sysfs at <root>/sys that can be read, not changed: sysfs(5), the \
                        flags of mount(2); mount_fs and NOTHING_TO_RUN are here to help",
+                hint_es: "un sysfs en <root>/sys que se pueda leer pero no cambiar: sysfs(5), \
+                          las flags de mount(2); mount_fs y NOTHING_TO_RUN están aquí para \
+                          ayudar",
             },
             Cut::Body {
                 file: "rootfs.rs",
                 function: "pivot_root",
                 hint: "make `root` the root of our mount namespace, and detach the host's: \
                        pivot_root(2) (its NOTES), umount2(2), chdir(2)",
+                hint_es: "haz de `root` la raíz de nuestro namespace de montaje, y desprende la \
+                          del host: pivot_root(2) (sus NOTES), umount2(2), chdir(2)",
             },
         ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
@@ -700,12 +761,17 @@ pub const STAGES: &[Stage] = &[
                 function: "drop_capabilities",
                 hint: "keep only KEPT, in every capability set, the bounding set first: \
                        capabilities(7); the caps crate reads, drops, clears and sets them",
+                hint_es: "quédate solo con KEPT, en cada conjunto de capabilities, primero el \
+                          conjunto límite (bounding): capabilities(7); el crate caps las lee, \
+                          las quita, las borra y las fija",
             },
             Cut::Body {
                 file: "capabilities.rs",
                 function: "set_no_new_privs",
                 hint: "no execve(2) from here on may grant privileges: prctl(2), in \
                        nix::sys::prctl",
+                hint_es: "que ningún execve(2) de aquí en adelante pueda dar privilegios: \
+                          prctl(2), en nix::sys::prctl",
             },
         ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
@@ -735,12 +801,31 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: true,
         needs_rootfs: true,
-        exercise: &[Cut::Body {
-            file: "seccomp.rs",
-            function: "install_filter",
-            hint: "load the three filters built below (refused, x32_refused, clone3_refused): \
-                   seccomp(2); seccompiler::apply_filter",
-        }],
+        exercise: &[
+            Cut::Body {
+                file: "seccomp.rs",
+                function: "refused",
+                hint: "the main filter, built with seccompiler (SeccompFilter, SeccompRule, \
+                       SeccompCondition) for x86_64: EPERM for every call of REFUSED, for \
+                       clone(2) when its flags hold any of CLONE_NEW, for personality(2) with \
+                       a value not in PERSONALITIES and for socket(2) of the AF_VSOCK family; \
+                       every other call allowed: seccomp(2)",
+                hint_es: "el filtro principal, hecho con seccompiler (SeccompFilter, \
+                          SeccompRule, SeccompCondition) para x86_64: EPERM para cada llamada de \
+                          REFUSED, para clone(2) cuando sus flags tienen alguna de CLONE_NEW, \
+                          para personality(2) con un valor que no esté en PERSONALITIES y para \
+                          socket(2) de la familia AF_VSOCK; cualquier otra llamada, permitida: \
+                          seccomp(2)",
+            },
+            Cut::Body {
+                file: "seccomp.rs",
+                function: "install_filter",
+                hint: "load the three filters built below (refused, x32_refused, \
+                       clone3_refused): seccomp(2); seccompiler::apply_filter",
+                hint_es: "carga los tres filtros que se construyen abajo (refused, x32_refused, \
+                          clone3_refused): seccomp(2); seccompiler::apply_filter",
+            },
+        ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why: "root inside is host root, as with docker run by root, with fewer \
                     capabilities and a syscall filter",
@@ -777,6 +862,10 @@ pub const STAGES: &[Stage] = &[
             hint: "when stdin, stdout or stderr is a terminal (std's IsTerminal), a new \
                    pseudo-terminal: posix_openpt(3) and unlockpt(3) in nix::pty, its far end \
                    by TIOCGPTPEER (ioctl_tty(2)), with our window's size (copy_window_size)",
+            hint_es: "cuando stdin, stdout o stderr es una terminal (IsTerminal de std), una \
+                      pseudoterminal nueva: posix_openpt(3) y unlockpt(3) en nix::pty, su otro \
+                      extremo con TIOCGPTPEER (ioctl_tty(2)), con el tamaño de nuestra ventana \
+                      (copy_window_size)",
         }],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
         drops_why: "root inside is host root, as with docker run by root, with fewer \
@@ -812,22 +901,46 @@ pub const STAGES: &[Stage] = &[
         needs_rootfs: true,
         exercise: &[
             Cut::Body {
+                file: "overlay.rs",
+                function: "mount",
+                hint: "a copy-on-write root on options.rootfs: the root filesystem opened \
+                       first (what is mounted next hides its path), a tmpfs of options.disk \
+                       bytes on it with folders `upper` and `work`, then an overlay on the \
+                       same folder whose lower layer is the opened root filesystem \
+                       (userxattr when rootless): tmpfs(5), the kernel's \
+                       filesystems/overlayfs.rst, mount(2); mount_fs helps; return the new \
+                       root",
+                hint_es: "una raíz de copia en escritura (copy-on-write) en options.rootfs: \
+                          primero se abre el sistema de archivos raíz (lo que se monte después \
+                          tapa su ruta), encima un tmpfs de options.disk bytes con las carpetas \
+                          `upper` y `work`, y luego un overlay en la misma carpeta cuya capa \
+                          inferior es el sistema de archivos raíz abierto (userxattr si es \
+                          rootless): tmpfs(5), filesystems/overlayfs.rst del kernel, mount(2); \
+                          mount_fs ayuda; devuelve la nueva raíz",
+            },
+            Cut::Body {
                 file: "cgroup_ns.rs",
                 function: "unshare_cgroup",
                 hint: "a cgroup namespace of our own, rooted at the group the parent moved us \
                        into: cgroup_namespaces(7), unshare(2)",
+                hint_es: "un namespace de cgroup propio, con raíz en el grupo al que el padre \
+                          nos movió: cgroup_namespaces(7), unshare(2)",
             },
             Cut::Body {
                 file: "main.rs",
                 function: "close_inherited_descriptors",
                 hint: "close every descriptor above 2 that the host left open: close_range(2) \
                        (nix has no call for it: libc::syscall)",
+                hint_es: "cierra cada descriptor por encima del 2 que el host dejó abierto: \
+                          close_range(2) (nix no tiene esa llamada: libc::syscall)",
             },
             Cut::Body {
                 file: "main.rs",
                 function: "become_root_clean",
                 hint: "become root of our user namespace (userns.rs), then keep only the \
                        variables KEPT names: environ(7), std::env",
+                hint_es: "vuélvete root de nuestro namespace de usuario (userns.rs), y luego \
+                          conserva solo las variables que nombra KEPT: environ(7), std::env",
             },
         ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
@@ -976,9 +1089,15 @@ mod tests {
             assert_eq!(!s.exercise.is_empty(), from_uts, "{}", s.name);
             for cut in s.exercise {
                 assert!(cut.file().ends_with(".rs"), "{}: {cut:?}", s.name);
-                assert!(!cut.function().is_empty() && !cut.hint().is_empty());
-                // A hint names what to look up: a man page, `name(N)`.
-                assert!(cut.hint().contains(")"), "{}: {cut:?}", s.name);
+                assert!(!cut.function().is_empty());
+                // A hint names what to look up, in both languages: a man page, `name(N)`.
+                for hint in [cut.hint(), cut.hint_es()] {
+                    let man_page = hint
+                        .as_bytes()
+                        .windows(3)
+                        .any(|w| w[0] == b'(' && w[1].is_ascii_digit() && w[2] == b')');
+                    assert!(man_page, "{}: {cut:?}", s.name);
+                }
             }
         }
     }

@@ -34,6 +34,8 @@ fn xtask_with(exercises: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env("DESDE_CERO_EXERCISES", exercises)
         .env("DESDE_CERO_BIN_DIR", testkit::bin_dir())
         .env("NO_COLOR", "1")
+        // English, whatever the locale (`--lang` says otherwise).
+        .env("LC_ALL", "C")
         .envs(env.iter().copied());
     testkit::run_cmd_within(&mut cmd, Duration::from_secs(300))
 }
@@ -210,6 +212,28 @@ fn reset_solution_and_progress() {
         // Usage errors: a stage without an exercise, two modes at once.
         assert_eq!(xtask(dir, &["base2"]).code, 2);
         assert_eq!(xtask(dir, &["uts", "--check", "--reset"]).code, 2);
+    });
+}
+
+/// `--lang es`: the instructions in Spanish, and each todo!() with its Spanish hint.
+#[test]
+fn spanish_instructions_and_hints() {
+    container_test(|| {
+        let scratch = Scratch::new("exercises");
+        let dir = &scratch.path;
+        let cgroups = catalog::find("cgroups").unwrap();
+        let made = xtask(dir, &["cgroups", "--lang", "es"]);
+        made.expect_code(0);
+        let out = words(&made.stdout);
+        assert!(out.contains("escríbelo tú"), "{}", made.stdout);
+        let text = words(&fs::read_to_string(source(dir, cgroups, "cgroups.rs")).unwrap());
+        for cut in cgroups.exercise {
+            assert!(out.contains(&words(cut.hint_es())), "{}", made.stdout);
+            assert!(!out.contains(&words(cut.hint())), "{}", made.stdout);
+            // The todo!()'s string, continued over lines: its words joined by `\ `.
+            let first = cut.hint_es().split_whitespace().take(4).collect::<Vec<_>>();
+            assert!(text.contains(&first.join(" ")), "{text}");
+        }
     });
 }
 

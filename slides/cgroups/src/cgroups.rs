@@ -86,27 +86,7 @@ impl Cgroup {
             skeleton::failure(&step, errno(&err), "see open(2)")
         })?);
         say!("parent: cgroup v2: mkdir {}", skeleton::short(&dir));
-        let mut shown = Vec::new();
-        if has(&base, "cgroup.subtree_control", "pids") {
-            // fork(2) and clone(2) fail with EAGAIN once the group has this
-            // many processes and threads.
-            shown.push(write(&dir, "pids.max", limits.pids)?);
-        }
-        if has(&base, "cgroup.subtree_control", "memory") {
-            // Past it the kernel reclaims, then its OOM killer kills a process
-            // of the group. No swap either, or swap would be the way out (the
-            // file exists only where the kernel counts swap).
-            shown.push(write(&dir, "memory.max", limits.memory)?);
-            if dir.join("memory.swap.max").exists() {
-                write(&dir, "memory.swap.max", 0)?;
-            }
-        }
-        if has(&base, "cgroup.subtree_control", "cpu") {
-            // The scheduler runs the group for its quota in every period,
-            // then throttles it until the next one.
-            let max = format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us);
-            shown.push(write(&dir, "cpu.max", max)?);
-        }
+        let shown = write_limits(&base, &dir, limits)?;
         say!("parent: {}", shown.join(", "));
         Ok(cgroup)
     }
@@ -216,6 +196,37 @@ fn base_group() -> Result<PathBuf> {
         }
     }
     Ok(base)
+}
+
+/// Writes `limits` into the group `dir`, each one whose controller `base`
+/// enables for its children; returns them as the teaching line shows them.
+fn write_limits(
+    base: &Path,
+    dir: &Path,
+    limits: &Limits,
+) -> Result<Vec<String>> {
+    let mut shown = Vec::new();
+    if has(base, "cgroup.subtree_control", "pids") {
+        // fork(2) and clone(2) fail with EAGAIN once the group has this
+        // many processes and threads.
+        shown.push(write(dir, "pids.max", limits.pids)?);
+    }
+    if has(base, "cgroup.subtree_control", "memory") {
+        // Past it the kernel reclaims, then its OOM killer kills a process
+        // of the group. No swap either, or swap would be the way out (the
+        // file exists only where the kernel counts swap).
+        shown.push(write(dir, "memory.max", limits.memory)?);
+        if dir.join("memory.swap.max").exists() {
+            write(dir, "memory.swap.max", 0)?;
+        }
+    }
+    if has(base, "cgroup.subtree_control", "cpu") {
+        // The scheduler runs the group for its quota in every period,
+        // then throttles it until the next one.
+        let max = format!("{} {CPU_PERIOD_US}", limits.cpu_quota_us);
+        shown.push(write(dir, "cpu.max", max)?);
+    }
+    Ok(shown)
 }
 
 /// mkdir(2) in a cgroup filesystem makes a group, and the kernel fills it

@@ -14,21 +14,18 @@ use catalog::Cut;
 /// The slides' width: an exercise is a slide with a hole in it.
 const WIDTH: usize = 80;
 
-/// `source` with `cut` taken out.
-pub fn apply(source: &str, cut: &Cut) -> Result<String> {
+/// `source` with `cut` taken out, `hint` (the cut's, in the student's language) in its place.
+pub fn apply(source: &str, cut: &Cut, hint: &str) -> Result<String> {
     let (start, open, close) = function(source, cut.function())?;
     let indent = indentation(source, start);
     match cut {
-        Cut::Body { hint, .. } => {
+        Cut::Body { .. } => {
             let inner = format!("{indent}    ");
             let body = format!("\n{}\n{indent}", todo(&inner, hint));
             Ok(format!("{}{body}{}", &source[..=open], &source[close..]))
         }
         Cut::Line {
-            line,
-            placeholder,
-            hint,
-            ..
+            line, placeholder, ..
         } => {
             let body = &source[open + 1..close];
             let lines: Vec<&str> = body.split_inclusive('\n').collect();
@@ -288,8 +285,9 @@ mod tests {
             file: "main.rs",
             function: "step",
             hint: "look up \"step\"(2) {now}",
+            hint_es: "look up \"step\"(2) {now}",
         };
-        let out = apply(SOURCE, &cut).unwrap();
+        let out = apply(SOURCE, &cut, cut.hint()).unwrap();
         assert!(
             out.contains(
                 "    fn step<T>(x: T) {\n        todo!(\"look up \\\"step\\\"(2) {{now}}\")\n    }\n}\n"
@@ -310,8 +308,9 @@ mod tests {
             line: "flags |= Flags::NEW;",
             placeholder: "flags |= Flags::empty();",
             hint: "the flag: flag(7)",
+            hint_es: "the flag: flag(7)",
         };
-        let out = apply(SOURCE, &cut).unwrap();
+        let out = apply(SOURCE, &cut, cut.hint()).unwrap();
         assert!(
             out.contains(
                 "'}'; let l: &'static str = r#\"{\"#;\n    // Your step: the flag: flag(7)\n    \
@@ -328,20 +327,22 @@ mod tests {
             file: "main.rs",
             function,
             hint: "h(1)",
+            hint_es: "h(1)",
         };
-        assert!(apply(SOURCE, &body("nope")).is_err());
+        assert!(apply(SOURCE, &body("nope"), "h(1)").is_err());
         // `fn step` in the doc comment does not count.
-        assert!(apply(SOURCE, &body("step")).is_ok());
+        assert!(apply(SOURCE, &body("step"), "h(1)").is_ok());
         let twice = format!("{SOURCE}fn step() {{}}\n");
-        assert!(apply(&twice, &body("step")).is_err());
+        assert!(apply(&twice, &body("step"), "h(1)").is_err());
         let line = Cut::Line {
             file: "main.rs",
             function: "run",
             line: "flags |= Flags::OTHER;",
             placeholder: "x",
             hint: "h(1)",
+            hint_es: "h(1)",
         };
-        assert!(apply(SOURCE, &line).is_err());
+        assert!(apply(SOURCE, &line, "h(1)").is_err());
     }
 
     #[test]
@@ -374,7 +375,7 @@ mod tests {
                     .join(cut.file());
                 let source = std::fs::read_to_string(&path)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let out = apply(&source, cut)
+                let out = apply(&source, cut, cut.hint_es())
                     .unwrap_or_else(|e| panic!("{} {}: {e:#}", stage.name, cut.function()));
                 assert_ne!(out, source, "{}: {cut:?}", stage.name);
                 if let Cut::Line { line, .. } = cut {

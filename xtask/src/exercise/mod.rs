@@ -26,6 +26,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Context, Result};
 use catalog::{Cut, Stage};
 
+use crate::present::lang::{self, Lang};
 use crate::{cli, diff, util};
 
 pub const CLI: cli::Command = cli::Command {
@@ -49,6 +50,7 @@ pub const CLI: cli::Command = cli::Command {
             "prebuilt",
             "with --check: your version as it is built, nothing is built (the sudo re-run)",
         ),
+        lang::FLAG,
     ],
     rest: None,
     notes: "An exercise is a copy of the stage with its new step taken out, in exercises/<stage>/ \
@@ -111,6 +113,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         return list();
     };
     let stage = args.stage(key)?;
+    let lang = Lang::from_args(&args)?;
     if stage.exercise.is_empty() {
         let first = catalog::STAGES.iter().find(|s| !s.exercise.is_empty());
         return Err(args.error(format!(
@@ -131,11 +134,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         println!("exercise {}: your version is deleted", stage.name);
     }
     if !dir.join("Cargo.toml").is_file() {
-        prepare(stage)?;
+        prepare(stage, lang)?;
         println!("exercise {}: ready in {}", stage.name, shown(&dir));
     }
     build(stage)?;
-    print!("{}", instructions(stage));
+    print!("{}", instructions(stage, lang));
     Ok(0)
 }
 
@@ -148,26 +151,36 @@ fn shown(path: &Path) -> String {
         .to_string()
 }
 
-/// What to write, where, and how to try it.
-fn instructions(stage: &Stage) -> String {
+/// A cut's hint in `lang`.
+fn hint(lang: Lang, cut: &Cut) -> &'static str {
+    match lang {
+        Lang::En => cut.hint(),
+        Lang::Es => cut.hint_es(),
+    }
+}
+
+/// What to write, where, and how to try it, in `lang`.
+fn instructions(stage: &Stage, lang: Lang) -> String {
     let dir = crate_dir(stage);
-    let mut out = format!(
-        "\nexercise {} {}: {}\nwrite it yourself, in {}:\n",
-        stage.number,
-        stage.name,
-        stage.summary,
-        shown(&dir)
-    );
+    let es = lang == Lang::Es;
+    let (n, name, summary, at) = (stage.number, stage.name, lang.summary(stage), shown(&dir));
+    let mut out = match es {
+        false => format!("\nexercise {n} {name}: {summary}\nwrite it yourself, in {at}:\n"),
+        true => format!("\nejercicio {n} {name}: {summary}\nescríbelo tú, en {at}:\n"),
+    };
     for cut in stage.exercise {
-        let what = match cut {
-            Cut::Body { .. } => "the body",
-            Cut::Line { .. } => "a line",
+        let what = match (cut, es) {
+            (Cut::Body { .. }, false) => "the body",
+            (Cut::Line { .. }, false) => "a line",
+            (Cut::Body { .. }, true) => "el cuerpo",
+            (Cut::Line { .. }, true) => "una línea",
         };
+        let of = if es { "de" } else { "of" };
         let line = format!(
-            "  - src/{}, {what} of fn {}: {}",
+            "  - src/{}, {what} {of} fn {}: {}",
             cut.file(),
             cut.function(),
-            cut.hint()
+            hint(lang, cut)
         );
         out.push_str(&cli::wrap(&line, cli::WIDTH, 4));
     }
@@ -175,22 +188,32 @@ fn instructions(stage: &Stage) -> String {
         "sudo DESDE_CERO_ROOTFS=rootfs/build {} run sh",
         shown(&binary(stage))
     );
-    let lines = [
-        format!(
-            "The story is in slides/{}/README.md; the man pages the hints name say the rest.",
-            stage.name
-        ),
-        format!(
-            "Build and check it: `cargo xtask exercise {} --check`.",
-            stage.name
-        ),
-        format!("Try it by hand, on the host itself (no sandbox there): `{run}`."),
-        format!(
-            "Stuck? `cargo xtask exercise {} --solution` shows the real step; `--reset` starts \
-             over.",
-            stage.name
-        ),
-    ];
+    let lines = match es {
+        false => [
+            format!(
+                "The story is in slides/{name}/README.md; the man pages the hints name say the \
+                 rest."
+            ),
+            format!("Build and check it: `cargo xtask exercise {name} --check`."),
+            format!("Try it by hand, on the host itself (no sandbox there): `{run}`."),
+            format!(
+                "Stuck? `cargo xtask exercise {name} --solution` shows the real step; \
+                 `--reset` starts over."
+            ),
+        ],
+        true => [
+            format!(
+                "La historia está en slides/{name}/README.es.md; las páginas de man que nombran \
+                 las pistas dicen el resto."
+            ),
+            format!("Compílalo y compruébalo: `cargo xtask exercise {name} --check`."),
+            format!("Pruébalo a mano, en el host mismo (ahí no hay sandbox): `{run}`."),
+            format!(
+                "¿Necesitas ayuda? `cargo xtask exercise {name} --solution` muestra el paso real; \
+                 `--reset` empieza de nuevo."
+            ),
+        ],
+    };
     out.push('\n');
     for line in lines {
         out.push_str(&cli::wrap(&line, cli::WIDTH, 0));
@@ -353,7 +376,7 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 }
 
 /// Writes the exercise: the stage's files with the step cut out, its manifest, the lock file.
-fn prepare(stage: &Stage) -> Result<()> {
+fn prepare(stage: &Stage, lang: Lang) -> Result<()> {
     let dir = crate_dir(stage);
     // The folder for the relative #[path]s to be computed from.
     fs::create_dir_all(dir.join("src"))
@@ -365,7 +388,7 @@ fn prepare(stage: &Stage) -> Result<()> {
             .iter_mut()
             .find(|f| f.name == Path::new(cut.file()))
             .with_context(|| format!("slides/{}/src/{}: no such file", stage.name, cut.file()))?;
-        file.text = cut::apply(&file.text, cut).with_context(|| {
+        file.text = cut::apply(&file.text, cut, hint(lang, cut)).with_context(|| {
             format!(
                 "slides/{}/src/{}: the exercise's cut does not fit",
                 stage.name,
@@ -528,7 +551,7 @@ mod tests {
                     .iter()
                     .find(|f| f.name == Path::new(cut.file()))
                     .unwrap_or_else(|| panic!("{}: no {}", stage.name, cut.file()));
-                cut::apply(&file.text, cut).unwrap();
+                cut::apply(&file.text, cut, cut.hint()).unwrap();
             }
             let toml = manifest(stage).unwrap();
             assert!(
