@@ -36,7 +36,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     for s in catalog::STAGES {
         let line = format!(
             "{:>2}  {:<name_width$}  {}",
-            s.number,
+            s.number(),
             s.name,
             lang.summary(s)
         );

@@ -88,7 +88,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     };
     let stages: Vec<&'static Stage> = catalog::STAGES
         .iter()
-        .filter(|s| s.number == first.number || (!only && s.number > first.number))
+        .filter(|s| s.number() == first.number() || (!only && s.number() > first.number()))
         .collect();
     if !yes && !terminal::stdin_is_terminal() {
         return Err(args.error(

@@ -235,8 +235,6 @@ impl fmt::Display for Attack {
 /// One stage of the talk: one slide crate under `slides/<name>/`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Stage {
-    /// Position in the talk, from 1.
-    pub number: u8,
     /// Crate, package, binary and folder name.
     pub name: &'static str,
     /// Other names it answers to (the original talk's folder names).
@@ -335,6 +333,29 @@ pub struct Budget {
 }
 
 impl Stage {
+    /// What an entry of [`STAGES`] leaves out: no aliases, no exercise, nothing dropped, the
+    /// default diff budget, no attack stopped (`..Stage::PLAIN`).
+    pub const PLAIN: Stage = Stage {
+        name: "",
+        aliases: &[],
+        summary: "",
+        summary_es: "",
+        adds: &[],
+        needs_root: false,
+        needs_rootfs: false,
+        exercise: &[],
+        drops: &[],
+        drops_why: "",
+        budget: None,
+        stops: &[],
+    };
+
+    /// Its position in the talk, from 1: where it stands in [`STAGES`], not stored.
+    pub fn number(&self) -> u8 {
+        let at = STAGES.iter().position(|s| s.name == self.name);
+        at.map_or(0, |i| i as u8 + 1)
+    }
+
     /// How many lines of code its diff from the stage before may change.
     pub fn diff_budget(&self) -> usize {
         self.budget
@@ -346,22 +367,15 @@ impl Stage {
 /// The stages, in talk order.
 pub const STAGES: &[Stage] = &[
     Stage {
-        number: 1,
         name: "base1",
-        aliases: &[],
         summary: "runs a command as a child process",
         summary_es: "ejecuta un comando como proceso hijo",
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
-        exercise: &[],
-        drops: &[],
-        drops_why: "",
-        budget: None,
-        stops: &[],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 2,
         name: "base2",
         aliases: &["parentchild"],
         summary: "re-executes itself as a child, which becomes the command",
@@ -369,14 +383,9 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
-        exercise: &[],
-        drops: &[],
-        drops_why: "",
-        budget: None,
-        stops: &[],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 3,
         name: "uts",
         aliases: &["utsnamespace"],
         summary: "new UTS namespace: its own hostname",
@@ -404,13 +413,9 @@ pub const STAGES: &[Stage] = &[
                           como skeleton::failure",
             },
         ],
-        drops: &[],
-        drops_why: "",
-        budget: None,
-        stops: &[],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 4,
         name: "pid",
         aliases: &["pidnamespace"],
         summary: "new PID namespace: the container's init is PID 1",
@@ -446,19 +451,15 @@ pub const STAGES: &[Stage] = &[
                           devuelve su estado como lo da skeleton::exit_code",
             },
         ],
-        drops: &[],
-        drops_why: "",
         budget: Some(Budget {
             code_lines: 53,
             why: "one idea, PID 1's duties (init.rs): start the command, pass signals on, \
                   reap every orphan, exit with the command's status",
         }),
-        stops: &[],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 5,
         name: "chroot",
-        aliases: &[],
         summary: "chroot into the container's root filesystem",
         summary_es: "chroot al sistema de archivos raíz del contenedor",
         adds: &[Property::OwnRoot],
@@ -472,15 +473,12 @@ pub const STAGES: &[Stage] = &[
             hint_es: "haz de skeleton::rootfs() nuestra `/`, y ve ahí: chroot(2) y chdir(2), en \
                       nix::unistd",
         }],
-        drops: &[],
-        drops_why: "",
-        budget: None,
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
         stops: &[Attack::UserNs],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 6,
         name: "procfs",
         aliases: &["mntnamespace", "procmnt", "mount", "mnt"],
         summary: "new mount namespace, private mounts and a fresh /proc",
@@ -516,15 +514,11 @@ pub const STAGES: &[Stage] = &[
                           nix::mount",
             },
         ],
-        drops: &[],
-        drops_why: "",
-        budget: None,
-        // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
-        // until pivot_root, the `userns` attack meets that rule, not a hardening step.
+        // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 7,
         name: "cgroups",
         aliases: &["cgroup"],
         summary: "a cgroup of its own: pids, memory and cpu limits",
@@ -563,8 +557,6 @@ pub const STAGES: &[Stage] = &[
                           paso",
             },
         ],
-        drops: &[],
-        drops_why: "",
         budget: Some(Budget {
             code_lines: 325,
             why: "a cgroup is files, not a flag: create the group, write three limits, have \
@@ -572,12 +564,11 @@ pub const STAGES: &[Stage] = &[
                   remove it on every way out; on v2 (cgroups.rs) and, set apart, v1 and \
                   hybrid hosts (cgroups_v1.rs, whose tasks files the parent opens)",
         }),
-        // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
-        // until pivot_root, the `userns` attack meets that rule, not a hardening step.
+        // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 8,
         name: "ipc",
         aliases: &["ipcnamespace"],
         summary: "new IPC namespace: its own System V objects and POSIX queues",
@@ -595,15 +586,11 @@ pub const STAGES: &[Stage] = &[
             hint_es: "la flag de clone(2) que le da al hijo objetos IPC de System V y colas de \
                       mensajes POSIX propios: ipc_namespaces(7)",
         }],
-        drops: &[],
-        drops_why: "",
-        budget: None,
-        // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
-        // until pivot_root, the `userns` attack meets that rule, not a hardening step.
+        // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 9,
         name: "net",
         aliases: &["netnamespace", "network"],
         summary: "new network namespace: lo plus a veth link to the host",
@@ -636,8 +623,6 @@ pub const STAGES: &[Stage] = &[
                           conectado, limpia al final",
             },
         ],
-        drops: &[],
-        drops_why: "",
         budget: Some(Budget {
             code_lines: 415,
             why: "one idea, a cable into the new network namespace (veth.rs, first in the \
@@ -645,15 +630,14 @@ pub const STAGES: &[Stage] = &[
                   it stands on comes after it: the rtnetlink requests, each printed as its \
                   ip command (netlink.rs), a free /30 (addressing.rs), lo up (lo.rs)",
         }),
-        // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
-        // until pivot_root, the `userns` attack meets that rule, not a hardening step.
+        // Chrooted: no user namespace may be made (see chroot's stops).
         // Before net the container is in the host's network namespace, its
         // routes its own to change; from net on, the host's end of the cable
         // takes no Router Advertisement (veth.rs).
         stops: &[Attack::UserNs, Attack::Route],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 10,
         name: "user",
         aliases: &["usernamespace", "rootless"],
         summary: "new user namespace: root inside, an ordinary user outside",
@@ -683,8 +667,6 @@ pub const STAGES: &[Stage] = &[
                           ids: user_namespaces(7), \"User and group ID mappings\"; `write` ayuda",
             },
         ],
-        drops: &[],
-        drops_why: "",
         budget: Some(Budget {
             code_lines: 145,
             why: "uid and gid maps written by the parent while the child is held \
@@ -703,9 +685,9 @@ pub const STAGES: &[Stage] = &[
             Attack::Keyring,
             Attack::Route,
         ],
+        ..Stage::PLAIN
     },
     Stage {
-        number: 11,
         name: "pivot",
         aliases: &["pivot_root", "pivotroot"],
         summary: "the root filesystem done right: pivot_root, minimal /dev, masked /proc",
@@ -747,7 +729,6 @@ pub const STAGES: &[Stage] = &[
         stops: &[Attack::Escape, Attack::ProcSys, Attack::Route],
     },
     Stage {
-        number: 12,
         name: "capabilities",
         aliases: &["caps"],
         summary: "root keeps only docker's 14 capabilities, and no_new_privs",
@@ -792,7 +773,6 @@ pub const STAGES: &[Stage] = &[
         ],
     },
     Stage {
-        number: 13,
         name: "seccomp",
         aliases: &["syscalls", "filter"],
         summary: "a syscall filter as docker's default: no new namespace, keyring or mount",
@@ -848,7 +828,6 @@ pub const STAGES: &[Stage] = &[
         ],
     },
     Stage {
-        number: 14,
         name: "console",
         aliases: &["tty", "pty", "terminal"],
         summary: "a terminal of its own: a pseudo-terminal the runtime relays",
@@ -890,7 +869,6 @@ pub const STAGES: &[Stage] = &[
         ],
     },
     Stage {
-        number: 15,
         name: "full",
         aliases: &["containers", "container"],
         summary: "everything, hardened: pivot_root, overlay, cgroup ns, capabilities, no_new_privs",
@@ -978,7 +956,7 @@ pub const STAGES: &[Stage] = &[
 pub fn find(key: &str) -> Option<&'static Stage> {
     let key = key.trim();
     if let Ok(n) = key.parse::<u8>() {
-        return STAGES.iter().find(|s| s.number == n);
+        return usize::from(n).checked_sub(1).and_then(|i| STAGES.get(i));
     }
     let key = key.to_ascii_lowercase();
     STAGES
@@ -988,7 +966,9 @@ pub fn find(key: &str) -> Option<&'static Stage> {
 
 /// The stage before `stage` in the talk, if any.
 pub fn previous(stage: &Stage) -> Option<&'static Stage> {
-    STAGES.iter().find(|s| s.number + 1 == stage.number)
+    usize::from(stage.number())
+        .checked_sub(2)
+        .and_then(|i| STAGES.get(i))
 }
 
 /// Every property a stage has by default: its own plus those of every stage before it, less
@@ -996,7 +976,7 @@ pub fn previous(stage: &Stage) -> Option<&'static Stage> {
 pub fn expected(stage: &Stage) -> Vec<Property> {
     let mut props: Vec<Property> = STAGES
         .iter()
-        .filter(|s| s.number <= stage.number)
+        .filter(|s| s.number() <= stage.number())
         .flat_map(|s| s.adds.iter().copied())
         .filter(|p| !stage.drops.contains(p))
         .collect();
@@ -1047,13 +1027,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_are_the_talk_order() {
-        for (i, s) in STAGES.iter().enumerate() {
-            assert_eq!(usize::from(s.number), i + 1, "{} is out of order", s.name);
-        }
-    }
-
-    #[test]
     fn names_and_aliases_are_unique() {
         let mut all: Vec<&str> = STAGES
             .iter()
@@ -1070,7 +1043,7 @@ mod tests {
         assert_eq!(find("pidnamespace").map(|s| s.name), Some("pid"));
         assert_eq!(find("utsnamespace").map(|s| s.name), Some("uts"));
         assert_eq!(find("4").map(|s| s.name), Some("pid"));
-        assert_eq!(find("full").map(|s| s.number), Some(15));
+        assert_eq!(find("full").map(|s| s.number()), Some(15));
         assert_eq!(find("nope"), None);
         assert_eq!(find("0"), None);
     }
@@ -1085,7 +1058,7 @@ mod tests {
     #[test]
     fn every_stage_from_uts_on_has_an_exercise_with_hints() {
         for s in STAGES {
-            let from_uts = s.number >= find("uts").unwrap().number;
+            let from_uts = s.number() >= find("uts").unwrap().number();
             assert_eq!(!s.exercise.is_empty(), from_uts, "{}", s.name);
             for cut in s.exercise {
                 assert!(cut.file().ends_with(".rs"), "{}: {cut:?}", s.name);

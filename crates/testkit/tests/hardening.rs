@@ -19,10 +19,12 @@ use testkit::{container_test, Run};
 
 /// The stages from `first` to the end of the talk, by name.
 fn from(first: &str) -> Vec<&'static str> {
-    let n = catalog::find(first).expect("a stage of the catalog").number;
+    let n = catalog::find(first)
+        .expect("a stage of the catalog")
+        .number();
     catalog::STAGES
         .iter()
-        .filter(|s| s.number >= n)
+        .filter(|s| s.number() >= n)
         .map(|s| s.name)
         .collect()
 }

@@ -148,7 +148,7 @@ fn the_table_fits_80_columns_and_keeps_every_cell() {
     let header = run.stdout.lines().next().unwrap_or("");
     let numbers: Vec<String> = catalog::STAGES
         .iter()
-        .map(|s| s.number.to_string())
+        .map(|s| s.number().to_string())
         .collect();
     assert_eq!(
         header
@@ -201,7 +201,7 @@ fn the_table_fits_80_columns_and_keeps_every_cell() {
     for stage in catalog::STAGES {
         assert!(
             run.stdout
-                .contains(&format!("{} {}", stage.number, stage.name)),
+                .contains(&format!("{} {}", stage.number(), stage.name)),
             "{} missing from the key:\n{}",
             stage.name,
             run.stdout

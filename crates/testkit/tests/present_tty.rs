@@ -95,7 +95,7 @@ fn present_runs_the_whole_talk_on_a_terminal() {
     assert_eq!(tty, "same", "present left the terminal's settings changed");
     // Every stage was shown, with every demo of its notes, and the demos ran.
     for stage in catalog::STAGES {
-        let title = format!("Stage {} of {}", stage.number, catalog::STAGES.len());
+        let title = format!("Stage {} of {}", stage.number(), catalog::STAGES.len());
         assert!(shown.contains(&title), "no {title:?} on the terminal");
     }
     assert!(

@@ -412,7 +412,7 @@ fn list_in(lang: &str) {
     let flat = run.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     for (row, stage) in rows.iter().zip(catalog::STAGES) {
         let cols: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cols[0], stage.number.to_string());
+        assert_eq!(cols[0], stage.number().to_string());
         assert_eq!(cols[1], stage.name);
         let (summary, also) = match lang {
             "es" => (stage.summary_es, "alias:"),

@@ -114,7 +114,7 @@ fn diff_stat_has_one_line_per_step() {
         assert_eq!(
             words[..4],
             [
-                stage.number.to_string().as_str(),
+                stage.number().to_string().as_str(),
                 prev.name,
                 "->",
                 stage.name
@@ -210,7 +210,7 @@ fn present_yes_walks_the_whole_talk() {
         title: |stage| {
             format!(
                 "Stage {} of {} — {}",
-                stage.number,
+                stage.number(),
                 catalog::STAGES.len(),
                 stage.name
             )
@@ -423,7 +423,9 @@ fn check_fails_on_a_broken_copy_naming_each_problem() {
         ),
         format!(
             "slides/{}/src/main.rs: the first line should start with `//! # Stage {} — {}:`",
-            last.name, last.number, last.name
+            last.name,
+            last.number(),
+            last.name
         ),
         "README.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
             .to_string(),
@@ -480,7 +482,7 @@ fn present_yes_walks_the_whole_talk_in_spanish() {
         title: |stage| {
             format!(
                 "Etapa {} de {} — {}",
-                stage.number,
+                stage.number(),
                 catalog::STAGES.len(),
                 stage.name
             )

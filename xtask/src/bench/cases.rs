@@ -149,7 +149,7 @@ pub fn plan(
         };
         let mut case = Case::new(
             stage.name,
-            &format!("stage {}: {}", stage.number, stage.summary),
+            &format!("stage {}: {}", stage.number(), stage.summary),
             binary.clone(),
             vec!["run".into(), target.clone()],
         );

@@ -103,7 +103,7 @@ fn parse(args: Vec<OsString>) -> Result<Options> {
             }
         }
         // Talk order, whatever order they were given in: the step costs follow it.
-        stages.sort_by_key(|s| s.number);
+        stages.sort_by_key(|s| s.number());
         opts.stages = stages;
     }
     if let Some(key) = args.value("profile") {

@@ -40,7 +40,7 @@ pub(super) fn languages(root: &Path, fix: bool) -> Result<Vec<String>> {
             ));
             continue;
         };
-        let title = format!("# Etapa {} — {}:", stage.number, stage.name);
+        let title = format!("# Etapa {} — {}:", stage.number(), stage.name);
         if !es.lines().next().unwrap_or("").starts_with(&title) {
             problems.push(format!(
                 "{}: the first line should start with `{title}`",
@@ -114,7 +114,7 @@ pub fn table_es(root: &Path) -> String {
         }
         let stage = catalog::STAGES
             .iter()
-            .find(|s| line.starts_with(&format!("| {} | `{}` |", s.number, s.name)));
+            .find(|s| line.starts_with(&format!("| {} | `{}` |", s.number(), s.name)));
         let row = stage.and_then(|s| {
             let en = format!(" {} |", s.summary.replace('|', "\\|"));
             let es = format!(" {} |", s.summary_es.replace('|', "\\|"));

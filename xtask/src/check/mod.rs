@@ -135,7 +135,7 @@ fn crates(root: &Path) -> Vec<String> {
         match fs::read_to_string(root.join(&main)) {
             Err(_) => problems.push(format!("{}: missing", main.display())),
             Ok(text) => {
-                let want = format!("//! # Stage {} — {}:", stage.number, stage.name);
+                let want = format!("//! # Stage {} — {}:", stage.number(), stage.name);
                 if !text.lines().next().unwrap_or("").starts_with(&want) {
                     problems.push(format!(
                         "{}: the first line should start with `{want}`",
@@ -192,7 +192,7 @@ fn notes_files(root: &Path) -> Vec<String> {
             continue;
         };
         let mut problem = |what: String| problems.push(format!("{}: {what}", path.display()));
-        let title = format!("# Stage {} — {}:", stage.number, stage.name);
+        let title = format!("# Stage {} — {}:", stage.number(), stage.name);
         if !text.lines().next().unwrap_or("").starts_with(&title) {
             problem(format!("the first line should start with `{title}`"));
         }
@@ -235,7 +235,7 @@ pub fn table(root: &Path) -> String {
         });
         out.push_str(&format!(
             "| {} | `{}` | {} | {story} | {changed} | {} |\n",
-            s.number,
+            s.number(),
             s.name,
             aliases.join(", "),
             s.summary.replace('|', "\\|")

@@ -111,7 +111,7 @@ fn wants_color(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 pub fn stat_line(from: Option<&Stage>, to: &Stage, counts: Counts) -> String {
     format!(
         "{:>2} {:<8} -> {:<8} code +{:<4} -{:<4} comments +{:<4} -{}",
-        to.number,
+        to.number(),
         from.map_or("(none)", |s| s.name),
         to.name,
         counts.code_added,

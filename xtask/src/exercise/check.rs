@@ -151,7 +151,7 @@ fn judge(
     let mut out = Lines::default();
     out.heading(&format!(
         "exercise {} {}: your version ({}) against the real stage",
-        stage.number,
+        stage.number(),
         stage.name,
         super::shown(&super::crate_dir(stage))
     ));

@@ -163,7 +163,7 @@ fn hint(lang: Lang, cut: &Cut) -> &'static str {
 fn instructions(stage: &Stage, lang: Lang) -> String {
     let dir = crate_dir(stage);
     let es = lang == Lang::Es;
-    let (n, name, summary, at) = (stage.number, stage.name, lang.summary(stage), shown(&dir));
+    let (n, name, summary, at) = (stage.number(), stage.name, lang.summary(stage), shown(&dir));
     let mut out = match es {
         false => format!("\nexercise {n} {name}: {summary}\nwrite it yourself, in {at}:\n"),
         true => format!("\nejercicio {n} {name}: {summary}\nescríbelo tú, en {at}:\n"),
@@ -226,7 +226,7 @@ fn list() -> Result<u8> {
     println!("exercises, in talk order (in {}):", shown(&dir()));
     for stage in catalog::STAGES.iter().filter(|s| !s.exercise.is_empty()) {
         let progress = progress(stage);
-        println!("  {:>2} {:<13} {progress}", stage.number, stage.name);
+        println!("  {:>2} {:<13} {progress}", stage.number(), stage.name);
     }
     println!(
         "\n`cargo xtask exercise <stage>` starts one; `--check` checks it; `--solution`, \
@@ -453,7 +453,7 @@ fn manifest(stage: &Stage) -> Result<String> {
          {deps}\n\
          # A workspace of its own: the repository's is left as it is.\n\
          [workspace]\n",
-        number = stage.number,
+        number = stage.number(),
         name = stage.name,
     ))
 }

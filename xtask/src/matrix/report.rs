@@ -28,14 +28,14 @@ pub(super) fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
         .unwrap_or(8);
     let mut header = format!("{:<label_width$}", "");
     for row in rows {
-        header.push_str(&format!(" {}", row.stage.number));
+        header.push_str(&format!(" {}", row.stage.number()));
     }
     println!("{header}  (stages, by number)");
     let line = |cell: Cell| {
         let mut line = format!("{:<label_width$}", cell.label());
         for row in rows {
             // Each cell is as wide as its column's number plus the space before it.
-            let width = row.stage.number.to_string().len() + 1;
+            let width = row.stage.number().to_string().len() + 1;
             let text = match row.cell(cell) {
                 (Some(has), expected) => {
                     format!("{}{}", if has != expected { "!" } else { "" }, mark(has))
@@ -66,7 +66,7 @@ pub(super) fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
     let mut used = key.len();
     for (i, row) in rows.iter().enumerate() {
         let comma = if i + 1 < rows.len() { "," } else { "" };
-        let entry = format!("{} {}{comma}", row.stage.number, row.stage.name);
+        let entry = format!("{} {}{comma}", row.stage.number(), row.stage.name);
         if used + 1 + entry.len() > cli::WIDTH {
             key.push_str("\n       ");
             used = 7;
@@ -121,7 +121,8 @@ pub(super) fn print_table(rows: &[Row], mismatches: &[Mismatch]) {
         };
         let line = format!(
             "no report from {} {}: {why}",
-            row.stage.number, row.stage.name
+            row.stage.number(),
+            row.stage.name
         );
         print!("{}", cli::wrap(&line, cli::WIDTH, 4));
     }
@@ -190,7 +191,7 @@ pub(super) fn to_json(rows: &[Row], mismatches: &[Mismatch], all_seen: bool) -> 
                     .collect()
             };
             json!({
-                "number": row.stage.number,
+                "number": row.stage.number(),
                 "name": row.stage.name,
                 "status": status,
                 "error": error,

@@ -85,7 +85,7 @@ impl Lang {
 
     /// `Stage 4 of 13 — pid`.
     pub fn title(self, stage: &Stage, of: usize) -> String {
-        let (n, name) = (stage.number, stage.name);
+        let (n, name) = (stage.number(), stage.name);
         match self {
             Lang::En => format!("Stage {n} of {of} — {name}"),
             Lang::Es => format!("Etapa {n} de {of} — {name}"),

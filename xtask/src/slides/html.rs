@@ -159,7 +159,7 @@ fn title_slide(deck: &Deck, w: &Words) -> Slide {
         let _ = write!(
             html,
             "<li><b>{}</b> <code>{}</code> {}</li>",
-            part.stage.number,
+            part.stage.number(),
             esc(part.stage.name),
             esc(deck.lang.summary(part.stage))
         );
@@ -230,7 +230,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
     let lang = deck.lang;
     let head: String = catalog::STAGES
         .iter()
-        .map(|s| format!("<th><span>{} {}</span></th>", s.number, esc(s.name)))
+        .map(|s| format!("<th><span>{} {}</span></th>", s.number(), esc(s.name)))
         .collect();
     let table = |rows: Vec<(String, String, Vec<bool>)>| {
         let mut html =
