@@ -263,6 +263,18 @@ pub struct Stage {
     /// ones (a stage that drops an isolation, as `full` drops the user namespace, can reopen
     /// attacks an earlier stage stopped).
     pub stops: &'static [Attack],
+    /// Steps of the stage before that this one takes out because it does them better, each
+    /// with the step that replaces it: `cargo xtask check` refuses any other step taken out.
+    pub replaces: &'static [Replaced],
+}
+
+/// A step a stage takes out of the one before, and what does it now.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Replaced {
+    /// The step as `main.rs` calls it (`chroot::change_root`), a flag or a `mod` line.
+    pub step: &'static str,
+    /// What does it now, and why it is better.
+    pub by: &'static str,
 }
 
 /// A piece of a stage's new step that its exercise takes out of a copy of the stage, with what
@@ -348,6 +360,7 @@ impl Stage {
         drops_why: "",
         budget: None,
         stops: &[],
+        replaces: &[],
     };
 
     /// Its position in the talk, from 1: where it stands in [`STAGES`], not stored.
@@ -456,6 +469,10 @@ pub const STAGES: &[Stage] = &[
             why: "one idea, PID 1's duties (init.rs): start the command, pass signals on, \
                   reap every orphan, exit with the command's status",
         }),
+        replaces: &[Replaced {
+            step: "Command::new",
+            by: "init::init: the command becomes the init's child, not the init",
+        }],
         ..Stage::PLAIN
     },
     Stage {
@@ -716,16 +733,35 @@ pub const STAGES: &[Stage] = &[
             },
         ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
-        drops_why: "from here on root inside is host root, as with docker run by root (the \
-                    shared root filesystem's files stay root's to change); each hardening \
-                    stage makes that root harmless",
+        drops_why: "from here on the user namespace is opt-in (`--rootless`), as with docker \
+                    run by root: root inside is host root (the shared root filesystem's files \
+                    stay root's to change), and each hardening stage makes that root harmless",
         budget: Some(Budget {
-            code_lines: 330,
+            code_lines: 210,
             why: "one idea, the root filesystem done right (rootfs.rs): a bind mount, a \
                   tmpfs /dev with six nodes and devpts, docker's masked and read-only paths, \
-                  /tmp, no mount on a symlink, pivot_root and the old root detached; about \
-                  160 of the lines are user's namespace going (the stage order's debt)",
+                  /tmp, no mount on a symlink, pivot_root and the old root detached; and \
+                  user's namespace kept, opt-in (--rootless, 8 lines)",
         }),
+        replaces: &[
+            Replaced {
+                step: "chroot::change_root",
+                by: "rootfs::pivot_root: the host's / unmounted, not only out of sight",
+            },
+            Replaced {
+                step: "mod chroot",
+                by: "rootfs.rs",
+            },
+            Replaced {
+                step: "procfs::mount_proc",
+                by: "rootfs::mount_proc: /proc mounted under the new root, its files that \
+                     act on the machine masked",
+            },
+            Replaced {
+                step: "mod procfs",
+                by: "rootfs.rs",
+            },
+        ],
         stops: &[Attack::Escape, Attack::ProcSys, Attack::Route],
     },
     Stage {
@@ -771,6 +807,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Device,
             Attack::Route,
         ],
+        ..Stage::PLAIN
     },
     Stage {
         name: "seccomp",
@@ -826,6 +863,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Keyring,
             Attack::Route,
         ],
+        ..Stage::PLAIN
     },
     Stage {
         name: "console",
@@ -867,6 +905,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Tty,
             Attack::Route,
         ],
+        ..Stage::PLAIN
     },
     Stage {
         name: "full",
@@ -949,6 +988,7 @@ pub const STAGES: &[Stage] = &[
             Attack::Tty,
             Attack::Route,
         ],
+        ..Stage::PLAIN
     },
 ];
 

@@ -226,6 +226,20 @@ pub fn short(path: &Path) -> String {
     format!("…/{tail}")
 }
 
+/// `--rootless` before the command, taken off it: from `pivot` on, a stage
+/// makes the user namespace only when asked, as docker run by root does.
+pub fn rootless(command: &[OsString]) -> (bool, &[OsString]) {
+    match command.split_first() {
+        Some((first, rest)) if first == "--rootless" => (true, rest),
+        _ => (false, command),
+    }
+}
+
+/// `--help`'s line for [`rootless`].
+pub const ROOTLESS_HELP: &str = "options, before the command:
+  --rootless   a user namespace, as the `user` stage makes: root inside is an
+               ordinary user outside (default: root inside is host root)";
+
 /// A command line for a teaching line, shortened to fit a projected 80-column
 /// terminal: `sh -c 'echo $$; …`.
 pub fn show(command: &[OsString]) -> String {

@@ -425,3 +425,49 @@ fn list_in(lang: &str) {
         }
     }
 }
+
+/// No stage takes `user`'s lesson away: from `pivot` on the user namespace is opt-in, and with
+/// `--rootless` every later stage runs in one, its root an ordinary id outside, its limits and
+/// its hardening kept. Without it, root inside is host root (the catalog's `drops`).
+#[test]
+fn every_stage_after_user_keeps_its_namespace_with_rootless() {
+    container_test(|| {
+        let user = catalog::find("user").unwrap().number();
+        for stage in catalog::STAGES.iter().filter(|s| s.number() > user) {
+            let name = stage.name;
+            let probe = testkit::probe_path(name).into_os_string();
+            let run = testkit::stage(name, ["--rootless".into(), probe]);
+            run.expect_code(0);
+            let report: Value = serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("{name} --rootless: {e}: {}", run.stderr));
+            assert_ne!(
+                report["ns"]["user"].as_u64(),
+                Some(host_ns("user")),
+                "{name}"
+            );
+            assert_eq!(report["uid"], 0, "{name}: {report}");
+            let map = report["uid_map"].as_str().unwrap_or_default();
+            assert!(
+                map.split_whitespace().eq(["0", "700000000", "1"]),
+                "{name}: {map}"
+            );
+            // In its group: the limits read inside (full mounts its cgroup), or the group's
+            // name in /proc/self/cgroup (the stages before full mount none).
+            let lines = report["cgroup"]["lines"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let grouped = lines
+                .iter()
+                .any(|l| l.as_str().unwrap_or("").contains("desde-cero-"));
+            let limited = report["limits"]["pids_max"] == "20";
+            assert!(grouped || limited, "{name}: no group: {report}");
+            let rootful = testkit::probe(name);
+            assert_eq!(
+                rootful["ns"]["user"].as_u64(),
+                Some(host_ns("user")),
+                "{name}"
+            );
+        }
+    });
+}

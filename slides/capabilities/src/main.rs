@@ -19,36 +19,64 @@ use skeleton::{say, Result};
 const HOSTNAME: &str = "container";
 
 fn main() -> ExitCode {
-    skeleton::main(env!("CARGO_PKG_NAME"), run, Some(child))
+    let (name, options) = (env!("CARGO_PKG_NAME"), skeleton::ROOTLESS_HELP);
+    skeleton::main_with_options(name, options, run, Some(child))
 }
 
 /// The parent: re-executes this program as the child, in new namespaces.
 fn run(command: &[OsString]) -> Result<u8> {
+    // From here on the user namespace is opt-in, as with docker run by root:
+    // root inside is host root (the root filesystem's files, host root's, stay
+    // its to change), unless --rootless asks for user's namespace.
+    let (rootless, command) = skeleton::rootless(command);
     say!("parent: pid {}: {}", process::id(), skeleton::show(command));
-    // The namespaces of the stages before: UTS, PID, mount, IPC and network.
-    // No user namespace: root inside is host root, as with docker run by root
-    // (the root filesystem's files, host root's, stay its to change).
-    let flags = CloneFlags::CLONE_NEWUTS
+    // The namespaces of the stages before: UTS, PID, mount, IPC and network;
+    // the user namespace with --rootless.
+    let mut flags = CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET;
+    flags.set(CloneFlags::CLONE_NEWUSER, rootless);
+    // Only root on the host may make the veth pair and the cgroup (else both
+    // are skipped), and it drops its groups, which the child could not.
+    let root = userns::host_root();
+    if root {
+        userns::drop_groups()?;
+    }
     // The container's /30 first: one that clashes with the host's networks is
     // refused before anything is made.
-    let subnet = addressing::free_subnet()?;
+    let subnet =
+        userns::as_root(root, "the veth pair", addressing::free_subnet)?;
     // A group of its own, with its limits, before the child exists. Rust
     // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = Cgroup::create(&Limits::DEFAULT)?;
-    // base2's re-exec with these flags; the child waits on a pipe. It joins
-    // the group as it is born (v2: clone3(2) into it; v1: its first step), so
-    // all it starts is counted.
-    let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
+    let cgroup = userns::as_root(root, "the cgroup limits", || {
+        Cgroup::create(&Limits::DEFAULT)
+    })?;
+    // base2's re-exec, held on the pipe before it re-executes: once let go,
+    // it becomes root of its namespace (host root already without
+    // --rootless), then re-executes.
+    let mut spawn =
+        skeleton::Spawn::new(flags, command).before_exec(userns::become_root);
+    // It joins the group as it is born (v2: clone3(2) into it; v1: its first
+    // step), so all it starts is counted.
+    if let Some(cgroup) = &cgroup {
+        spawn = cgroup.join(spawn);
+    }
+    // --rootless: run by root, born of uid 700000000, not host root; while it
+    // waits, the parent maps its ids (userns.rs).
+    let child = userns::start(spawn, rootless, root)?;
+    if rootless {
+        userns::map_ids(child.pid(), root)?;
+    }
     // Still before it goes: a cable from the host into its network namespace,
     // which the kernel deletes with that namespace (veth.rs).
-    let _veth = veth::connect(subnet, child.pid())?;
+    let _veth = subnet
+        .map(|net| veth::connect(net, child.pid()))
+        .transpose()?;
     // wait lets it go and passes signals on; an OOM kill is reported.
     let code = child.wait()?;
-    Ok(cgroup.explain(code))
+    Ok(cgroup.map_or(code, |cgroup| cgroup.explain(code)))
 }
 
 /// The child: sets the container up from inside, then runs the command as its
@@ -93,5 +121,7 @@ mod capabilities;
 mod lo;
 #[path = "../../pivot/src/rootfs.rs"]
 mod rootfs;
+#[path = "../../user/src/userns.rs"]
+mod userns;
 #[path = "../../net/src/veth.rs"]
 mod veth;

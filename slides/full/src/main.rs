@@ -72,10 +72,9 @@ fn run(args: &[OsString]) -> Result<u8> {
     if let Some(console) = &console {
         spawn = spawn.at_birth(|| console.attach());
     }
-    // --rootless: born of uid 700000000, not host root (userns.rs).
-    let rootless_root = options.rootless && root;
-    let child = userns::start_as_mapped(spawn, rootless_root)
-        .map_err(userns::explain)?;
+    // --rootless: run by root, born of uid 700000000, not host root
+    // (userns.rs).
+    let child = userns::start(spawn, options.rootless, root)?;
     // --rootless: while it waits, the parent maps its ids (userns.rs).
     if options.rootless {
         userns::map_ids(child.pid(), root)?;

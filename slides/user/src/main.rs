@@ -61,8 +61,7 @@ fn run(command: &[OsString]) -> Result<u8> {
         spawn = cgroup.join(spawn);
     }
     // Run by root, it is born of uid 700000000, not host root (userns.rs).
-    let child =
-        userns::start_as_mapped(spawn, root).map_err(userns::explain)?;
+    let child = userns::start(spawn, true, root)?;
     // While it waits, the parent maps its ids (userns.rs).
     userns::map_ids(child.pid(), root)?;
     // Still before it goes: a cable from the host into its network namespace,

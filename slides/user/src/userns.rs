@@ -36,16 +36,19 @@ pub fn map_ids(child: Pid, host_root: bool) -> Result<()> {
     Ok(())
 }
 
-/// Starts the child (its clone(2) with CLONE_NEWUSER) with our effective uid
-/// the one its root maps to, when root runs us; then back to 0. The kernel
+/// Starts the child; in a user namespace (`rootless`), when root runs us, with
+/// our effective uid the one its root maps to, then back to 0. The kernel
 /// makes that euid the new namespace's owner (user_namespaces(7)), and
 /// charges what is made inside against the per-user counts of /proc/sys/user/
 /// (inotify instances, namespaces...) at each level: to the owner out here.
 /// Owned by uid 0, a container could use up host root's 128 inotify
 /// instances, and host root's own programs would get EMFILE.
-pub fn start_as_mapped(spawn: Spawn, host_root: bool) -> Result<Child> {
-    if !host_root {
+pub fn start(spawn: Spawn, rootless: bool, host_root: bool) -> Result<Child> {
+    if !rootless {
         return spawn.start();
+    }
+    if !host_root {
+        return spawn.start().map_err(explain);
     }
     // SECBIT_NO_SETUID_FIXUP: our capabilities stay while our euid is not 0
     // (capabilities(7)); clone3(2) into the cgroup needs them.
@@ -57,7 +60,7 @@ pub fn start_as_mapped(spawn: Spawn, host_root: bool) -> Result<Child> {
     let child = seteuid(euid).map_err(fail).and_then(|()| spawn.start());
     seteuid(Uid::from_raw(0)).map_err(fail)?;
     securebits(Some(bits))?;
-    child
+    child.map_err(explain)
 }
 
 /// capabilities(7)'s bit: no change of capabilities when the euid changes.
@@ -131,7 +134,7 @@ pub fn as_root<T>(
 
 /// A failed clone(2), with the setting that keeps user namespaces from us, if
 /// one does, instead of a hint to run as root: this stage needs no root.
-pub fn explain(failure: Failure) -> Failure {
+fn explain(failure: Failure) -> Failure {
     let step = failure.message.split(" — ").next().unwrap_or_default();
     Failure {
         code: failure.code,

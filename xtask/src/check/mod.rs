@@ -24,6 +24,7 @@
 //! One line per problem on stdout, then exit 1; exit 0 when there is none.
 
 mod languages;
+mod steps;
 
 use std::ffi::OsString;
 use std::fs;
@@ -88,6 +89,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     problems.extend(readme(&opts.root, opts.fix)?);
     problems.extend(languages(&opts.root, opts.fix)?);
     problems.extend(diffs(&opts.root));
+    problems.extend(steps::removed(&opts.root));
     problems.extend(rustfmt(&opts.root)?);
     problems.extend(widths(&opts.root));
     if opts.clippy {
