@@ -263,6 +263,9 @@ pub struct Stage {
     /// ones (a stage that drops an isolation, as `full` drops the user namespace, can reopen
     /// attacks an earlier stage stopped).
     pub stops: &'static [Attack],
+    /// The Go talk's equivalent, in lines: Liz Rice's final `main.go` (97 lines) cut to this
+    /// stage's steps, blank lines and comments included; None past the talk's last slide.
+    pub go_lines: Option<usize>,
     /// Steps of the stage before that this one takes out because it does them better, each
     /// with the step that replaces it: `cargo xtask check` refuses any other step taken out.
     pub replaces: &'static [Replaced],
@@ -360,6 +363,7 @@ impl Stage {
         drops_why: "",
         budget: None,
         stops: &[],
+        go_lines: None,
         replaces: &[],
     };
 
@@ -386,6 +390,7 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
+        go_lines: Some(34),
         ..Stage::PLAIN
     },
     Stage {
@@ -396,6 +401,7 @@ pub const STAGES: &[Stage] = &[
         adds: &[],
         needs_root: false,
         needs_rootfs: false,
+        go_lines: Some(47),
         ..Stage::PLAIN
     },
     Stage {
@@ -426,6 +432,7 @@ pub const STAGES: &[Stage] = &[
                           como skeleton::failure",
             },
         ],
+        go_lines: Some(52),
         ..Stage::PLAIN
     },
     Stage {
@@ -473,6 +480,7 @@ pub const STAGES: &[Stage] = &[
             step: "Command::new",
             by: "init::init: the command becomes the init's child, not the init",
         }],
+        go_lines: Some(52),
         ..Stage::PLAIN
     },
     Stage {
@@ -493,6 +501,7 @@ pub const STAGES: &[Stage] = &[
         // A chrooted process may not make a user namespace (user_namespaces(7)): from chroot
         // until pivot_root, the `userns` attack meets that rule, not a hardening step.
         stops: &[Attack::UserNs],
+        go_lines: Some(59),
         ..Stage::PLAIN
     },
     Stage {
@@ -533,6 +542,7 @@ pub const STAGES: &[Stage] = &[
         ],
         // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
+        go_lines: Some(65),
         ..Stage::PLAIN
     },
     Stage {
@@ -554,13 +564,15 @@ pub const STAGES: &[Stage] = &[
                 hint: "the group's three limits, each only when `base` enables its \
                        controller for its children (`has`): cgroups(7) and the kernel's \
                        admin-guide/cgroup-v2.rst, \"Controllers\": pids, memory (with no \
-                       swap) and cpu (its quota in each CPU_PERIOD_US); `write` writes one \
-                       and returns it as the teaching line shows it",
+                       swap) and cpu (its quota in each CPU_PERIOD_US); support's `write` \
+                       writes one and returns it as the teaching line shows it, and that line \
+                       says them all",
                 hint_es: "los tres límites del grupo, cada uno solo si `base` habilita su \
                           controlador para sus hijos (`has`): cgroups(7) y \
                           admin-guide/cgroup-v2.rst del kernel, \"Controllers\": pids, memory \
-                          (sin swap) y cpu (su cuota en cada CPU_PERIOD_US); `write` escribe uno \
-                          y lo devuelve como lo muestra la línea didáctica",
+                          (sin swap) y cpu (su cuota en cada CPU_PERIOD_US); `write` de support \
+                          escribe uno y lo devuelve como lo muestra la línea didáctica, y esa \
+                          línea los dice todos",
             },
             Cut::Body {
                 file: "cgroups.rs",
@@ -575,14 +587,16 @@ pub const STAGES: &[Stage] = &[
             },
         ],
         budget: Some(Budget {
-            code_lines: 325,
-            why: "a cgroup is files, not a flag: create the group, write three limits, have \
-                  the child born in it (clone3 with CLONE_INTO_CGROUP), explain an OOM kill, \
-                  remove it on every way out; on v2 (cgroups.rs) and, set apart, v1 and \
-                  hybrid hosts (cgroups_v1.rs, whose tasks files the parent opens)",
+            code_lines: 345,
+            why: "one idea, a group with limits: the lesson in one screen (cgroups.rs: \
+                  make it, write three limits, have the child born in it by clone3 with \
+                  CLONE_INTO_CGROUP, remove it); what it stands on after it (where the group \
+                  goes, errors, the OOM report: cgroups_support.rs) and, set apart, v1 and \
+                  hybrid hosts (cgroups_v1.rs)",
         }),
         // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
+        go_lines: Some(97),
         ..Stage::PLAIN
     },
     Stage {
@@ -763,6 +777,7 @@ pub const STAGES: &[Stage] = &[
             },
         ],
         stops: &[Attack::Escape, Attack::ProcSys, Attack::Route],
+        ..Stage::PLAIN
     },
     Stage {
         name: "capabilities",

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use skeleton::{say, Result, Spawn};
 
-use super::{
+use super::support::{
     errno, is_mounted, make_group, missing, write, Cgroup, Limits, CONTROLLERS,
     CPU_PERIOD_US, ROOT,
 };

@@ -1,11 +1,8 @@
 //! # Stage 4 — pid: the container's init is PID 1
 //!
-//! The parent adds `CLONE_NEWPID`: the child is PID 1 of a new PID namespace.
-//! It sees only its own descendants, numbered from 1, and when it ends the
-//! kernel kills every process left in the namespace. Being PID 1 makes the
-//! child an init: orphans are re-parented to it and it must reap them, and
-//! signals sent to it must reach the command. So the child no longer becomes
-//! the command: it runs it.
+//! The parent adds `CLONE_NEWPID`: the child is PID 1 of a new PID namespace,
+//! where it sees only its own descendants. PID 1 is an init, with duties
+//! (init.rs): it runs the command, rather than becoming it.
 //!
 //! Run it: `cargo xtask run pid -- sh -c 'echo my pid is $$'`
 //! Man pages: pid_namespaces(7), clone(2), waitpid(2), sigwait(3).

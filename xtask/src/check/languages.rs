@@ -96,6 +96,7 @@ pub fn table_es(root: &Path) -> String {
             "stage" => "etapa",
             "aliases" => "alias",
             "story" => "historia",
+            "to read (Go)" => "para leer (Go)",
             "diff: code / comments" => "diff: código / comentarios",
             "what it adds" => "qué agrega",
             other => other,

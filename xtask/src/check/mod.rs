@@ -90,6 +90,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     problems.extend(languages(&opts.root, opts.fix)?);
     problems.extend(diffs(&opts.root));
     problems.extend(steps::removed(&opts.root));
+    problems.extend(readable(&opts.root));
     problems.extend(rustfmt(&opts.root)?);
     problems.extend(widths(&opts.root));
     if opts.clippy {
@@ -218,15 +219,20 @@ fn notes_files(root: &Path) -> Vec<String> {
 /// The stage table README.md carries, made from the catalog.
 pub fn table(root: &Path) -> String {
     let mut out = String::from(
-        "| # | stage | aliases | story | diff: code / comments | what it adds |\n\
-         |---|-------|---------|------:|----------------------:|--------------|\n",
+        "| # | stage | aliases | story | to read (Go) | diff: code / comments | what it adds |\n\
+         |---|-------|---------|------:|-------------:|----------------------:|--------------|\n",
     );
     for s in catalog::STAGES {
         let aliases: Vec<String> = s.aliases.iter().map(|a| format!("`{a}`")).collect();
         let story = diff::source(root, s)
             .ok()
             .and_then(|text| story_lines(&text))
-            .map_or("?".to_string(), |n| n.to_string());
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "?".to_string());
+        let read = to_read(root, s).map_or("?".to_string(), |n| match s.go_lines {
+            Some(go) => format!("{n} ({go})"),
+            None => n.to_string(),
+        });
         let counts = diff::stage_counts(root, catalog::previous(s), s).ok();
         let changed = counts.map_or("?".to_string(), |c| {
             format!(
@@ -236,7 +242,7 @@ pub fn table(root: &Path) -> String {
             )
         });
         out.push_str(&format!(
-            "| {} | `{}` | {} | {story} | {changed} | {} |\n",
+            "| {} | `{}` | {} | {story} | {read} | {changed} | {} |\n",
             s.number(),
             s.name,
             aliases.join(", "),
@@ -244,6 +250,40 @@ pub fn table(root: &Path) -> String {
         ));
     }
     out
+}
+
+/// Every stage the Go talk has reads, idea and story, in at most twice its lines.
+fn readable(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for stage in catalog::STAGES {
+        let (Some(go), Some(read)) = (stage.go_lines, to_read(root, stage)) else {
+            continue;
+        };
+        if read > 2 * go {
+            problems.push(format!(
+                "slides/{}: {read} lines to read for its idea, over twice the Go talk's {go}",
+                stage.name
+            ));
+        }
+    }
+    problems
+}
+
+/// The lines a student reads to get a stage's idea: its story, and each file of its own
+/// that its exercise cuts from (the step's own file: hostname.rs, init.rs, cgroups.rs...).
+pub fn to_read(root: &Path, stage: &Stage) -> Option<usize> {
+    let story = story_lines(&diff::source(root, stage).ok()?)?;
+    let mut files: Vec<&str> = stage.exercise.iter().map(|cut| cut.file()).collect();
+    files.retain(|file| *file != "main.rs");
+    files.sort();
+    files.dedup();
+    let src = root.join("slides").join(stage.name).join("src");
+    let lines = files
+        .iter()
+        .map(|file| fs::read_to_string(src.join(file)).map(|text| text.lines().count()))
+        .sum::<std::io::Result<usize>>()
+        .ok()?;
+    Some(story + lines)
 }
 
 /// The lines of a stage's story: its `main.rs` from the top to the end of `child` (or of `run`,
