@@ -5,7 +5,7 @@
 //! `LC_MESSAGES` and `LANG` that is set and not empty; `es`, or `es_` followed by a country
 //! (`es_MX.UTF-8`, `es_AR`), is Spanish, anything else English.
 
-use catalog::Stage;
+use catalog::{Attack, Property, Stage};
 
 use crate::cli;
 
@@ -75,12 +75,32 @@ impl Lang {
         }
     }
 
+    /// `en` or `es`, whichever is in this language.
+    pub fn pick<T>(self, en: T, es: T) -> T {
+        match self {
+            Lang::En => en,
+            Lang::Es => es,
+        }
+    }
+
     /// A stage's one-line summary, from the catalog.
     pub fn summary(self, stage: &Stage) -> &'static str {
-        match self {
-            Lang::En => stage.summary,
-            Lang::Es => stage.summary_es,
-        }
+        self.pick(stage.summary, stage.summary_es)
+    }
+
+    /// A property's one-line meaning, from the catalog.
+    pub fn property(self, p: Property) -> &'static str {
+        self.pick(p.about().description, p.about().description_es)
+    }
+
+    /// A property's chip in the deck's picture, from the catalog.
+    pub fn chip(self, p: Property) -> &'static str {
+        self.pick(p.about().chip, p.about().chip_es)
+    }
+
+    /// What an attack does when it gets through, from the catalog.
+    pub fn attack(self, a: Attack) -> &'static str {
+        self.pick(a.about().description, a.about().description_es)
     }
 
     /// `Stage 4 of 13 — pid`.

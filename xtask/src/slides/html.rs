@@ -262,11 +262,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
                     .iter()
                     .map(|s| catalog::expected(s).contains(&p))
                     .collect();
-                (
-                    p.label().to_string(),
-                    words::property(lang, p).to_string(),
-                    cells,
-                )
+                (p.label().to_string(), lang.property(p).to_string(), cells)
             })
             .collect(),
     );
@@ -278,11 +274,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
                     .iter()
                     .map(|s| s.stops.contains(&a))
                     .collect();
-                (
-                    a.label().to_string(),
-                    words::attack(lang, a).to_string(),
-                    cells,
-                )
+                (a.label().to_string(), lang.attack(a).to_string(), cells)
             })
             .collect(),
     );

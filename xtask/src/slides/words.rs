@@ -1,8 +1,6 @@
 //! Every word the deck shows itself, in English and in Spanish. The stages' titles, summaries,
 //! notes and diff headings come from the catalog, the notes and `present/lang.rs`.
 
-use catalog::{Attack, Property};
-
 use crate::present::lang::Lang;
 
 pub struct Words {
@@ -133,54 +131,5 @@ pub fn words(lang: Lang) -> &'static Words {
     match lang {
         Lang::En => &EN,
         Lang::Es => &ES,
-    }
-}
-
-/// A property's one-line meaning: the catalog's in English.
-pub fn property(lang: Lang, p: Property) -> &'static str {
-    if lang == Lang::En {
-        return p.description();
-    }
-    match p {
-        Property::UtsNs => "namespace UTS propio",
-        Property::Hostname => "el hostname es `container`",
-        Property::PidNs => "namespace PID propio",
-        Property::Pid1 => "el primer proceso del contenedor es el PID 1",
-        Property::OwnRoot => "raíz propia",
-        Property::MountNs => "namespace de montaje propio",
-        Property::ProcIsolated => "/proc lista solo los procesos del contenedor",
-        Property::PidsLimit => "un límite de procesos",
-        Property::MemoryLimit => "un límite de memoria",
-        Property::CpuLimit => "un límite de CPU",
-        Property::IpcNs => "namespace IPC propio",
-        Property::NetNs => "namespace de red propio",
-        Property::UserNs => "namespace de usuario propio",
-        Property::RootNotHostRoot => "root del contenedor no es root del host",
-        Property::CgroupNs => "namespace de cgroup propio",
-        Property::CapsReduced => "capabilities reducidas",
-        Property::NoNewPrivs => "no_new_privs activado",
-        Property::HostRootUnreachable => "la raíz del host es inalcanzable",
-    }
-}
-
-/// What an attack does when it gets through: the catalog's in English.
-pub fn attack(lang: Lang, a: Attack) -> &'static str {
-    if lang == Lang::En {
-        return a.description();
-    }
-    match a {
-        Attack::Escape => "un escape de chroot llega a la / del host",
-        Attack::ProcSys => "escribe /proc/sys, sysrq o /sys",
-        Attack::Mount => "monta un sistema de archivos",
-        Attack::Setuid => "un archivo setuid-root da capabilities a nobody",
-        Attack::Device => "abre un disco del host hecho con mknod",
-        Attack::UserNs => "un namespace de usuario con todas las capabilities",
-        Attack::Cgroup => "crea un cgroup o levanta un límite",
-        Attack::Keyring => "lee el keyring de root del host",
-        Attack::HostFd => "un descriptor de archivo del host llega a sus archivos",
-        Attack::Environ => "ve el entorno del host",
-        Attack::Disk => "las escrituras caen en el disco del host",
-        Attack::Route => "cambia las rutas IPv6 del host",
-        Attack::Tty => "escribe en la terminal del host",
     }
 }
