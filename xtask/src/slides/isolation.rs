@@ -7,9 +7,8 @@ use catalog::{Attack, Property};
 
 use super::html::esc;
 use super::markdown::inline;
-use super::words::Words;
 use super::Part;
-use crate::present::lang::Lang;
+use crate::present::lang::{Lang, Words};
 
 /// The layers of the picture, outside in, each with its properties.
 const LAYERS: [&[Property]; 4] = [
