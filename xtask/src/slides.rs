@@ -23,7 +23,6 @@ mod highlight;
 mod html;
 mod isolation;
 mod markdown;
-mod words;
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};

@@ -118,9 +118,25 @@ pub fn name() -> &'static str {
     NAME.get().copied().unwrap_or("desde-cero")
 }
 
-/// A stage's `main`: `<stage> run [-q|--quiet] <cmd> [args...]` calls `run`; `child <cmd>`,
-/// which only the parent's re-exec may call, calls `child`; `--help` prints the usage.
+/// [`stage_main`] with the catalog's line for the stage, until every slide passes its own.
 pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
+    stage_main(name, summary(name), run, child)
+}
+
+/// The catalog's one line on a stage.
+fn summary(name: &str) -> &'static str {
+    catalog::find(name).map_or("", |s| s.summary)
+}
+
+/// A stage's `main`: `<stage> run [-q|--quiet] <cmd> [args...]` calls `run`; `child <cmd>`,
+/// which only the parent's re-exec may call, calls `child`; `--help` prints `what` the stage
+/// adds, in one line (its Cargo.toml's description), and the usage.
+pub fn stage_main(
+    name: &'static str,
+    what: &'static str,
+    run: Step,
+    child: Option<Step>,
+) -> ExitCode {
     let _ = NAME.set(name);
     let quiet_env = env::var_os(QUIET_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     QUIET.store(quiet_env, Ordering::Relaxed);
@@ -133,7 +149,7 @@ pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
     };
     let result = match (verb.to_str().unwrap_or(""), child) {
         ("-h" | "--help" | "help", _) => {
-            println!("{}", help(name));
+            println!("{}", help(name, what));
             Ok(0)
         }
         ("run", _) => {
@@ -152,7 +168,7 @@ pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
             match args.first().and_then(|a| a.to_str()) {
                 None => Err(usage()),
                 Some("-h" | "--help") => {
-                    println!("{}", help(name));
+                    println!("{}", help(name, what));
                     Ok(0)
                 }
                 Some(_) => run(&args),
@@ -186,8 +202,7 @@ fn usage() -> Failure {
     }
 }
 
-fn help(name: &str) -> String {
-    let what = catalog::find(name).map_or("", |s| s.summary);
+fn help(name: &str, what: &str) -> String {
     format!(
         "{name}: {what}\n\n\
          usage: {name} run [-q|--quiet] <cmd> [args...]\n\
@@ -628,11 +643,22 @@ fn hold(wait_end: &OwnedFd, go: RawFd) -> Result<()> {
     }
 }
 
-/// [`main`], for a stage whose `run` takes options before the command (`<stage> run [-q]
-/// [options] <cmd>`, `full`): `--help`, also after `run`, prints the usage with `options`, the
-/// stage's own list of them and their defaults. `run` gets the options and the command.
+/// [`stage_main_with_options`] with the catalog's line for the stage, until `full` passes its own.
 pub fn main_with_options(
     name: &'static str,
+    options: &str,
+    run: Step,
+    child: Option<Step>,
+) -> ExitCode {
+    stage_main_with_options(name, summary(name), options, run, child)
+}
+
+/// [`stage_main`], for a stage whose `run` takes options before the command (`<stage> run [-q]
+/// [options] <cmd>`, `full`): `--help`, also after `run`, prints the usage with `options`, the
+/// stage's own list of them and their defaults. `run` gets the options and the command.
+pub fn stage_main_with_options(
+    name: &'static str,
+    what: &'static str,
     options: &str,
     run: Step,
     child: Option<Step>,
@@ -646,10 +672,10 @@ pub fn main_with_options(
             | ["run", "-q" | "--quiet", "-h" | "--help", ..]
     );
     if !asks_help {
-        return main(name, run, child);
+        return stage_main(name, what, run, child);
     }
     let _ = NAME.set(name);
-    let text = help(name).replace("<cmd> [args...]", "[options] <cmd> [args...]");
+    let text = help(name, what).replace("<cmd> [args...]", "[options] <cmd> [args...]");
     // The options go between the usage and the exit status.
     match text.split_once("\n\nexit status") {
         Some((usage, rest)) => println!("{usage}\n\n{options}\n\nexit status{rest}"),

@@ -1,26 +1,14 @@
 //! Running the probe's attacks (`probe attack <name>|all`) inside a stage, with the bait a
 //! careless runtime would leak to its container: a file only the host has, a directory of the
-//! host's open on descriptor 7 (`exec 7</tmp`), [`VARIABLE`] in the runtime's environment, a key
-//! described [`KEY`] in root's user keyring, a block device the host can open, and the sizes of
-//! the host's filesystems, laid through crates/bait, as `cargo xtask matrix` lays it.
+//! host's open on descriptor 7 (`exec 7</tmp`), a variable in the runtime's environment, a key
+//! in root's user keyring, a block device the host can open, and the sizes of the host's
+//! filesystems, laid through crates/bait, as `cargo xtask matrix` lays it.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::terminal::Terminal;
-
-/// The variable set in the runtime's environment (the probe's `attack::environ::VARIABLE`).
-pub const VARIABLE: &str = "DESDE_CERO_SECRET";
-
-/// The key's description (the probe's `attack::keyring::DESCRIPTION`).
-pub const KEY: &str = "desde-cero-secret";
-
-/// The descriptor the host's directory is inherited on.
-pub const FD: i32 = 7;
 
 /// How one attack went: whether it got through, and the probe's one line on it.
 #[derive(Debug, Clone)]
@@ -29,19 +17,9 @@ pub struct Attempt {
     pub detail: String,
 }
 
-/// The bait, laid on the host; taken back when dropped.
-pub struct Bait {
-    /// A file only the host has (in the host's `/tmp`, never in the root filesystem).
-    pub marker: PathBuf,
-    /// The marker's folder, open, handed to the stage on [`FD`].
-    dir: OwnedFd,
-    /// The key added to root's user keyring, if the kernel took it.
-    key: Option<libc::c_long>,
-    /// A block device of the host that host root can open, `MAJ:MIN`.
-    pub dev: Option<String>,
-    /// The sizes of the host's filesystems a container's writes could land on.
-    pub disks: Vec<u64>,
-}
+/// The bait of crates/bait, laid around a marker file in the host's `/tmp`; the marker goes when
+/// dropped.
+pub struct Bait(bait::Bait);
 
 impl Bait {
     pub fn lay() -> Bait {
@@ -53,59 +31,27 @@ impl Bait {
             std::process::id()
         ));
         fs::write(&marker, "the host's own file\n").expect("write the host marker");
-        let dir = fs::File::open("/tmp").expect("open the host's /tmp").into();
-        let disks = [Path::new("/"), Path::new("/tmp"), &crate::rootfs()]
-            .iter()
-            .filter_map(|p| bait::disk_size(p))
-            .collect();
-        Bait {
-            marker,
-            dir,
-            key: bait::add_key(KEY, "the host's secret"),
-            dev: bait::openable_block_device(),
-            disks,
-        }
+        let disks = [Path::new("/"), Path::new("/tmp"), &crate::rootfs()];
+        Bait(bait::Bait::lay(&marker, &disks).expect("open the host's /tmp"))
     }
 
     /// `<stage> run [stage_args...] <probe> attack <name> ...` with the bait, run to the end.
     pub fn run(&self, stage: &str, stage_args: &[&str], name: &str) -> crate::Run {
-        let mut cmd = Command::new(crate::bin(stage));
-        cmd.arg("run")
-            .args(stage_args)
-            .arg(crate::probe_path(stage))
-            .args(["attack", name, "--host-marker"])
-            .arg(&self.marker);
-        if let Some(dev) = &self.dev {
-            cmd.args(["--host-dev", dev]);
-        }
-        if !self.disks.is_empty() {
-            let sizes: Vec<String> = self.disks.iter().map(u64::to_string).collect();
-            cmd.args(["--host-disk", &sizes.join(",")]);
-        }
-        if let Some(net) = bait::net_namespace() {
-            cmd.args(["--host-net", &net.to_string()]);
-        }
-        cmd.env(VARIABLE, "the host's secret");
-        let fd = self.dir.as_raw_fd();
-        // SAFETY: dup2 is async-signal-safe, the only call made between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::dup2(fd, FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        crate::run_cmd(&mut cmd)
+        let probe = crate::probe_path(stage);
+        crate::run_cmd(&mut self.0.command(&crate::bin(stage), stage_args, &probe, name))
+    }
+}
+
+impl std::ops::Deref for Bait {
+    type Target = bait::Bait;
+    fn deref(&self) -> &bait::Bait {
+        &self.0
     }
 }
 
 impl Drop for Bait {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.marker);
-        if let Some(key) = self.key {
-            bait::invalidate_key(key);
-        }
+        let _ = fs::remove_file(&self.0.marker);
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::report::Report;
+use crate::present::lang::Lang;
 use crate::{cli, util};
 
 pub const BEGIN: &str = "<!-- bench:begin -->";
@@ -105,25 +106,17 @@ pub fn write(report: &Report, command: &str, profile: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Lang {
-    En,
-    Es,
-}
-
 /// The README's table in one language: every row of [`ROWS`], from this run.
 fn table(report: &Report, lang: Lang) -> Result<String> {
     let rows = report.rows();
-    let mut out = match lang {
-        Lang::En => "| case | median | × unshare | peak RSS |\n|------|-------:|----------:|---------:|\n",
-        Lang::Es => "| caso | mediana | × unshare | RSS máximo |\n|------|--------:|----------:|-----------:|\n",
-    }
-    .to_string();
+    let mut out = lang
+        .pick(
+            "| case | median | × unshare | peak RSS |\n|------|-------:|----------:|---------:|\n",
+            "| caso | mediana | × unshare | RSS máximo |\n|------|--------:|----------:|-----------:|\n",
+        )
+        .to_string();
     for (case, en, es) in ROWS {
-        let label = match lang {
-            Lang::En => en,
-            Lang::Es => es,
-        };
+        let label = lang.pick(en, es);
         // A peer that is not installed here is a row of dashes (the full table says why).
         let Some(row) = rows.iter().find(|r| r.case.name == *case) else {
             out.push_str(&format!("| {label} | — | — | — |\n"));

@@ -19,29 +19,29 @@
 //! and the root filesystem as it is: that is how the test suite and the sudo re-run call it.
 
 //!
-//! The parts: `bait.rs` (what the host lays out), `run.rs` (running the probe, reading its
-//! process from the host), `judge.rs` (what was seen against the catalog), `report.rs` (the
+//! The parts: `run.rs` (running the probe, with the bait of crates/bait; reading its process
+//! from the host), `judge.rs` (what was seen against the catalog), `report.rs` (the
 //! table and the JSON).
 
-mod bait;
 mod judge;
 mod report;
 mod run;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::fs;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use bait::Bait;
 use catalog::Stage;
 
 use crate::util;
 use crate::{cli, rootfs};
 
-use bait::{Bait, Marker};
 use judge::{properties, Mismatch, Outcome, Row, Seen};
 use run::{attacks, observe};
 
@@ -116,7 +116,10 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let marker = Marker::create()?;
     let host = observe(None, &probe_on_host, &marker.0, &rootfs_dir)
         .context("cannot run the probe on the host")?;
-    let bait = Bait::lay(&marker.0, &rootfs_dir)?;
+    let folder = marker.0.parent().unwrap_or(Path::new("/"));
+    let disks = [Path::new("/"), &std::env::temp_dir(), &rootfs_dir, folder];
+    let bait = Bait::lay(&marker.0, &disks)
+        .with_context(|| format!("cannot open {}", folder.display()))?;
     let mut rows = Vec::new();
     for stage in catalog::STAGES {
         let outcome = match binaries.remove(stage.name).unwrap_or(Err(String::new())) {
@@ -180,6 +183,27 @@ fn binary(stage: &Stage, prebuilt: bool) -> Result<PathBuf, String> {
         };
     }
     util::build_stage(stage, false).map_err(|err| format!("does not build: {err:#}"))
+}
+
+/// A file only the host has: if a process sees it, it sees the host's root filesystem.
+struct Marker(PathBuf);
+
+impl Marker {
+    fn create() -> Result<Marker> {
+        // In target/, which no root filesystem has; named per run so two runs do not collide.
+        let dir = util::target_dir();
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("desde-cero-matrix-marker-{}", std::process::id()));
+        fs::write(&path, "the host's root filesystem\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Marker(path))
+    }
+}
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 #[cfg(test)]

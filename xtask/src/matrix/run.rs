@@ -12,13 +12,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use bait::Bait;
 use catalog::Attack;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{pipe2, write, Pid};
 use serde_json::Value;
 
-use super::bait::Bait;
 use super::TIME_LIMIT;
 use crate::rootfs;
 
@@ -32,7 +32,7 @@ pub(super) fn attacks(
     rootfs_dir: &Path,
 ) -> Result<BTreeMap<Attack, (bool, String)>> {
     let (_master, slave) = terminal()?;
-    let mut cmd = bait.command(stage, probe);
+    let mut cmd = bait.command(stage, &[], probe, "all");
     cmd.env(rootfs::ENV_VAR, rootfs_dir)
         .stdin(Stdio::from(slave))
         .stdout(Stdio::piped())

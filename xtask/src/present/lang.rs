@@ -1,11 +1,11 @@
 //! The talk's two languages: which one (`--lang en|es`, else the locale), which notes file, and
-//! every word `present` and `list` print themselves, in each.
+//! every word `present`, `list`, `bench` and the deck say themselves, in each.
 //!
 //! The locale is read as a C program reads it for its messages: the first of `LC_ALL`,
 //! `LC_MESSAGES` and `LANG` that is set and not empty; `es`, or `es_` followed by a country
 //! (`es_MX.UTF-8`, `es_AR`), is Spanish, anything else English.
 
-use catalog::Stage;
+use catalog::{Attack, Property, Stage};
 
 use crate::cli;
 
@@ -29,10 +29,7 @@ impl Lang {
 
     /// As typed after `--lang`.
     pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Es => "es",
-        }
+        self.pick("en", "es")
     }
 
     /// `--lang` if given (a usage error when it is neither `en` nor `es`), else the locale's.
@@ -69,18 +66,35 @@ impl Lang {
 
     /// A stage's notes file, in its folder: `README.md` or `README.es.md`.
     pub fn notes_file(self) -> &'static str {
+        self.pick("README.md", "README.es.md")
+    }
+
+    /// `en` or `es`, whichever is in this language.
+    pub fn pick<T>(self, en: T, es: T) -> T {
         match self {
-            Lang::En => "README.md",
-            Lang::Es => "README.es.md",
+            Lang::En => en,
+            Lang::Es => es,
         }
     }
 
     /// A stage's one-line summary, from the catalog.
     pub fn summary(self, stage: &Stage) -> &'static str {
-        match self {
-            Lang::En => stage.summary,
-            Lang::Es => stage.summary_es,
-        }
+        self.pick(stage.summary, stage.summary_es)
+    }
+
+    /// A property's one-line meaning, from the catalog.
+    pub fn property(self, p: Property) -> &'static str {
+        self.pick(p.about().description, p.about().description_es)
+    }
+
+    /// A property's chip in the deck's picture, from the catalog.
+    pub fn chip(self, p: Property) -> &'static str {
+        self.pick(p.about().chip, p.about().chip_es)
+    }
+
+    /// What an attack does when it gets through, from the catalog.
+    pub fn attack(self, a: Attack) -> &'static str {
+        self.pick(a.about().description, a.about().description_es)
     }
 
     /// `Stage 4 of 13 — pid`.
@@ -166,16 +180,13 @@ impl Lang {
         }
     }
 
-    /// The words of the prompts.
+    /// Its words.
     pub fn words(self) -> &'static Words {
-        match self {
-            Lang::En => &EN,
-            Lang::Es => &ES,
-        }
+        self.pick(&EN, &ES)
     }
 }
 
-/// The words of `present`'s prompts and of `list`'s header, in one language.
+/// Every word `present`, `list` and the deck say themselves, in one language.
 pub struct Words {
     pub space: &'static str,
     pub more: &'static str,
@@ -198,6 +209,39 @@ pub struct Words {
     pub stage: &'static str,
     pub what_it_adds: &'static str,
     pub also: &'static str,
+    /// The deck's own words (`cargo xtask slides`); its stages' come from the catalog and the
+    /// notes.
+    pub talk: &'static str,
+    pub subtitle: &'static str,
+    pub keys: &'static str,
+    pub isolates: &'static str,
+    pub stops: &'static str,
+    pub gets_through: &'static str,
+    pub new: &'static str,
+    pub dropped: &'static str,
+    pub code: &'static str,
+    pub continued: &'static str,
+    pub demo: &'static str,
+    pub as_promised: &'static str,
+    pub unlike_notes: &'static str,
+    pub not_run: &'static str,
+    pub run_in: &'static str,
+    pub more_lines: &'static str,
+    pub not_shown: &'static str,
+    pub whole_matrix: &'static str,
+    pub attacks: &'static str,
+    pub isolation: &'static str,
+    pub layers: [&'static str; 6],
+    pub speaker: &'static str,
+    pub now: &'static str,
+    pub next_up: &'static str,
+    pub elapsed: &'static str,
+    pub speaker_keys: &'static str,
+    pub popup_blocked: &'static str,
+    pub recorded: &'static str,
+    pub not_recorded: &'static str,
+    pub new_file: &'static str,
+    pub removed_file: &'static str,
 }
 
 const EN: Words = Words {
@@ -219,6 +263,44 @@ const EN: Words = Words {
     stage: "stage",
     what_it_adds: "what it adds",
     also: "also:",
+    talk: "Containers from scratch, in Rust",
+    subtitle: "a Linux container built one isolation step at a time",
+    keys: "→ space: next · ← back · 7 Enter: stage 7 · s: speaker view · f: full screen",
+    isolates: "What isolates it",
+    stops: "Attacks it stops",
+    gets_through: "gets through",
+    new: "new",
+    dropped: "dropped",
+    code: "The code",
+    continued: "continued",
+    demo: "Demo",
+    as_promised: "as the notes promise",
+    unlike_notes: "unlike the notes",
+    not_run: "not run: the notes' output",
+    run_in: "run in",
+    more_lines: "more lines",
+    not_shown: "Also in this step, not shown here",
+    whole_matrix: "The whole matrix",
+    attacks: "Attacks stopped",
+    isolation: "Isolation",
+    layers: [
+        "namespaces",
+        "cgroup limits",
+        "root filesystem",
+        "privileges",
+        "syscall filter",
+        "the command",
+    ],
+    speaker: "Speaker view",
+    now: "Now",
+    next_up: "Next",
+    elapsed: "elapsed",
+    speaker_keys: "keys as in the deck · t: timer to 0 · p: pause",
+    popup_blocked: "the browser blocked the speaker window: allow pop-ups for this file",
+    recorded: "demos recorded",
+    not_recorded: "demos not run: the output their notes promise",
+    new_file: "new file",
+    removed_file: "removed",
 };
 
 const ES: Words = Words {
@@ -241,6 +323,46 @@ const ES: Words = Words {
     stage: "etapa",
     what_it_adds: "qué agrega",
     also: "alias:",
+    talk: "Contenedores desde cero, en Rust",
+    subtitle: "un contenedor de Linux, un paso de aislamiento a la vez",
+    keys: "→ espacio: sigue · ← atrás · 7 Enter: etapa 7 · s: vista del orador · f: pantalla \
+           completa",
+    isolates: "Lo que lo aísla",
+    stops: "Ataques que detiene",
+    gets_through: "pasa",
+    new: "nuevo",
+    dropped: "se pierde",
+    code: "El código",
+    continued: "sigue",
+    demo: "Demo",
+    as_promised: "como prometen las notas",
+    unlike_notes: "distinto de las notas",
+    not_run: "sin ejecutar: la salida de las notas",
+    run_in: "ejecutado en",
+    more_lines: "líneas más",
+    not_shown: "También en este paso, no mostrado aquí",
+    whole_matrix: "La matriz completa",
+    attacks: "Ataques detenidos",
+    isolation: "Aislamiento",
+    layers: [
+        "namespaces",
+        "límites del cgroup",
+        "sistema de archivos raíz",
+        "privilegios",
+        "filtro de llamadas al sistema",
+        "el comando",
+    ],
+    speaker: "Vista del orador",
+    now: "Ahora",
+    next_up: "Sigue",
+    elapsed: "transcurrido",
+    speaker_keys: "las teclas de las diapositivas · t: reloj a 0 · p: pausa",
+    popup_blocked: "el navegador bloqueó la ventana del orador: permite ventanas emergentes \
+                    para este archivo",
+    recorded: "demos grabados",
+    not_recorded: "demos sin ejecutar: la salida que prometen sus notas",
+    new_file: "archivo nuevo",
+    removed_file: "borrado",
 };
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 
 use super::highlight::highlight;
 use super::html::{esc, Page, Row, LINES_PER_PAGE};
-use super::words::Words;
 use super::Part;
 use crate::diff;
+use crate::present::lang::Words;
 
 /// Pages of code at most per stage: the story (`main.rs`) first; what does not fit is named on
 /// the last page, with the command that shows it all.

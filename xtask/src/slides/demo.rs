@@ -4,10 +4,9 @@
 use std::fmt::Write as _;
 
 use super::html::{esc, recorded_line, Page, Row, LINES_PER_PAGE};
-use super::words::Words;
 use super::{Deck, DemoRun, Outcome, Part};
 use crate::diff;
-use crate::present::lang::Lang;
+use crate::present::lang::{Lang, Words};
 
 /// Output lines shown per demo; the rest is counted.
 const MAX_OUTPUT_LINES: usize = 11;

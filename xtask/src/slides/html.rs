@@ -15,8 +15,8 @@ use super::code::code_pages;
 use super::demo::demo_pages;
 use super::isolation::{isolation, picture};
 use super::markdown::notes_html;
-use super::words::{self, Words};
 use super::{Deck, Part};
+use crate::present::lang::Words;
 
 /// Lines of code or demo output on one page: what 1.4 rem monospace leaves room for under a
 /// page's heading.
@@ -48,7 +48,7 @@ pub fn esc(text: &str) -> String {
 
 /// The whole page.
 pub fn render(deck: &Deck) -> String {
-    let w = words::words(deck.lang);
+    let w = deck.lang.words();
     let total = deck.stages.len() + 2;
     let mut slides: Vec<Slide> = vec![title_slide(deck, w)];
     for (i, part) in deck.stages.iter().enumerate() {
@@ -97,7 +97,7 @@ pub fn render(deck: &Deck) -> String {
          <body data-stages=\"{stages}\" data-words=\"{words}\">\n<main id=\"deck\">\n{body}</main>\n\
          <div id=\"progress\"></div><div id=\"jump\" hidden></div><div id=\"toast\" hidden></div>\n\
          <script>\n{JS}</script>\n</body>\n</html>\n",
-        lang = w.html_lang,
+        lang = deck.lang.code(),
         csp = CSP,
         talk = esc(w.talk),
         stages = deck.stages.len(),
@@ -110,7 +110,7 @@ fn js_words(w: &Words) -> String {
     let pairs = [
         ("speaker", w.speaker),
         ("now", w.now),
-        ("next", w.next),
+        ("next", w.next_up),
         ("elapsed", w.elapsed),
         ("keys", w.speaker_keys),
         ("blocked", w.popup_blocked),
@@ -262,11 +262,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
                     .iter()
                     .map(|s| catalog::expected(s).contains(&p))
                     .collect();
-                (
-                    p.label().to_string(),
-                    words::property(lang, p).to_string(),
-                    cells,
-                )
+                (p.label().to_string(), lang.property(p).to_string(), cells)
             })
             .collect(),
     );
@@ -278,11 +274,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
                     .iter()
                     .map(|s| s.stops.contains(&a))
                     .collect();
-                (
-                    a.label().to_string(),
-                    words::attack(lang, a).to_string(),
-                    cells,
-                )
+                (a.label().to_string(), lang.attack(a).to_string(), cells)
             })
             .collect(),
     );

@@ -7,40 +7,8 @@ use catalog::{Attack, Property};
 
 use super::html::esc;
 use super::markdown::inline;
-use super::words::{self, Words};
 use super::Part;
-use crate::present::lang::Lang;
-
-/// A chip's label in the picture.
-fn chip(lang: Lang, p: Property) -> &'static str {
-    let es = lang == Lang::Es;
-    match p {
-        Property::UtsNs => "uts",
-        Property::PidNs => "pid",
-        Property::MountNs => "mnt",
-        Property::IpcNs => "ipc",
-        Property::NetNs => "net",
-        Property::UserNs => "user",
-        Property::CgroupNs => "cgroup",
-        Property::PidsLimit => "pids",
-        Property::MemoryLimit if es => "memoria",
-        Property::MemoryLimit => "memory",
-        Property::CpuLimit => "cpu",
-        Property::OwnRoot if es => "raíz propia (chroot)",
-        Property::OwnRoot => "own root (chroot)",
-        Property::HostRootUnreachable if es => "raíz del host inalcanzable",
-        Property::HostRootUnreachable => "host root unreachable",
-        Property::ProcIsolated if es => "/proc propio",
-        Property::ProcIsolated => "own /proc",
-        Property::RootNotHostRoot if es => "root ≠ root del host",
-        Property::RootNotHostRoot => "root ≠ host root",
-        Property::CapsReduced if es => "menos capabilities",
-        Property::CapsReduced => "fewer capabilities",
-        Property::NoNewPrivs => "no_new_privs",
-        Property::Pid1 => "PID 1",
-        Property::Hostname => "hostname: container",
-    }
-}
+use crate::present::lang::{Lang, Words};
 
 /// The layers of the picture, outside in, each with its properties.
 const LAYERS: [&[Property]; 4] = [
@@ -89,7 +57,7 @@ pub(super) fn picture(part: &Part, before: Option<&Part>, lang: Lang, w: &Words)
         } else {
             "chip off"
         };
-        format!("<span class=\"{class}\">{}</span>", esc(chip(lang, p)))
+        format!("<span class=\"{class}\">{}</span>", esc(lang.chip(p)))
     };
     let mut open = String::new();
     for (i, props) in LAYERS.iter().enumerate() {
@@ -158,7 +126,7 @@ pub(super) fn isolation(part: &Part, lang: Lang, w: &Words) -> String {
             html,
             "<li class=\"{class}\"><b>{mark}</b><code>{}</code><span>{}{tag}</span></li>",
             esc(p.label()),
-            esc(words::property(lang, p))
+            esc(lang.property(p))
         );
     }
     let _ = write!(
@@ -184,7 +152,7 @@ pub(super) fn isolation(part: &Part, lang: Lang, w: &Words) -> String {
             html,
             "<li class=\"{class}\"><b>{mark}</b><code>{}</code><span>{}{tag}</span></li>",
             esc(a.label()),
-            esc(words::attack(lang, a))
+            esc(lang.attack(a))
         );
     }
     html.push_str("</ul>");
