@@ -91,9 +91,8 @@ pub struct Part {
     pub notes: String,
     /// The diff's heading (`What pid adds to uts: code +9 -0, comments +27 -0`).
     pub diff_heading: String,
-    /// The diff from the stage before, plain text, code first (folded), lines wrapped to
-    /// [`DIFF_COLUMNS`].
-    pub diff: String,
+    /// The diff from the stage before, code first (folded).
+    pub diff: Vec<diff::FileDiff>,
     /// Whether the stage installs the syscall filter (it has the `seccomp.rs` step): the one
     /// layer of the picture that is no property of the catalog.
     pub filter: bool,
@@ -206,15 +205,7 @@ fn part(root: &Path, stage: &'static Stage, lang: Lang) -> Result<Part> {
         ),
         None => lang.first_heading(stage.name, counts.code_added, counts.comments_added),
     };
-    let look = diff::Look {
-        color: false,
-        width: Some(DIFF_COLUMNS),
-        fold: true,
-    };
-    let diff = diff::stages_with(root, previous, stage, &look)?
-        .lines()
-        .map(|line| lang.diff_line(line) + "\n")
-        .collect();
+    let diff = diff::stages(root, previous, stage, true)?;
     let filter = diff::files(root, stage)?
         .iter()
         .any(|f| f.name == "seccomp.rs");
