@@ -28,7 +28,7 @@ mod words;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -264,20 +264,10 @@ fn run_demos(parts: &mut [Part]) -> Result<()> {
 /// Runs one demo as `present` does (`<stage> run sh -c '<command>'`, through sudo when it needs
 /// root and we are not), with stdin closed and a time limit, and records its output.
 fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
-    let mut cmd = if stage.needs_root && !util::is_root() {
-        let mut sudo = Command::new("sudo");
-        // -n: never a password prompt in the middle of a build; it fails instead, and says so.
-        sudo.arg("-n")
-            .arg(format!("--preserve-env={}", rootfs::ENV_VAR))
-            .arg("--")
-            .arg(binary);
-        sudo
-    } else {
-        Command::new(binary)
-    };
-    if stage.needs_rootfs {
-        cmd.env(rootfs::ENV_VAR, rootfs);
-    }
+    // -n: never a password prompt in the middle of a build; it fails instead, and says so.
+    let sudo = ["sudo", "-n"];
+    let rootfs = stage.needs_rootfs.then_some(rootfs);
+    let mut cmd = util::as_root(stage.needs_root, binary, &sudo, &[rootfs::ENV_VAR], rootfs);
     cmd.args(["run", "sh", "-c", &demo.command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
