@@ -266,21 +266,9 @@ fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
 fn show_diff(slide: &Slide, root: &Path, folded: bool, out: &mut Screen) -> Result<Option<Key>> {
     let previous = catalog::previous(slide.stage);
     let counts = diff::stage_counts(root, previous, slide.stage)?;
-    let heading = match previous {
-        Some(prev) => out.lang.diff_heading(
-            slide.stage.name,
-            prev.name,
-            [
-                counts.code_added,
-                counts.code_removed,
-                counts.comments_added,
-                counts.comments_removed,
-            ],
-        ),
-        None => out
-            .lang
-            .first_heading(slide.stage.name, counts.code_added, counts.comments_added),
-    };
+    let heading = out
+        .lang
+        .diff_heading(slide.stage.name, previous.map(|p| p.name), counts);
     out.clear()?;
     let look = diff::Look {
         color: out.color,

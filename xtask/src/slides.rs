@@ -192,19 +192,7 @@ fn part(root: &Path, stage: &'static Stage, lang: Lang) -> Result<Part> {
     let demos = notes::demos(&notes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let previous = catalog::previous(stage);
     let counts = diff::stage_counts(root, previous, stage)?;
-    let diff_heading = match previous {
-        Some(prev) => lang.diff_heading(
-            stage.name,
-            prev.name,
-            [
-                counts.code_added,
-                counts.code_removed,
-                counts.comments_added,
-                counts.comments_removed,
-            ],
-        ),
-        None => lang.first_heading(stage.name, counts.code_added, counts.comments_added),
-    };
+    let diff_heading = lang.diff_heading(stage.name, previous.map(|p| p.name), counts);
     let diff = diff::stages(root, previous, stage, true)?;
     let filter = diff::files(root, stage)?
         .iter()
