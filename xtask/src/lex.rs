@@ -53,20 +53,7 @@ fn token_at(src: &str, i: usize) -> (Token, usize) {
         return (Token::Comment, rest.find('\n').map_or(src.len(), |n| i + n));
     }
     if rest.starts_with("/*") {
-        let (mut depth, mut j) = (0, i);
-        while j < b.len() {
-            if b[j..].starts_with(b"/*") {
-                (depth, j) = (depth + 1, j + 2);
-            } else if b[j..].starts_with(b"*/") {
-                (depth, j) = (depth - 1, j + 2);
-                if depth == 0 {
-                    break;
-                }
-            } else {
-                j += 1;
-            }
-        }
-        return (Token::Comment, j.min(b.len()));
+        return (Token::Comment, block_comment_end(b, i));
     }
     let hashes = b[i + 1..].iter().take_while(|&&h| h == b'#').count();
     if c == 'r' && b.get(i + 1 + hashes) == Some(&b'"') {
@@ -107,16 +94,7 @@ fn token_at(src: &str, i: usize) -> (Token, usize) {
         };
     }
     if c == '#' && matches!(next, Some(b'[' | b'!')) {
-        let mut depth = 0;
-        for (j, &c) in b.iter().enumerate().skip(i) {
-            match c {
-                b'[' => depth += 1,
-                b']' if depth == 1 => return (Token::Attribute, j + 1),
-                b']' => depth -= 1,
-                _ => {}
-            }
-        }
-        return (Token::Attribute, src.len());
+        return (Token::Attribute, attribute_end(b, i));
     }
     if c.is_ascii_digit() {
         let end = rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_');
@@ -130,6 +108,38 @@ fn token_at(src: &str, i: usize) -> (Token, usize) {
         return (Token::Word, j);
     }
     (Token::Other, i + c.len_utf8())
+}
+
+/// Where the block comment that opens at `i` closes: block comments nest in Rust.
+fn block_comment_end(b: &[u8], i: usize) -> usize {
+    let (mut depth, mut j) = (0, i);
+    while j < b.len() {
+        if b[j..].starts_with(b"/*") {
+            (depth, j) = (depth + 1, j + 2);
+        } else if b[j..].starts_with(b"*/") {
+            (depth, j) = (depth - 1, j + 2);
+            if depth == 0 {
+                break;
+            }
+        } else {
+            j += 1;
+        }
+    }
+    j.min(b.len())
+}
+
+/// Where the attribute that opens at `i` (`#[` or `#![`) ends: after its matching `]`.
+fn attribute_end(b: &[u8], i: usize) -> usize {
+    let mut depth = 0;
+    for (j, &c) in b.iter().enumerate().skip(i) {
+        match c {
+            b'[' => depth += 1,
+            b']' if depth == 1 => return j + 1,
+            b']' => depth -= 1,
+            _ => {}
+        }
+    }
+    b.len()
 }
 
 #[cfg(test)]
