@@ -61,10 +61,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             found.len()
         );
         let exe = std::env::current_exe().context("cannot find the xtask's own binary")?;
-        let err = Command::new("sudo")
-            .arg(format!("--preserve-env={}", rootfs::ENV_VAR))
-            .arg("--")
-            .arg(exe)
+        let err = util::as_root(true, exe, &["sudo"], &[rootfs::ENV_VAR], None)
             .arg("clean")
             .exec();
         return Err(err)

@@ -8,6 +8,7 @@ mod cli;
 mod diff;
 mod doctor;
 mod exercise;
+mod lex;
 mod list;
 mod matrix;
 mod present;

@@ -39,7 +39,7 @@ mod text;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, Result};
 use catalog::notes::{self, Demo};
@@ -266,21 +266,9 @@ fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
 fn show_diff(slide: &Slide, root: &Path, folded: bool, out: &mut Screen) -> Result<Option<Key>> {
     let previous = catalog::previous(slide.stage);
     let counts = diff::stage_counts(root, previous, slide.stage)?;
-    let heading = match previous {
-        Some(prev) => out.lang.diff_heading(
-            slide.stage.name,
-            prev.name,
-            [
-                counts.code_added,
-                counts.code_removed,
-                counts.comments_added,
-                counts.comments_removed,
-            ],
-        ),
-        None => out
-            .lang
-            .first_heading(slide.stage.name, counts.code_added, counts.comments_added),
-    };
+    let heading = out
+        .lang
+        .diff_heading(slide.stage.name, previous.map(|p| p.name), counts);
     out.clear()?;
     let look = diff::Look {
         color: out.color,
@@ -317,18 +305,9 @@ fn run_demo(
         Some(other) => (other, util::stage_binary(other, false)),
         None => (slide.stage, slide.binary.clone()),
     };
-    let mut cmd = if stage.needs_root && !util::is_root() {
-        let mut sudo = Command::new("sudo");
-        sudo.arg(format!("--preserve-env={}", rootfs::ENV_VAR))
-            .arg("--")
-            .arg(&binary);
-        sudo
-    } else {
-        Command::new(&binary)
-    };
-    if let (true, Some(dir)) = (stage.needs_rootfs, rootfs) {
-        cmd.env(rootfs::ENV_VAR, dir);
-    }
+    let rootfs = rootfs.filter(|_| stage.needs_rootfs);
+    let keep = [rootfs::ENV_VAR];
+    let mut cmd = util::as_root(stage.needs_root, &binary, &["sudo"], &keep, rootfs);
     cmd.args(["run", "sh", "-c", &demo.command]);
     if !out.interactive {
         // Its output through us: the command's and its runtime's lines do not share a line.

@@ -4,7 +4,6 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -71,28 +70,24 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         false => None,
     };
     let binary = util::build_stage(req.stage, req.release)?;
-    let mut cmd = if let Some(sudo) = &sudo {
-        // The build above ran as the user, so target/ stays theirs; only the container runs as
-        // root. sudo drops the environment, so the project's own variables are passed on.
-        let mut keep: Vec<String> = std::env::vars_os()
-            .filter_map(|(key, _)| key.into_string().ok())
-            .filter(|key| key.starts_with("DESDE_CERO_"))
-            .collect();
-        keep.push(rootfs::ENV_VAR.to_string());
-        keep.sort();
-        keep.dedup();
-        let mut cmd = Command::new(sudo);
-        cmd.arg(format!("--preserve-env={}", keep.join(",")))
-            .arg("--")
-            .arg(&binary);
-        cmd
-    } else {
-        Command::new(&binary)
-    };
-    if req.stage.needs_rootfs {
-        let dir = rootfs::ensure()?;
-        cmd.env(rootfs::ENV_VAR, dir);
-    }
+    // The build above ran as the user, so target/ stays theirs; only the container runs as
+    // root, with every variable of the project.
+    let mut keep: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| key.starts_with("DESDE_CERO_"))
+        .collect();
+    keep.push(rootfs::ENV_VAR.to_string());
+    keep.sort();
+    keep.dedup();
+    let keep: Vec<&str> = keep.iter().map(String::as_str).collect();
+    let dir = req.stage.needs_rootfs.then(rootfs::ensure).transpose()?;
+    let mut cmd = util::as_root(
+        req.stage.needs_root,
+        &binary,
+        sudo.as_slice(),
+        &keep,
+        dir.as_deref(),
+    );
     cmd.arg("run").args(&req.command);
     // exec: the stage takes over this process, its terminal and its signals, and its exit status
     // is ours. exec only returns on failure.

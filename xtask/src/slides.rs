@@ -27,7 +27,7 @@ mod markdown;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -90,9 +90,8 @@ pub struct Part {
     pub notes: String,
     /// The diff's heading (`What pid adds to uts: code +9 -0, comments +27 -0`).
     pub diff_heading: String,
-    /// The diff from the stage before, plain text, code first (folded), lines wrapped to
-    /// [`DIFF_COLUMNS`].
-    pub diff: String,
+    /// The diff from the stage before, code first (folded).
+    pub diff: Vec<diff::FileDiff>,
     /// Whether the stage installs the syscall filter (it has the `seccomp.rs` step): the one
     /// layer of the picture that is no property of the catalog.
     pub filter: bool,
@@ -192,28 +191,8 @@ fn part(root: &Path, stage: &'static Stage, lang: Lang) -> Result<Part> {
     let demos = notes::demos(&notes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let previous = catalog::previous(stage);
     let counts = diff::stage_counts(root, previous, stage)?;
-    let diff_heading = match previous {
-        Some(prev) => lang.diff_heading(
-            stage.name,
-            prev.name,
-            [
-                counts.code_added,
-                counts.code_removed,
-                counts.comments_added,
-                counts.comments_removed,
-            ],
-        ),
-        None => lang.first_heading(stage.name, counts.code_added, counts.comments_added),
-    };
-    let look = diff::Look {
-        color: false,
-        width: Some(DIFF_COLUMNS),
-        fold: true,
-    };
-    let diff = diff::stages_with(root, previous, stage, &look)?
-        .lines()
-        .map(|line| lang.diff_line(line) + "\n")
-        .collect();
+    let diff_heading = lang.diff_heading(stage.name, previous.map(|p| p.name), counts);
+    let diff = diff::stages(root, previous, stage, true)?;
     let filter = diff::files(root, stage)?
         .iter()
         .any(|f| f.name == "seccomp.rs");
@@ -272,20 +251,10 @@ fn run_demos(parts: &mut [Part]) -> Result<()> {
 /// Runs one demo as `present` does (`<stage> run sh -c '<command>'`, through sudo when it needs
 /// root and we are not), with stdin closed and a time limit, and records its output.
 fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
-    let mut cmd = if stage.needs_root && !util::is_root() {
-        let mut sudo = Command::new("sudo");
-        // -n: never a password prompt in the middle of a build; it fails instead, and says so.
-        sudo.arg("-n")
-            .arg(format!("--preserve-env={}", rootfs::ENV_VAR))
-            .arg("--")
-            .arg(binary);
-        sudo
-    } else {
-        Command::new(binary)
-    };
-    if stage.needs_rootfs {
-        cmd.env(rootfs::ENV_VAR, rootfs);
-    }
+    // -n: never a password prompt in the middle of a build; it fails instead, and says so.
+    let sudo = ["sudo", "-n"];
+    let rootfs = stage.needs_rootfs.then_some(rootfs);
+    let mut cmd = util::as_root(stage.needs_root, binary, &sudo, &[rootfs::ENV_VAR], rootfs);
     cmd.args(["run", "sh", "-c", &demo.command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

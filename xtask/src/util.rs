@@ -1,6 +1,7 @@
 //! Small helpers every subcommand shares: where the project is, how to call cargo, how errors
 //! become exit codes, and how a stage is found and built.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -345,6 +346,44 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// How the xtask runs a stage, or itself again, as root, with the project's variables: `program`
+/// itself when root is not `needed` or we are root, else through `sudo` (its name or path, and
+/// its flags), which drops the environment: the variables named in `keep` are passed on. With
+/// `rootfs`, the root filesystem is given in [`crate::rootfs::ENV_VAR`].
+pub fn as_root<S: AsRef<OsStr>>(
+    needed: bool,
+    program: impl AsRef<OsStr>,
+    sudo: &[S],
+    keep: &[&str],
+    rootfs: Option<&Path>,
+) -> Command {
+    root_command(needed && !is_root(), program, sudo, keep, rootfs)
+}
+
+fn root_command<S: AsRef<OsStr>>(
+    through_sudo: bool,
+    program: impl AsRef<OsStr>,
+    sudo: &[S],
+    keep: &[&str],
+    rootfs: Option<&Path>,
+) -> Command {
+    let mut cmd = match sudo.split_first().filter(|_| through_sudo) {
+        Some((sudo, flags)) => {
+            let mut cmd = Command::new(sudo);
+            cmd.args(flags)
+                .arg(format!("--preserve-env={}", keep.join(",")))
+                .arg("--")
+                .arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    };
+    if let Some(dir) = rootfs {
+        cmd.env(crate::rootfs::ENV_VAR, dir);
+    }
+    cmd
+}
+
 /// The size of the terminal on stdout, as (rows, columns); None off a terminal. Either may be
 /// 0 when the terminal does not say.
 pub fn terminal_size() -> Option<(usize, usize)> {
@@ -387,6 +426,40 @@ pub fn utc_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_root_goes_through_sudo_with_the_variables_kept() {
+        let args = |cmd: &Command| -> Vec<String> {
+            std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let keep = [crate::rootfs::ENV_VAR, "DESDE_CERO_BIN_DIR"];
+        let dir = Path::new("/r");
+        let cmd = root_command(true, "/bin/stage", &["sudo", "-n"], &keep, Some(dir));
+        assert_eq!(
+            args(&cmd),
+            [
+                "sudo",
+                "-n",
+                "--preserve-env=DESDE_CERO_ROOTFS,DESDE_CERO_BIN_DIR",
+                "--",
+                "/bin/stage"
+            ]
+        );
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert_eq!(
+            envs,
+            [(OsStr::new("DESDE_CERO_ROOTFS"), Some(dir.as_os_str()))]
+        );
+        let cmd = root_command(false, "/bin/stage", &["sudo"], &keep, None);
+        assert_eq!(args(&cmd), ["/bin/stage"]);
+        assert_eq!(cmd.get_envs().count(), 0);
+        // No sudo to go through (none found): the program itself.
+        let cmd = root_command(true, "/bin/stage", &[] as &[&str], &keep, None);
+        assert_eq!(args(&cmd), ["/bin/stage"]);
+    }
 
     #[test]
     fn the_date_is_a_date() {

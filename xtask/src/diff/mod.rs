@@ -34,9 +34,10 @@ use catalog::Stage;
 
 use crate::cli;
 
-pub use counts::{stage_counts, Counts};
+pub use counts::{is_comment, stage_counts, Counts};
 pub use files::{source, source_path};
-pub use render::{stages_with, Look};
+pub use render::{folded, pieces, stages, stages_with, FileDiff, Line, Look};
+pub use similar::ChangeTag;
 pub use wrap::{break_line, columns};
 // The rest of what `diff` offered `check` and `present` before the split, called or not today.
 #[allow(unused_imports)]

@@ -43,45 +43,77 @@ pub struct Look {
     pub fold: bool,
 }
 
-/// A diff of `old` (named `old_name`) against `new`, shown as `look` says.
-pub fn render_with(old_name: &str, old: &str, new_name: &str, new: &str, look: &Look) -> String {
-    let mut out = String::new();
-    // `lead`: what a wrapped line's next lines start with, before the marker.
-    let mut paint = |style: &str, text: &str, lead: &str| {
-        let lines = match look.width {
-            Some(width) => break_line(text, width, lead),
-            None => vec![text.to_string()],
-        };
-        for line in lines {
-            if look.color && !style.is_empty() {
-                let _ = writeln!(out, "{style}{line}{}", style::RESET);
-            } else {
-                let _ = writeln!(out, "{line}");
-            }
-        }
-    };
+/// A diff kept as data, one file's: the terminal shows it as text ([`show`]), the deck as HTML.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileDiff {
+    /// The names in the headers: `/dev/null` for the side that has no such file.
+    pub old: String,
+    pub new: String,
+    pub hunks: Vec<Hunk>,
+}
+
+/// A hunk: its `@@` header and its lines, or, folded whole, only how many comment lines it
+/// changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hunk {
+    pub header: String,
+    pub folded: Option<usize>,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Line {
+    /// A line kept (`Equal`), added (`Insert`) or removed (`Delete`), without its line break.
+    Text(ChangeTag, String),
+    /// A run of changed comment lines shown as one: how many.
+    Folded(usize),
+    /// The line before ends the file without a line break.
+    NoNewline,
+}
+
+/// `… 3 comment lines folded`: what a fold shows.
+pub fn folded(n: usize) -> String {
+    format!("… {n} comment line{} folded", if n == 1 { "" } else { "s" })
+}
+
+/// A line of a diff as it is shown, its sign first, broken to `width` (None: whole); the lines
+/// it goes on in start under its text.
+pub fn pieces(kind: ChangeTag, text: &str, width: Option<usize>) -> Vec<String> {
+    let line = format!("{kind}{text}");
+    match width {
+        Some(width) => break_line(&line, width, &line[..line.len() - text.trim_start().len()]),
+        None => vec![line],
+    }
+}
+
+/// The diff of `old` (named `old_name`) against `new`; None when they are the same. With
+/// `fold`, a hunk whose every change is a comment, and a long run of changed comments, fold.
+pub fn diff(old_name: &str, old: &str, new_name: &str, new: &str, fold: bool) -> Option<FileDiff> {
     let diff = TextDiff::from_lines(old, new);
     if diff.ratio() == 1.0 {
-        return String::new();
+        return None;
     }
-    paint(style::BOLD, &format!("--- {old_name}"), "    ");
-    paint(style::BOLD, &format!("+++ {new_name}"), "    ");
     let changed = |c: &similar::Change<&str>| c.tag() != ChangeTag::Equal;
     let comment_or_blank =
         |c: &similar::Change<&str>| c.value().trim().is_empty() || is_comment(c.value());
-    let folded = |n: usize| format!("… {n} comment line{} folded", if n == 1 { "" } else { "s" });
+    let mut hunks = Vec::new();
     for hunk in diff.unified_diff().context_radius(CONTEXT).iter_hunks() {
         let header = hunk.header().to_string();
         let changes: Vec<_> = hunk.iter_changes().collect();
-        if look.fold && changes.iter().all(|c| !changed(c) || comment_or_blank(c)) {
+        if fold && changes.iter().all(|c| !changed(c) || comment_or_blank(c)) {
             let n = changes
                 .iter()
                 .filter(|c| changed(c) && !c.value().trim().is_empty())
                 .count();
-            paint(style::CYAN, &format!("{header} {}", folded(n)), "   ");
+            let lines = Vec::new();
+            hunks.push(Hunk {
+                header,
+                folded: Some(n),
+                lines,
+            });
             continue;
         }
-        paint(style::CYAN, &header, "   ");
+        let mut lines = Vec::new();
         let mut at = 0;
         while at < changes.len() {
             // A run of changed comment (and blank) lines, long enough to be worth a fold, and
@@ -99,51 +131,107 @@ pub fn render_with(old_name: &str, old: &str, new_name: &str, new: &str, look: &
                 && changes
                     .get(at + run)
                     .is_some_and(|c| changed(c) && !comment_or_blank(c));
-            if look.fold && comments >= FOLD_AT_LEAST && !attached {
-                paint(style::CYAN, &format!(" {}", folded(comments)), " ");
+            if fold && comments >= FOLD_AT_LEAST && !attached {
+                lines.push(Line::Folded(comments));
                 at += run;
                 continue;
             }
             let until = at + run.max(1);
             for change in &changes[at..until] {
-                let line = change.value().trim_end_matches(['\n', '\r']);
-                let comment = is_comment(line);
-                let (sign, style) = match change.tag() {
-                    ChangeTag::Equal => (' ', ""),
-                    ChangeTag::Insert if comment => ('+', style::ADDED_COMMENT),
-                    ChangeTag::Insert => ('+', style::ADDED_CODE),
-                    ChangeTag::Delete if comment => ('-', style::REMOVED_COMMENT),
-                    ChangeTag::Delete => ('-', style::REMOVED_CODE),
-                };
-                let indent = &line[..line.len() - line.trim_start().len()];
-                paint(style, &format!("{sign}{line}"), &format!("{sign}{indent}"));
+                let text = change.value().trim_end_matches(['\n', '\r']);
+                lines.push(Line::Text(change.tag(), text.to_string()));
                 if change.missing_newline() {
-                    paint("", "\\ No newline at end of file", "");
+                    lines.push(Line::NoNewline);
                 }
             }
             at = until;
+        }
+        hunks.push(Hunk {
+            header,
+            folded: None,
+            lines,
+        });
+    }
+    let (old, new) = (old_name.to_string(), new_name.to_string());
+    Some(FileDiff { old, new, hunks })
+}
+
+/// Diffs shown as text, as `look` says (its `fold` was the diffs' to follow).
+pub fn show(files: &[FileDiff], look: &Look) -> String {
+    let mut out = String::new();
+    let mut paint = |style: &str, lines: Vec<String>| {
+        for line in lines {
+            if look.color && !style.is_empty() {
+                let _ = writeln!(out, "{style}{line}{}", style::RESET);
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    };
+    // `lead`: what a wrapped line's next lines start with, before the marker.
+    let fit = |text: &str, lead: &str| match look.width {
+        Some(width) => break_line(text, width, lead),
+        None => vec![text.to_string()],
+    };
+    for file in files {
+        paint(style::BOLD, fit(&format!("--- {}", file.old), "    "));
+        paint(style::BOLD, fit(&format!("+++ {}", file.new), "    "));
+        for hunk in &file.hunks {
+            let header = match hunk.folded {
+                Some(n) => format!("{} {}", hunk.header, folded(n)),
+                None => hunk.header.clone(),
+            };
+            paint(style::CYAN, fit(&header, "   "));
+            for line in &hunk.lines {
+                match line {
+                    Line::Text(kind, text) => {
+                        let style = match (kind, is_comment(text)) {
+                            (ChangeTag::Equal, _) => "",
+                            (ChangeTag::Insert, true) => style::ADDED_COMMENT,
+                            (ChangeTag::Insert, false) => style::ADDED_CODE,
+                            (ChangeTag::Delete, true) => style::REMOVED_COMMENT,
+                            (ChangeTag::Delete, false) => style::REMOVED_CODE,
+                        };
+                        paint(style, pieces(*kind, text, look.width));
+                    }
+                    Line::Folded(n) => paint(style::CYAN, fit(&format!(" {}", folded(*n)), " ")),
+                    Line::NoNewline => paint("", fit("\\ No newline at end of file", "")),
+                }
+            }
         }
     }
     out
 }
 
-/// The diff between two stages' sources, every file paired by name, shown as `look` says.
-pub fn stages_with(root: &Path, from: Option<&Stage>, to: &Stage, look: &Look) -> Result<String> {
-    let mut out = String::new();
+/// A diff of `old` (named `old_name`) against `new`, shown as `look` says.
+pub fn render_with(old_name: &str, old: &str, new_name: &str, new: &str, look: &Look) -> String {
+    let file = diff(old_name, old, new_name, new, look.fold);
+    show(file.as_slice(), look)
+}
+
+/// The diff between two stages' sources, every file paired by name, `fold`ed or not.
+pub fn stages(root: &Path, from: Option<&Stage>, to: &Stage, fold: bool) -> Result<Vec<FileDiff>> {
+    let mut out = Vec::new();
     for (old, new) in pairs(root, from, to)? {
         let name = |f: &Option<SourceFile>| {
             f.as_ref()
                 .map_or("/dev/null".to_string(), |f| f.path.display().to_string())
         };
-        out.push_str(&render_with(
+        let text = |f: &Option<SourceFile>| f.as_ref().map_or(String::new(), |f| f.text.clone());
+        out.extend(diff(
             &name(&old),
-            old.as_ref().map_or("", |f| &f.text),
+            &text(&old),
             &name(&new),
-            new.as_ref().map_or("", |f| &f.text),
-            look,
+            &text(&new),
+            fold,
         ));
     }
     Ok(out)
+}
+
+/// The diff between two stages' sources, shown as `look` says.
+pub fn stages_with(root: &Path, from: Option<&Stage>, to: &Stage, look: &Look) -> Result<String> {
+    Ok(show(&stages(root, from, to, look.fold)?, look))
 }
 
 #[cfg(test)]

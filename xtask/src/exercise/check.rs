@@ -59,16 +59,15 @@ pub fn run(stage: &'static Stage, prebuilt: bool) -> Result<u8> {
     };
     if !util::is_root() {
         eprintln!("exercise: running your version needs root: the rest through sudo");
-        let mut sudo = Command::new("sudo");
-        sudo.arg(format!(
-            "--preserve-env={},{},DESDE_CERO_BIN_DIR,CARGO_TARGET_DIR",
+        let keep = [
             rootfs::ENV_VAR,
-            super::ENV_VAR
-        ))
-        .arg("--")
-        .arg(sandbox::xtask()?)
-        .args(["exercise", stage.name, "--check", "--prebuilt"])
-        .env(rootfs::ENV_VAR, &rootfs_dir);
+            super::ENV_VAR,
+            "DESDE_CERO_BIN_DIR",
+            "CARGO_TARGET_DIR",
+        ];
+        let xtask = sandbox::xtask()?;
+        let mut sudo = util::as_root(true, xtask, &["sudo"], &keep, Some(&rootfs_dir));
+        sudo.args(["exercise", stage.name, "--check", "--prebuilt"]);
         return Err(sudo.exec())
             .context("cannot start sudo: run `cargo xtask exercise --check` as root");
     }

@@ -11,6 +11,8 @@
 use anyhow::{bail, Result};
 use catalog::Cut;
 
+use crate::lex::{tokens, Token};
+
 /// The slides' width: an exercise is a slide with a hole in it.
 const WIDTH: usize = 80;
 
@@ -179,86 +181,15 @@ fn function(source: &str, name: &str) -> Result<(usize, usize, usize)> {
 }
 
 /// For each byte of `source`, whether it is code: not in a comment, a string or a character
-/// literal. Enough of Rust's lexical rules for matching braces in the slides.
+/// literal (crate::lex).
 fn code_mask(source: &str) -> Vec<bool> {
-    let b = source.as_bytes();
-    let mut code = vec![true; b.len()];
-    let mut i = 0;
-    let skip = |from: usize, to: usize, code: &mut Vec<bool>| {
-        for c in code.iter_mut().take(to.min(b.len())).skip(from) {
-            *c = false;
-        }
-    };
-    while i < b.len() {
-        let rest = &b[i..];
-        if rest.starts_with(b"//") {
-            let end = source[i..].find('\n').map_or(b.len(), |n| i + n);
-            skip(i, end, &mut code);
-            i = end;
-        } else if rest.starts_with(b"/*") {
-            // Block comments nest in Rust.
-            let (mut depth, mut j) = (0, i);
-            while j < b.len() {
-                if b[j..].starts_with(b"/*") {
-                    depth += 1;
-                    j += 2;
-                } else if b[j..].starts_with(b"*/") {
-                    depth -= 1;
-                    j += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    j += 1;
-                }
-            }
-            skip(i, j, &mut code);
-            i = j;
-        } else if rest[0] == b'r' && (rest.get(1) == Some(&b'"') || rest.get(1) == Some(&b'#')) {
-            // A raw string: r"...", r#"..."#; an `r` ending an identifier is not one.
-            let hashes = rest[1..].iter().take_while(|&&c| c == b'#').count();
-            if rest.get(1 + hashes) != Some(&b'"') || (i > 0 && is_ident(b[i - 1])) {
-                i += 1;
-                continue;
-            }
-            let close = format!("\"{}", "#".repeat(hashes));
-            let start = i + 2 + hashes;
-            let end = source[start..]
-                .find(&close)
-                .map_or(b.len(), |n| start + n + close.len());
-            skip(i, end, &mut code);
-            i = end;
-        } else if rest[0] == b'"' {
-            let mut j = i + 1;
-            while j < b.len() && b[j] != b'"' {
-                j += if b[j] == b'\\' { 2 } else { 1 };
-            }
-            skip(i, j + 1, &mut code);
-            i = j + 1;
-        } else if rest[0] == b'\'' {
-            // A character literal ('x', '\n', '\u{7f}'), or a lifetime ('a), which is code.
-            let end = if rest.get(1) == Some(&b'\\') {
-                source[i + 2..].find('\'').map(|n| i + 2 + n + 1)
-            } else {
-                let len = source[i + 1..].chars().next().map_or(1, char::len_utf8);
-                (b.get(i + 1 + len) == Some(&b'\'')).then_some(i + 2 + len)
-            };
-            match end {
-                Some(end) => {
-                    skip(i, end, &mut code);
-                    i = end;
-                }
-                None => i += 1,
-            }
-        } else {
-            i += 1;
+    let mut code = vec![true; source.len()];
+    for (token, range) in tokens(source) {
+        if matches!(token, Token::Comment | Token::Str | Token::Char) {
+            code[range].fill(false);
         }
     }
     code
-}
-
-fn is_ident(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -91,15 +90,9 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         // user, so target/ stays theirs.
         eprintln!("matrix: the stages need root: running the rest through sudo");
         let exe = std::env::current_exe().context("cannot find the xtask's own binary")?;
-        let mut sudo = Command::new("sudo");
-        sudo.arg(format!(
-            "--preserve-env={},DESDE_CERO_BIN_DIR",
-            rootfs::ENV_VAR
-        ))
-        .arg("--")
-        .arg(exe)
-        .args(["matrix", "--prebuilt"])
-        .env(rootfs::ENV_VAR, &rootfs_dir);
+        let keep = [rootfs::ENV_VAR, "DESDE_CERO_BIN_DIR"];
+        let mut sudo = util::as_root(true, exe, &["sudo"], &keep, Some(&rootfs_dir));
+        sudo.args(["matrix", "--prebuilt"]);
         if json {
             sudo.arg("--json");
         }

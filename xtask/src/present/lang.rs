@@ -8,6 +8,7 @@
 use catalog::{Attack, Property, Stage};
 
 use crate::cli;
+use crate::diff::Counts;
 
 /// A language of the talk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,28 +107,24 @@ impl Lang {
         }
     }
 
-    /// The heading of a stage's diff from the one before: code and comments, added and removed.
-    pub fn diff_heading(self, stage: &str, prev: &str, counts: [usize; 4]) -> String {
-        let [ca, cr, ma, mr] = counts;
-        match self {
-            Lang::En => {
+    /// The heading of a stage's diff from the one before (`prev`): code and comments, added
+    /// and removed; for the first stage, its lines of code and of comments.
+    pub fn diff_heading(self, stage: &str, prev: Option<&str>, counts: Counts) -> String {
+        let (ca, cr) = (counts.code_added, counts.code_removed);
+        let (ma, mr) = (counts.comments_added, counts.comments_removed);
+        match (self, prev) {
+            (Lang::En, Some(prev)) => {
                 format!("What {stage} adds to {prev}: code +{ca} -{cr}, comments +{ma} -{mr}")
             }
-            Lang::Es => format!(
+            (Lang::Es, Some(prev)) => format!(
                 "Lo que {stage} agrega a {prev}: código +{ca} -{cr}, comentarios +{ma} -{mr}"
             ),
-        }
-    }
-
-    /// The heading of the first stage's "diff": its lines of code and of comments.
-    pub fn first_heading(self, stage: &str, code: usize, comments: usize) -> String {
-        match self {
-            Lang::En => {
-                format!("The first stage, {stage}: {code} lines of code, {comments} of comments")
+            (Lang::En, None) => {
+                format!("The first stage, {stage}: {ca} lines of code, {ma} of comments")
             }
-            Lang::Es => format!(
-                "La primera etapa, {stage}: {code} líneas de código, {comments} de comentarios"
-            ),
+            (Lang::Es, None) => {
+                format!("La primera etapa, {stage}: {ca} líneas de código, {ma} de comentarios")
+            }
         }
     }
 

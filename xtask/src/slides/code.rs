@@ -3,107 +3,91 @@
 
 use super::highlight::highlight;
 use super::html::{esc, Page, Row, LINES_PER_PAGE};
-use super::Part;
-use crate::diff;
-use crate::present::lang::Words;
+use super::{Deck, Part, DIFF_COLUMNS};
+use crate::diff::{self, ChangeTag, FileDiff, Line};
+use crate::present::lang::{Lang, Words};
 
 /// Pages of code at most per stage: the story (`main.rs`) first; what does not fit is named on
 /// the last page, with the command that shows it all.
 const MAX_CODE_PAGES: usize = 5;
 
 /// The diff as rows, one a line on the page: file headers, hunk headers, folds, and lines
-/// added, removed or kept, highlighted (comments apart from code).
-fn diff_rows(text: &str, w: &Words) -> Vec<(Option<String>, Row)> {
+/// added, removed or kept, highlighted (comments apart from code), wrapped to [`DIFF_COLUMNS`].
+fn diff_rows(files: &[FileDiff], lang: Lang, w: &Words) -> Vec<(Option<String>, Row)> {
     let mut rows: Vec<(Option<String>, Row)> = Vec::new();
-    let mut file: Option<String> = None;
-    let mut old_name = String::new();
-    let mut comment = false;
-    for line in text.lines() {
-        if let Some(name) = line.strip_prefix("--- ") {
-            old_name = name.to_string();
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("+++ ") {
-            let (name, tag) = if name == "/dev/null" {
-                (
-                    old_name.clone(),
-                    format!(" <em>{}</em>", esc(w.removed_file)),
-                )
-            } else if old_name == "/dev/null" {
-                (name.to_string(), format!(" <em>{}</em>", esc(w.new_file)))
-            } else {
-                (name.to_string(), String::new())
-            };
-            file = Some(name.clone());
-            rows.push((
-                file.clone(),
-                Row {
-                    class: "file",
-                    html: format!("{}{tag}", esc(&name)),
-                },
-            ));
-            continue;
-        }
-        if line.starts_with("\\ ") {
-            continue;
-        }
-        let row = if line.starts_with("@@") {
-            comment = false;
-            Row {
-                class: if line.contains('…') { "fold" } else { "hunk" },
-                html: esc(line),
-            }
-        } else if line.starts_with(" …") {
-            Row {
-                class: "fold",
-                html: esc(line.trim_start()),
-            }
+    let row = |class, html| Row { class, html };
+    let cont = diff::CONTINUED.trim_end();
+    for file_diff in files {
+        let (name, tag) = if file_diff.new == "/dev/null" {
+            (&file_diff.old, format!(" <em>{}</em>", esc(w.removed_file)))
+        } else if file_diff.old == "/dev/null" {
+            (&file_diff.new, format!(" <em>{}</em>", esc(w.new_file)))
         } else {
-            let (sign, rest) = line.split_at(line.chars().next().map_or(0, char::len_utf8));
-            let body = rest.trim_start();
-            let continued = body.starts_with(diff::CONTINUED.trim_end());
-            if !continued {
-                comment = rest.trim_start().starts_with("//");
-            }
-            let class = match (sign, comment) {
-                ("+", false) => "add",
-                ("+", true) => "add com",
-                ("-", false) => "del",
-                ("-", true) => "del com",
-                (_, true) => "ctx com",
-                _ => "ctx",
-            };
-            let code = if comment {
-                format!("<span class=\"c\">{}</span>", esc(rest))
-            } else if continued {
-                let indent = &rest[..rest.len() - body.len()];
-                let tail = body.trim_start_matches(diff::CONTINUED.trim_end());
-                format!(
-                    "{}<span class=\"cont\">{}</span>{}",
-                    esc(indent),
-                    esc(diff::CONTINUED.trim_end()),
-                    highlight(tail)
-                )
-            } else {
-                highlight(rest)
-            };
-            Row {
-                class,
-                html: format!("<span class=\"sign\">{}</span>{code}", esc(sign)),
-            }
+            (&file_diff.new, String::new())
         };
-        rows.push((file.clone(), row));
+        let file = Some(name.clone());
+        rows.push((file.clone(), row("file", format!("{}{tag}", esc(name)))));
+        for hunk in &file_diff.hunks {
+            rows.push(match hunk.folded {
+                Some(n) => {
+                    let header = format!("{} {}", hunk.header, diff::folded(n));
+                    (file.clone(), row("fold", esc(&lang.diff_line(&header))))
+                }
+                None => (file.clone(), row("hunk", esc(&hunk.header))),
+            });
+            for line in &hunk.lines {
+                let (kind, text) = match line {
+                    Line::Text(kind, text) => (*kind, text),
+                    Line::Folded(n) => {
+                        let html = esc(&lang.diff_line(&diff::folded(*n)));
+                        rows.push((file.clone(), row("fold", html)));
+                        continue;
+                    }
+                    Line::NoNewline => continue,
+                };
+                let comment = diff::is_comment(text);
+                let class = match (kind, comment) {
+                    (ChangeTag::Insert, false) => "add",
+                    (ChangeTag::Insert, true) => "add com",
+                    (ChangeTag::Delete, false) => "del",
+                    (ChangeTag::Delete, true) => "del com",
+                    (ChangeTag::Equal, true) => "ctx com",
+                    (ChangeTag::Equal, false) => "ctx",
+                };
+                for piece in diff::pieces(kind, text, Some(DIFF_COLUMNS)) {
+                    // After the sign: the text, or on the lines it goes on in, the marker first.
+                    let rest = &piece[1..];
+                    let body = rest.trim_start();
+                    let code = if comment {
+                        format!("<span class=\"c\">{}</span>", esc(rest))
+                    } else if let Some(tail) = body.strip_prefix(cont) {
+                        let indent = &rest[..rest.len() - body.len()];
+                        format!(
+                            "{}<span class=\"cont\">{}</span>{}",
+                            esc(indent),
+                            esc(cont),
+                            highlight(tail)
+                        )
+                    } else {
+                        highlight(rest)
+                    };
+                    let sign = esc(&kind.to_string());
+                    let html = format!("<span class=\"sign\">{sign}</span>{code}");
+                    rows.push((file.clone(), row(class, html)));
+                }
+            }
+        }
     }
     rows
 }
 
-pub(super) fn code_pages(part: &Part, w: &Words) -> Vec<Page> {
+pub(super) fn code_pages(deck: &Deck, part: &Part, w: &Words) -> Vec<Page> {
     let stage = part.stage;
     // Pages of LINES_PER_PAGE rows; a page that starts inside a file says which, and a file's
     // or a hunk's header never ends a page.
     let mut pages: Vec<Vec<Row>> = Vec::new();
     let mut current: Vec<Row> = Vec::new();
-    for (file, row) in diff_rows(&part.diff, w) {
+    for (file, row) in diff_rows(&part.diff, deck.lang, w) {
         let heads = matches!(row.class, "file" | "hunk");
         let room = LINES_PER_PAGE - current.len();
         if room == 0 || (heads && room <= 1) {

@@ -217,7 +217,7 @@ fn stage_slide(deck: &Deck, part: &Part, before: Option<&Part>, w: &Words) -> Sl
             html: isolation(part, lang, w),
         },
     ];
-    pages.extend(code_pages(part, w));
+    pages.extend(code_pages(deck, part, w));
     pages.extend(demo_pages(deck, part, w));
     Slide {
         name: stage.name.to_string(),
