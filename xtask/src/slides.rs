@@ -32,8 +32,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use catalog::notes::{self, Demo};
 use catalog::Stage;
+use notes::Demo;
 
 use crate::diff;
 use crate::present::lang::{self, Lang};

@@ -4,8 +4,6 @@
 //! here and nowhere else: the xtask, the tests and the README table are checked against this
 //! table. Adding a stage means one entry here plus one crate under `slides/`.
 
-pub mod notes;
-
 use std::fmt;
 
 /// An isolation property a process inside a container can have, as the probe observes it.

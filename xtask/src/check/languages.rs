@@ -6,6 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use notes::{Block, Code};
 
 use super::{table, TABLE_BEGIN, TABLE_END};
 
@@ -166,25 +167,24 @@ struct Shape {
 
 fn shape(markdown: &str) -> Shape {
     let mut shape = Shape::default();
-    let mut fence: Option<(String, usize, String)> = None;
-    for (i, line) in markdown.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-        if let Some((marker, start, mut block)) = fence.take() {
-            block.push_str(line);
-            block.push('\n');
-            if trimmed.starts_with(marker.as_str()) && trimmed.trim_matches('`').trim().is_empty() {
-                shape.blocks.push((start, shape.headings.len(), block));
-            } else {
-                fence = Some((marker, start, block));
+    for block in notes::blocks(markdown) {
+        match block {
+            Block::Heading { level, line, .. } => shape.headings.push((line, level)),
+            Block::Code(Code {
+                open,
+                line,
+                lines,
+                close: Some(close),
+            }) => {
+                let text: String = [open]
+                    .iter()
+                    .chain(&lines)
+                    .chain([&close])
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                shape.blocks.push((line, shape.headings.len(), text));
             }
-        } else if ticks >= 3 {
-            fence = Some((trimmed[..ticks].to_string(), i + 1, format!("{line}\n")));
-        } else if let Some(rest) = line.strip_prefix('#') {
-            let level = 1 + rest.len() - rest.trim_start_matches('#').len();
-            if rest[level - 1..].starts_with(' ') {
-                shape.headings.push((i + 1, level));
-            }
+            _ => {}
         }
     }
     shape
@@ -240,20 +240,15 @@ fn same_shape(en_path: &Path, en: &str, es_path: &Path, es: &str) -> Vec<String>
 /// The `cargo xtask` commands a README shows in `code spans` (outside its fenced blocks, which
 /// [`same_shape`] compares), each once, in order.
 fn commands(markdown: &str) -> Vec<String> {
-    let mut prose = Vec::new();
-    let mut fence: Option<&str> = None;
-    for line in markdown.lines() {
-        let trimmed = line.trim_start();
-        let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-        match fence {
-            Some(marker) if trimmed.starts_with(marker) && trimmed.trim_matches('`').is_empty() => {
-                fence = None
-            }
-            Some(_) => {}
-            None if ticks >= 3 => fence = Some(&trimmed[..ticks]),
-            None => prose.push(line),
-        }
-    }
+    let blocks = notes::blocks(markdown);
+    let prose: Vec<&str> = blocks
+        .iter()
+        .filter_map(|block| match block {
+            Block::Heading { text, .. } | Block::Row(text) => Some(*text),
+            Block::Paragraph(text) | Block::Item(text) => Some(text.as_str()),
+            Block::Blank | Block::Code(_) => None,
+        })
+        .collect();
     let prose = prose.join(" ");
     let mut out: Vec<String> = Vec::new();
     for (i, span) in prose.split('`').enumerate() {

@@ -5,7 +5,7 @@
 //!   `src/main.rs` whose first line is `//! # Stage <number> — <name>: …`. No folder under
 //!   `slides/` is left out of the catalog.
 //! - Every stage has its notes, `slides/<name>/README.md`: a `# Stage <number> — <name>: …`
-//!   title, links to man7.org man pages, at least one demo block (see `catalog::notes`) and a
+//!   title, links to man7.org man pages, at least one demo block (see crates/notes) and a
 //!   `## Try this` exercise.
 //! - README.md's stage table, between `<!-- stages:begin -->` and `<!-- stages:end -->`, is the
 //!   catalog's (`--fix` writes it).
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use catalog::{notes, Stage};
+use catalog::Stage;
 
 use crate::util;
 use crate::{cli, diff};
