@@ -5,10 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use notes::{Block, Code};
 
-use super::{table, TABLE_BEGIN, TABLE_END};
+use super::{ensure_table, table};
 
 /// The README in Spanish; its stage table has the same markers as README.md's.
 const README_ES: &str = "README.es.md";
@@ -86,7 +86,7 @@ pub(super) fn languages(root: &Path, fix: bool) -> Result<Vec<String>> {
     for extra in es_commands.iter().filter(|c| !en_commands.contains(c)) {
         problems.push(format!("{README_ES}: `{extra}` is not in README.md"));
     }
-    problems.extend(readme_es_table(root, &es, fix)?);
+    problems.extend(ensure_table(root, README_ES, &es, &table_es(root), fix)?);
     Ok(problems)
 }
 
@@ -125,36 +125,6 @@ pub fn table_es(root: &Path) -> String {
         out.push('\n');
     }
     out
-}
-
-/// README.es.md's table against [`table_es`]; with `fix`, rewrites it.
-fn readme_es_table(root: &Path, text: &str, fix: bool) -> Result<Vec<String>> {
-    let (Some(begin), Some(end)) = (text.find(TABLE_BEGIN), text.find(TABLE_END)) else {
-        return Ok(vec![format!(
-            "{README_ES}: no stage table: put the lines `{TABLE_BEGIN}` and `{TABLE_END}` where \
-             it goes, then run `cargo xtask check --fix`"
-        )]);
-    };
-    let inside = begin + TABLE_BEGIN.len();
-    if end < inside {
-        return Ok(vec![format!(
-            "{README_ES}: `{TABLE_END}` comes before `{TABLE_BEGIN}`"
-        )]);
-    }
-    let want = table_es(root);
-    if text[inside..end].trim() == want.trim() {
-        return Ok(Vec::new());
-    }
-    if fix {
-        let path = root.join(README_ES);
-        let fixed = format!("{}\n{want}{}", &text[..inside], &text[end..]);
-        fs::write(&path, fixed).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("check: {README_ES}: stage table rewritten from the catalog");
-        return Ok(Vec::new());
-    }
-    Ok(vec![format!(
-        "{README_ES}: the stage table differs from the catalog: run `cargo xtask check --fix`"
-    )])
 }
 
 /// What a Markdown file is made of, for comparing two languages: its headings (line, level) and
