@@ -148,10 +148,8 @@ fn replace(path: &Path, text: &str) -> Result<()> {
     let Ok(new) = util::between(&old, (BEGIN, END), &format!("{text}\n")) else {
         bail!("{}: no `{BEGIN}` … `{END}` pair", path.display());
     };
-    match new {
-        Some(new) => {
-            fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
-        }
-        None => Ok(()),
+    if let Some(new) = new {
+        fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Result;
-use notes::{Block, Code};
+use notes::Block;
 
 use super::{ensure_table, table};
 
@@ -140,19 +140,10 @@ fn shape(markdown: &str) -> Shape {
     for block in notes::blocks(markdown) {
         match block {
             Block::Heading { level, line, .. } => shape.headings.push((line, level)),
-            Block::Code(Code {
-                open,
-                line,
-                lines,
-                close: Some(close),
-            }) => {
-                let text: String = [open]
-                    .iter()
-                    .chain(&lines)
-                    .chain([&close])
-                    .map(|l| format!("{l}\n"))
-                    .collect();
-                shape.blocks.push((line, shape.headings.len(), text));
+            Block::Code(code) if code.close.is_some() => {
+                let lines = [code.open].into_iter().chain(code.lines).chain(code.close);
+                let text = lines.map(|l| format!("{l}\n")).collect();
+                shape.blocks.push((code.line, shape.headings.len(), text));
             }
             _ => {}
         }

@@ -18,67 +18,52 @@ pub enum Rendered {
 /// the commands (they run live after the diff, where their output shows).
 pub fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
     let mut lines = Vec::new();
-    let verbatim = |line: &str, lines: &mut Vec<Rendered>| {
-        let indent = &line[..line.len() - line.trim_start().len()];
-        lines.extend(
-            break_line(line, width, indent)
-                .into_iter()
-                .map(Rendered::Text),
-        );
-    };
+    let verbatim =
+        |line: &str| break_line(line, width, &line[..line.len() - line.trim_start().len()]);
     for block in notes::blocks(markdown) {
-        match block {
-            Block::Heading { level: 1, .. } => {} // the title
+        let texts = match block {
+            Block::Heading { level: 1, .. } => continue, // the title
             Block::Heading { text, .. } => {
-                lines.extend(wrap(text, width, "").into_iter().map(Rendered::Heading))
+                lines.extend(wrap(text, width, "").into_iter().map(Rendered::Heading));
+                continue;
             }
-            Block::Paragraph(text) => lines.extend(
-                wrap(&strip_links(&text), width, "")
-                    .into_iter()
-                    .map(Rendered::Text),
-            ),
+            Block::Paragraph(text) => wrap(&strip_links(&text), width, ""),
             Block::Item(text) => {
-                for (i, line) in wrap(&strip_links(&text), width, "  ")
-                    .into_iter()
-                    .enumerate()
-                {
-                    let line = if i == 0 {
-                        format!("- {}", &line[2..])
-                    } else {
-                        line
-                    };
-                    lines.push(Rendered::Text(line));
+                let mut item = wrap(&strip_links(&text), width, "  ");
+                if let Some(first) = item.first_mut() {
+                    first.replace_range(..2, "- ");
                 }
+                item
             }
-            Block::Row(row) => verbatim(row, &mut lines),
-            Block::Blank => {
+            Block::Row(row) => verbatim(row),
+            Block::Blank
                 if lines
                     .last()
-                    .is_some_and(|l| *l != Rendered::Text(String::new()))
-                {
-                    lines.push(Rendered::Text(String::new()));
-                }
+                    .is_some_and(|l| *l != Rendered::Text(String::new())) =>
+            {
+                vec![String::new()]
             }
-            // Of a demo, only the commands: their output comes live, after the diff.
-            Block::Code(code) if code.demo().is_some() => {
-                for command in code
-                    .lines
-                    .iter()
-                    .filter_map(|l| l.trim_end().strip_prefix("$ "))
-                {
-                    for piece in command_lines(command, width.saturating_sub(4)) {
-                        lines.push(Rendered::Text(format!("    {piece}")));
+            Block::Blank => continue,
+            Block::Code(code) => {
+                let demo = code.demo().is_some();
+                let mut texts = Vec::new();
+                for line in code.lines.iter().map(|l| l.trim_end()) {
+                    match line.strip_prefix("$ ") {
+                        // Of a demo, only the commands: their output comes live, after the diff.
+                        Some(command) if demo => texts.extend(
+                            command_lines(command, width.saturating_sub(4))
+                                .into_iter()
+                                .map(|p| format!("    {p}")),
+                        ),
+                        _ if demo => {}
+                        _ => texts.extend(verbatim(&format!("    {line}"))),
                     }
                 }
-                lines.push(Rendered::Text(String::new()));
+                texts.push(String::new());
+                texts
             }
-            Block::Code(code) => {
-                for line in &code.lines {
-                    verbatim(&format!("    {}", line.trim_end()), &mut lines);
-                }
-                lines.push(Rendered::Text(String::new()));
-            }
-        }
+        };
+        lines.extend(texts.into_iter().map(Rendered::Text));
     }
     while lines.last() == Some(&Rendered::Text(String::new())) {
         lines.pop();
