@@ -42,8 +42,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result};
-use catalog::notes::{self, Demo};
 use catalog::Stage;
+use notes::Demo;
 
 use crate::cli;
 use crate::diff;

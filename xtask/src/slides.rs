@@ -31,8 +31,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use catalog::notes::{self, Demo};
 use catalog::Stage;
+use notes::Demo;
 
 use crate::diff;
 use crate::present::lang::{self, Lang};

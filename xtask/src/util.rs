@@ -423,6 +423,33 @@ pub fn utc_now() -> String {
     )
 }
 
+/// How a file's generated region is not there: a marker missing, or the end before the begin.
+#[derive(Debug, PartialEq)]
+pub enum Markers {
+    Missing,
+    Reversed,
+}
+
+/// `text` with its generated region (README's stage tables, the bench's run) made `want`: what
+/// lies between the first `begin` and the first `end` marker, each kept on its line. `Ok(None)`
+/// when it already reads `want` (blank lines around it aside): rust-analyzer's
+/// `ensure_file_contents`, for part of a file; the caller writes, or says it is out of date.
+pub fn between(
+    text: &str,
+    (begin, end): (&str, &str),
+    want: &str,
+) -> Result<Option<String>, Markers> {
+    let (Some(start), Some(stop)) = (text.find(begin), text.find(end)) else {
+        return Err(Markers::Missing);
+    };
+    let inside = start + begin.len();
+    if stop < inside {
+        return Err(Markers::Reversed);
+    }
+    Ok((text[inside..stop].trim() != want.trim())
+        .then(|| format!("{}\n{want}{}", &text[..inside], &text[stop..])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +486,24 @@ mod tests {
         // No sudo to go through (none found): the program itself.
         let cmd = root_command(true, "/bin/stage", &[] as &[&str], &keep, None);
         assert_eq!(args(&cmd), ["/bin/stage"]);
+    }
+
+    #[test]
+    fn only_the_text_between_the_markers_changes() {
+        let old = "intro\n<b>\nold table\n<e>\noutro\n";
+        let new = between(old, ("<b>", "<e>"), "new table\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(new, "intro\n<b>\nnew table\n<e>\noutro\n");
+        assert_eq!(between(&new, ("<b>", "<e>"), "new table\n"), Ok(None));
+        assert_eq!(
+            between("no markers", ("<b>", "<e>"), "x"),
+            Err(Markers::Missing)
+        );
+        assert_eq!(
+            between("<e><b>", ("<b>", "<e>"), "x"),
+            Err(Markers::Reversed)
+        );
     }
 
     #[test]

@@ -6,7 +6,6 @@
 
 mod exercise;
 mod isolation;
-pub mod notes;
 
 pub use exercise::{Budget, Cut, DEFAULT_DIFF_BUDGET};
 pub use isolation::{AboutAttack, AboutProperty, Attack, Property, ATTACKS, PROPERTIES};

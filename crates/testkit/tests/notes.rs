@@ -1,13 +1,13 @@
 //! The slide notes cannot drift from the code: every demo block of every stage's notes
-//! (`slides/<stage>/README.md`, format in `catalog::notes`) is run inside that stage, exactly as
+//! (`slides/<stage>/README.md`, format in crates/notes) is run inside that stage, exactly as
 //! `cargo xtask present` runs it (`<stage> run sh -c '<command>'`), and must print what the notes
 //! show and exit with the status they promise. Stages come from the catalog, so a new stage's
 //! notes are tested as soon as it is in the catalog.
 
 use std::fs;
 
-use catalog::notes::{self, Demo};
 use catalog::Stage;
+use notes::Demo;
 use testkit::LeakCheck;
 
 /// Runs one demo in its stage; `Err` says what differs.

@@ -279,7 +279,7 @@ impl Walk {
                     .join(self.notes_file),
             )
             .unwrap();
-            for demo in catalog::notes::demos(&notes).unwrap() {
+            for demo in notes::demos(&notes).unwrap() {
                 assert!(
                     joined[from..].contains(&format!("$ {}", demo.command)),
                     "{title}: demo `{}` not shown",

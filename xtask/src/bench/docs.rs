@@ -138,28 +138,11 @@ fn table(report: &Report, lang: Lang) -> Result<String> {
 fn replace(path: &Path, text: &str) -> Result<()> {
     let old =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let new = between(&old, text)
-        .with_context(|| format!("{}: no `{BEGIN}` … `{END}` pair", path.display()))?;
-    fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `old` with the text between its markers replaced by `text` (markers kept, each on its line).
-fn between(old: &str, text: &str) -> Option<String> {
-    let start = old.find(BEGIN)? + BEGIN.len();
-    let end = start + old[start..].find(END)?;
-    Some(format!("{}\n{text}\n{}", &old[..start], &old[end..]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_text_between_the_markers_changes() {
-        let old = format!("intro\n{BEGIN}\nold table\n{END}\noutro\n");
-        let new = between(&old, "new table").unwrap();
-        assert_eq!(new, format!("intro\n{BEGIN}\nnew table\n{END}\noutro\n"));
-        assert_eq!(between(&new, "new table").unwrap(), new, "idempotent");
-        assert!(between("no markers", "x").is_none());
+    let Ok(new) = util::between(&old, (BEGIN, END), &format!("{text}\n")) else {
+        bail!("{}: no `{BEGIN}` … `{END}` pair", path.display());
+    };
+    if let Some(new) = new {
+        fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    Ok(())
 }

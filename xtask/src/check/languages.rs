@@ -5,9 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use notes::Block;
 
-use super::{table, TABLE_BEGIN, TABLE_END};
+use super::{ensure_table, table};
 
 /// The README in Spanish; its stage table has the same markers as README.md's.
 const README_ES: &str = "README.es.md";
@@ -85,7 +86,7 @@ pub(super) fn languages(root: &Path, fix: bool) -> Result<Vec<String>> {
     for extra in es_commands.iter().filter(|c| !en_commands.contains(c)) {
         problems.push(format!("{README_ES}: `{extra}` is not in README.md"));
     }
-    problems.extend(readme_es_table(root, &es, fix)?);
+    problems.extend(ensure_table(root, README_ES, &es, &table_es(root), fix)?);
     Ok(problems)
 }
 
@@ -127,36 +128,6 @@ pub fn table_es(root: &Path) -> String {
     out
 }
 
-/// README.es.md's table against [`table_es`]; with `fix`, rewrites it.
-fn readme_es_table(root: &Path, text: &str, fix: bool) -> Result<Vec<String>> {
-    let (Some(begin), Some(end)) = (text.find(TABLE_BEGIN), text.find(TABLE_END)) else {
-        return Ok(vec![format!(
-            "{README_ES}: no stage table: put the lines `{TABLE_BEGIN}` and `{TABLE_END}` where \
-             it goes, then run `cargo xtask check --fix`"
-        )]);
-    };
-    let inside = begin + TABLE_BEGIN.len();
-    if end < inside {
-        return Ok(vec![format!(
-            "{README_ES}: `{TABLE_END}` comes before `{TABLE_BEGIN}`"
-        )]);
-    }
-    let want = table_es(root);
-    if text[inside..end].trim() == want.trim() {
-        return Ok(Vec::new());
-    }
-    if fix {
-        let path = root.join(README_ES);
-        let fixed = format!("{}\n{want}{}", &text[..inside], &text[end..]);
-        fs::write(&path, fixed).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("check: {README_ES}: stage table rewritten from the catalog");
-        return Ok(Vec::new());
-    }
-    Ok(vec![format!(
-        "{README_ES}: the stage table differs from the catalog: run `cargo xtask check --fix`"
-    )])
-}
-
 /// What a Markdown file is made of, for comparing two languages: its headings (line, level) and
 /// its fenced blocks (line, the section they are in, the whole block).
 #[derive(Default)]
@@ -167,25 +138,15 @@ struct Shape {
 
 fn shape(markdown: &str) -> Shape {
     let mut shape = Shape::default();
-    let mut fence: Option<(String, usize, String)> = None;
-    for (i, line) in markdown.lines().enumerate() {
-        let trimmed = line.trim_start();
-        let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-        if let Some((marker, start, mut block)) = fence.take() {
-            block.push_str(line);
-            block.push('\n');
-            if trimmed.starts_with(marker.as_str()) && trimmed.trim_matches('`').trim().is_empty() {
-                shape.blocks.push((start, shape.headings.len(), block));
-            } else {
-                fence = Some((marker, start, block));
+    for block in notes::blocks(markdown) {
+        match block {
+            Block::Heading { level, line, .. } => shape.headings.push((line, level)),
+            Block::Code(code) if code.close.is_some() => {
+                let lines = [code.open].into_iter().chain(code.lines).chain(code.close);
+                let text = lines.map(|l| format!("{l}\n")).collect();
+                shape.blocks.push((code.line, shape.headings.len(), text));
             }
-        } else if ticks >= 3 {
-            fence = Some((trimmed[..ticks].to_string(), i + 1, format!("{line}\n")));
-        } else if let Some(rest) = line.strip_prefix('#') {
-            let level = 1 + rest.len() - rest.trim_start_matches('#').len();
-            if rest[level - 1..].starts_with(' ') {
-                shape.headings.push((i + 1, level));
-            }
+            _ => {}
         }
     }
     shape
@@ -241,20 +202,15 @@ fn same_shape(en_path: &Path, en: &str, es_path: &Path, es: &str) -> Vec<String>
 /// The `cargo xtask` commands a README shows in `code spans` (outside its fenced blocks, which
 /// [`same_shape`] compares), each once, in order.
 fn commands(markdown: &str) -> Vec<String> {
-    let mut prose = Vec::new();
-    let mut fence: Option<&str> = None;
-    for line in markdown.lines() {
-        let trimmed = line.trim_start();
-        let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-        match fence {
-            Some(marker) if trimmed.starts_with(marker) && trimmed.trim_matches('`').is_empty() => {
-                fence = None
-            }
-            Some(_) => {}
-            None if ticks >= 3 => fence = Some(&trimmed[..ticks]),
-            None => prose.push(line),
-        }
-    }
+    let blocks = notes::blocks(markdown);
+    let prose: Vec<&str> = blocks
+        .iter()
+        .filter_map(|block| match block {
+            Block::Heading { text, .. } | Block::Row(text) => Some(*text),
+            Block::Paragraph(text) | Block::Item(text) => Some(text.as_str()),
+            Block::Blank | Block::Code(_) => None,
+        })
+        .collect();
     let prose = prose.join(" ");
     let mut out: Vec<String> = Vec::new();
     for (i, span) in prose.split('`').enumerate() {

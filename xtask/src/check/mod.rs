@@ -5,7 +5,7 @@
 //!   `src/main.rs` whose first line is `//! # Stage <number> — <name>: …`. No folder under
 //!   `slides/` is left out of the catalog.
 //! - Every stage has its notes, `slides/<name>/README.md`: a `# Stage <number> — <name>: …`
-//!   title, links to man7.org man pages, at least one demo block (see `catalog::notes`) and a
+//!   title, links to man7.org man pages, at least one demo block (see crates/notes) and a
 //!   `## Try this` exercise.
 //! - README.md's stage table, between `<!-- stages:begin -->` and `<!-- stages:end -->`, is the
 //!   catalog's (`--fix` writes it).
@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use catalog::{notes, Stage};
+use catalog::Stage;
 
 use crate::util;
 use crate::{cli, diff};
@@ -51,8 +51,8 @@ pub const CLI: cli::Command = cli::Command {
 };
 
 /// The markers around README.md's stage table.
-pub const TABLE_BEGIN: &str = "<!-- stages:begin -->";
-pub const TABLE_END: &str = "<!-- stages:end -->";
+const TABLE_BEGIN: &str = "<!-- stages:begin -->";
+const TABLE_END: &str = "<!-- stages:end -->";
 
 struct Options {
     root: PathBuf,
@@ -298,38 +298,35 @@ pub fn story_lines(main_rs: &str) -> Option<usize> {
     Some(end + 1)
 }
 
-/// README.md's table against the catalog; with `fix`, rewrites it.
+/// README.md's table against the catalog.
 fn readme(root: &Path, fix: bool) -> Result<Vec<String>> {
-    let path = root.join("README.md");
-    let Ok(text) = fs::read_to_string(&path) else {
+    let Ok(text) = fs::read_to_string(root.join("README.md")) else {
         return Ok(vec!["README.md: missing".to_string()]);
     };
-    let (Some(begin), Some(end)) = (text.find(TABLE_BEGIN), text.find(TABLE_END)) else {
-        return Ok(vec![format!(
-            "README.md: no stage table: put the lines `{TABLE_BEGIN}` and `{TABLE_END}` where it \
-             goes, then run `cargo xtask check --fix`"
-        )]);
+    ensure_table(root, "README.md", &text, &table(root), fix)
+}
+
+/// A README's stage table, between [`TABLE_BEGIN`] and [`TABLE_END`], against `want`; with
+/// `fix`, rewrites it.
+fn ensure_table(root: &Path, name: &str, text: &str, want: &str, fix: bool) -> Result<Vec<String>> {
+    let problem = match util::between(text, (TABLE_BEGIN, TABLE_END), want) {
+        Ok(None) => return Ok(Vec::new()),
+        Ok(Some(fixed)) if fix => {
+            let path = root.join(name);
+            fs::write(&path, fixed).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("check: {name}: stage table rewritten from the catalog");
+            return Ok(Vec::new());
+        }
+        Ok(Some(_)) => {
+            "the stage table differs from the catalog: run `cargo xtask check --fix`".to_string()
+        }
+        Err(util::Markers::Missing) => format!(
+            "no stage table: put the lines `{TABLE_BEGIN}` and `{TABLE_END}` where it goes, then \
+             run `cargo xtask check --fix`"
+        ),
+        Err(util::Markers::Reversed) => format!("`{TABLE_END}` comes before `{TABLE_BEGIN}`"),
     };
-    let inside = begin + TABLE_BEGIN.len();
-    if end < inside {
-        return Ok(vec![format!(
-            "README.md: `{TABLE_END}` comes before `{TABLE_BEGIN}`"
-        )]);
-    }
-    let want = table(root);
-    if text[inside..end].trim() == want.trim() {
-        return Ok(Vec::new());
-    }
-    if fix {
-        let fixed = format!("{}\n{want}{}", &text[..inside], &text[end..]);
-        fs::write(&path, fixed).with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("check: README.md: stage table rewritten from the catalog");
-        return Ok(Vec::new());
-    }
-    Ok(vec![
-        "README.md: the stage table differs from the catalog: run `cargo xtask check --fix`"
-            .to_string(),
-    ])
+    Ok(vec![format!("{name}: {problem}")])
 }
 
 /// Each step's diff: not empty, within its budget of lines of code.

@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use catalog::{notes, Attack, Property, Stage};
+use catalog::{Attack, Property, Stage};
 use serde_json::Value;
 
 use super::sandbox::{self, Ran, Sandbox};

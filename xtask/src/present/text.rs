@@ -1,7 +1,7 @@
 //! The talk's text made to fit the screen: the notes rendered from Markdown and wrapped, and a
 //! demo's command broken as a shell would read it.
 
-use catalog::notes;
+use notes::Block;
 
 use crate::diff::{break_line, columns};
 
@@ -18,101 +18,53 @@ pub enum Rendered {
 /// the commands (they run live after the diff, where their output shows).
 pub fn render_notes(markdown: &str, width: usize) -> Vec<Rendered> {
     let mut lines = Vec::new();
-    let mut paragraph = String::new();
-    let mut indent = "";
-    let mut fence: Option<(String, bool)> = None;
-    let flush = |paragraph: &mut String, indent: &str, lines: &mut Vec<Rendered>| {
-        if !paragraph.is_empty() {
-            let first = indent.replace("  ", "- ");
-            for (i, line) in wrap(&strip_links(paragraph), width, indent)
-                .into_iter()
-                .enumerate()
-            {
-                let line = if i == 0 && !indent.is_empty() {
-                    format!("{first}{}", &line[indent.len()..])
-                } else {
-                    line
-                };
-                lines.push(Rendered::Text(line));
+    let verbatim =
+        |line: &str| break_line(line, width, &line[..line.len() - line.trim_start().len()]);
+    for block in notes::blocks(markdown) {
+        let texts = match block {
+            Block::Heading { level: 1, .. } => continue, // the title
+            Block::Heading { text, .. } => {
+                lines.extend(wrap(text, width, "").into_iter().map(Rendered::Heading));
+                continue;
             }
-            paragraph.clear();
-        }
-    };
-    let verbatim = |line: &str, lines: &mut Vec<Rendered>| {
-        let indent = &line[..line.len() - line.trim_start().len()];
-        for piece in break_line(line, width, indent) {
-            lines.push(Rendered::Text(piece));
-        }
-    };
-    for raw in markdown.lines() {
-        let line = raw.trim_end();
-        if let Some((ticks, is_demo)) = &fence {
-            if line.trim_start().starts_with(ticks.as_str())
-                && line.trim().trim_matches('`').is_empty()
-            {
-                lines.push(Rendered::Text(String::new()));
-                fence = None;
-            } else if !is_demo {
-                verbatim(&format!("    {line}"), &mut lines);
-            } else if let Some(command) = line.strip_prefix("$ ") {
-                // Of a demo, only the command: its output comes live, after the diff.
-                for piece in command_lines(command, width.saturating_sub(4)) {
-                    lines.push(Rendered::Text(format!("    {piece}")));
+            Block::Paragraph(text) => wrap(&strip_links(&text), width, ""),
+            Block::Item(text) => {
+                let mut item = wrap(&strip_links(&text), width, "  ");
+                if let Some(first) = item.first_mut() {
+                    first.replace_range(..2, "- ");
                 }
+                item
             }
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") {
-            flush(&mut paragraph, indent, &mut lines);
-            let ticks_len = trimmed.len() - trimmed.trim_start_matches('`').len();
-            let is_demo = notes::demo_fence(&trimmed[ticks_len..]).is_some();
-            fence = Some((trimmed[..ticks_len].to_string(), is_demo));
-            continue;
-        }
-        if line.is_empty() {
-            flush(&mut paragraph, indent, &mut lines);
-            if lines
-                .last()
-                .is_some_and(|l| *l != Rendered::Text(String::new()))
+            Block::Row(row) => verbatim(row),
+            Block::Blank
+                if lines
+                    .last()
+                    .is_some_and(|l| *l != Rendered::Text(String::new())) =>
             {
-                lines.push(Rendered::Text(String::new()));
+                vec![String::new()]
             }
-            continue;
-        }
-        if let Some(heading) = line.strip_prefix('#') {
-            flush(&mut paragraph, indent, &mut lines);
-            if !heading.starts_with('#') {
-                continue; // the title
+            Block::Blank => continue,
+            Block::Code(code) => {
+                let demo = code.demo().is_some();
+                let mut texts = Vec::new();
+                for line in code.lines.iter().map(|l| l.trim_end()) {
+                    match line.strip_prefix("$ ") {
+                        // Of a demo, only the commands: their output comes live, after the diff.
+                        Some(command) if demo => texts.extend(
+                            command_lines(command, width.saturating_sub(4))
+                                .into_iter()
+                                .map(|p| format!("    {p}")),
+                        ),
+                        _ if demo => {}
+                        _ => texts.extend(verbatim(&format!("    {line}"))),
+                    }
+                }
+                texts.push(String::new());
+                texts
             }
-            let heading = heading.trim_start_matches('#').trim();
-            for piece in wrap(heading, width, "") {
-                lines.push(Rendered::Heading(piece));
-            }
-            continue;
-        }
-        if trimmed.starts_with('|') {
-            flush(&mut paragraph, indent, &mut lines);
-            verbatim(line, &mut lines);
-            continue;
-        }
-        if let Some(item) = trimmed
-            .strip_prefix("- ")
-            .or_else(|| trimmed.strip_prefix("* "))
-        {
-            flush(&mut paragraph, indent, &mut lines);
-            indent = "  ";
-            paragraph.push_str(item);
-            continue;
-        }
-        if !paragraph.is_empty() {
-            paragraph.push(' ');
-        } else {
-            indent = "";
-        }
-        paragraph.push_str(trimmed);
+        };
+        lines.extend(texts.into_iter().map(Rendered::Text));
     }
-    flush(&mut paragraph, indent, &mut lines);
     while lines.last() == Some(&Rendered::Text(String::new())) {
         lines.pop();
     }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use notes::Block;
+
 use super::html::esc;
 
 /// Inline Markdown: `code`, **bold**, and links shown by their text.
@@ -50,97 +52,48 @@ fn bold(escaped: &str) -> String {
 /// the demo blocks only the commands (their output is on the audience's screen).
 pub fn notes_html(markdown: &str) -> String {
     let mut out = String::new();
-    let mut para = String::new();
-    let mut item: Option<String> = None;
     let mut in_list = false;
-    let mut fence: Option<(String, bool)> = None;
-    let flush = |out: &mut String,
-                 para: &mut String,
-                 item: &mut Option<String>,
-                 in_list: &mut bool,
-                 end_list: bool| {
-        if !para.is_empty() {
-            let _ = write!(out, "<p>{}</p>", inline(para.trim()));
-            para.clear();
+    for block in notes::blocks(markdown) {
+        let item = matches!(block, Block::Item(_));
+        if item != in_list {
+            out.push_str(if item { "<ul>" } else { "</ul>" });
         }
-        if let Some(text) = item.take() {
-            let _ = write!(out, "<li>{}</li>", inline(text.trim()));
-        }
-        if end_list && *in_list {
-            out.push_str("</ul>");
-            *in_list = false;
-        }
-    };
-    for raw in markdown.lines() {
-        let line = raw.trim_end();
-        if let Some((ticks, demo)) = &fence {
-            if line.trim_start().starts_with(ticks.as_str())
-                && line.trim().trim_matches('`').is_empty()
-            {
+        in_list = item;
+        match block {
+            Block::Heading { level: 1, text, .. } => {
+                let _ = write!(out, "<h3 class=\"title\">{}</h3>", inline(text));
+            }
+            Block::Heading { text, .. } => {
+                let _ = write!(out, "<h3>{}</h3>", inline(text));
+            }
+            Block::Paragraph(text) => {
+                let _ = write!(out, "<p>{}</p>", inline(&text));
+            }
+            Block::Row(text) => {
+                let _ = write!(out, "<p>{}</p>", inline(text.trim()));
+            }
+            Block::Item(text) => {
+                let _ = write!(out, "<li>{}</li>", inline(text.trim()));
+            }
+            Block::Blank => {}
+            Block::Code(code) => {
+                let demo = code.demo().is_some();
+                out.push_str(if demo {
+                    "<pre class=\"cmds\">"
+                } else {
+                    "<pre>"
+                });
+                for line in code.lines.iter().map(|l| l.trim_end()) {
+                    if !demo || line.starts_with("$ ") {
+                        let _ = writeln!(out, "{}", esc(line));
+                    }
+                }
                 out.push_str("</pre>");
-                fence = None;
-            } else if !demo || line.starts_with("$ ") {
-                let _ = writeln!(out, "{}", esc(line));
-            }
-            continue;
-        }
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("```") {
-            flush(&mut out, &mut para, &mut item, &mut in_list, true);
-            let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-            let demo = catalog::notes::demo_fence(&trimmed[ticks..]).is_some();
-            out.push_str(if demo {
-                "<pre class=\"cmds\">"
-            } else {
-                "<pre>"
-            });
-            fence = Some((trimmed[..ticks].to_string(), demo));
-            continue;
-        }
-        if line.is_empty() {
-            flush(&mut out, &mut para, &mut item, &mut in_list, true);
-            continue;
-        }
-        if let Some(h) = line.strip_prefix("# ") {
-            flush(&mut out, &mut para, &mut item, &mut in_list, true);
-            let _ = write!(out, "<h3 class=\"title\">{}</h3>", inline(h));
-            continue;
-        }
-        if line.starts_with("##") {
-            flush(&mut out, &mut para, &mut item, &mut in_list, true);
-            let _ = write!(
-                out,
-                "<h3>{}</h3>",
-                inline(line.trim_start_matches('#').trim())
-            );
-            continue;
-        }
-        if let Some(text) = trimmed
-            .strip_prefix("- ")
-            .or_else(|| trimmed.strip_prefix("* "))
-        {
-            flush(&mut out, &mut para, &mut item, &mut in_list, false);
-            if !in_list {
-                out.push_str("<ul>");
-                in_list = true;
-            }
-            item = Some(text.to_string());
-            continue;
-        }
-        match &mut item {
-            Some(text) => {
-                text.push(' ');
-                text.push_str(trimmed);
-            }
-            None => {
-                para.push(' ');
-                para.push_str(trimmed);
             }
         }
     }
-    flush(&mut out, &mut para, &mut item, &mut in_list, true);
-    if fence.is_some() {
-        out.push_str("</pre>");
+    if in_list {
+        out.push_str("</ul>");
     }
     out
 }

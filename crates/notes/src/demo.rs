@@ -42,13 +42,10 @@ pub struct Demo {
     pub stage: Option<String>,
 }
 
-/// The info string that marks a demo block.
-pub const FENCE_INFO: &str = "demo";
-
 /// A fence's info string: `None` for a block that is not a demo, `Some(None)` for a demo run in
 /// the notes' own stage, `Some(Some(stage))` for one run in another stage.
-pub fn demo_fence(info: &str) -> Option<Option<&str>> {
-    let rest = info.trim().strip_prefix(FENCE_INFO)?;
+pub(crate) fn demo_fence(info: &str) -> Option<Option<&str>> {
+    let rest = info.trim().strip_prefix("demo")?;
     match rest.trim() {
         "" => Some(None),
         stage if rest.starts_with(char::is_whitespace) => Some(Some(stage)),
@@ -59,68 +56,49 @@ pub fn demo_fence(info: &str) -> Option<Option<&str>> {
 /// Every demo of a notes file, in order, or a one-line complaint about a malformed block.
 pub fn demos(markdown: &str) -> Result<Vec<Demo>, String> {
     let mut demos: Vec<Demo> = Vec::new();
-    let mut in_demo = false;
-    let mut stage: Option<&str> = None;
-    let mut fence = "";
-    // Whether the current block has had its first `$` line, and its last command its `[exit N]`.
-    let mut started = false;
-    let mut exit_seen = false;
-    for (i, raw) in markdown.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim_end();
-        if fence.is_empty() {
-            let trimmed = line.trim_start();
-            let ticks = trimmed.len() - trimmed.trim_start_matches('`').len();
-            if ticks >= 3 {
-                fence = &trimmed[..ticks];
-                let info = demo_fence(&trimmed[ticks..]);
-                if let Some(name) = info.flatten().filter(|n| crate::find(n).is_none()) {
-                    return Err(format!("line {line_no}: no stage is called `{name}`"));
+    for block in crate::blocks(markdown) {
+        let crate::Block::Code(code) = block else {
+            continue;
+        };
+        let stage = code.demo();
+        if let Some(name) = stage.flatten().filter(|n| catalog::find(n).is_none()) {
+            return Err(format!("line {}: no stage is called `{name}`", code.line));
+        }
+        // This block's demos, and whether the last has had its `[exit N]`.
+        let first = demos.len();
+        let mut exit_seen = false;
+        for (at, line) in code.lines.iter().enumerate().filter(|_| stage.is_some()) {
+            let (line_no, line) = (code.line + 1 + at, line.trim_end());
+            if let Some(command) = line.strip_prefix("$ ") {
+                demos.push(Demo {
+                    command: command.trim().to_string(),
+                    expected: Vec::new(),
+                    exit: 0,
+                    line: line_no,
+                    stage: stage.flatten().map(str::to_string),
+                });
+                exit_seen = false;
+            } else if let Some(demo) = demos[first..].last_mut() {
+                if exit_seen && !line.is_empty() {
+                    return Err(format!(
+                        "line {line_no}: output after `[exit N]`, which must be a command's last line"
+                    ));
                 }
-                in_demo = info.is_some();
-                stage = info.flatten();
-                started = false;
-            }
-            continue;
-        }
-        if line.trim_start().starts_with(fence) && line.trim_start().trim_matches('`').is_empty() {
-            fence = "";
-            in_demo = false;
-            continue;
-        }
-        if !in_demo {
-            continue;
-        }
-        if let Some(command) = line.strip_prefix("$ ") {
-            demos.push(Demo {
-                command: command.trim().to_string(),
-                expected: Vec::new(),
-                exit: 0,
-                line: line_no,
-                stage: stage.map(str::to_string),
-            });
-            started = true;
-            exit_seen = false;
-        } else if let Some(demo) = demos.last_mut().filter(|_| started) {
-            if exit_seen && !line.is_empty() {
+                if let Some(code) = exit_line(line) {
+                    demo.exit = code;
+                    exit_seen = true;
+                } else {
+                    demo.expected.push(line.to_string());
+                }
+            } else if !line.is_empty() {
                 return Err(format!(
-                    "line {line_no}: output after `[exit N]`, which must be a command's last line"
+                    "line {line_no}: a demo block must start with a `$ <command>` line"
                 ));
             }
-            if let Some(code) = exit_line(line) {
-                demo.exit = code;
-                exit_seen = true;
-            } else {
-                demo.expected.push(line.to_string());
-            }
-        } else if !line.is_empty() {
-            return Err(format!(
-                "line {line_no}: a demo block must start with a `$ <command>` line"
-            ));
         }
-    }
-    if !fence.is_empty() {
-        return Err("a fenced block is not closed".to_string());
+        if code.close.is_none() {
+            return Err("a fenced block is not closed".to_string());
+        }
     }
     for demo in &mut demos {
         while demo.expected.last().is_some_and(|l| l.is_empty()) {
