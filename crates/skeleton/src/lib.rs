@@ -118,25 +118,29 @@ pub fn name() -> &'static str {
     NAME.get().copied().unwrap_or("desde-cero")
 }
 
-/// [`stage_main`] with the catalog's line for the stage, until every slide passes its own.
-pub fn main(name: &'static str, run: Step, child: Option<Step>) -> ExitCode {
-    stage_main(name, summary(name), run, child)
+/// A stage: its name and its one line, both from its Cargo.toml.
+#[derive(Clone, Copy)]
+pub struct Stage {
+    pub name: &'static str,
+    pub what: &'static str,
 }
 
-/// The catalog's one line on a stage.
-fn summary(name: &str) -> &'static str {
-    catalog::find(name).map_or("", |s| s.summary)
+/// The calling stage's [`Stage`], read from its own Cargo.toml at build time.
+#[macro_export]
+macro_rules! stage {
+    () => {
+        $crate::Stage {
+            name: env!("CARGO_PKG_NAME"),
+            what: env!("CARGO_PKG_DESCRIPTION"),
+        }
+    };
 }
 
 /// A stage's `main`: `<stage> run [-q|--quiet] <cmd> [args...]` calls `run`; `child <cmd>`,
 /// which only the parent's re-exec may call, calls `child`; `--help` prints `what` the stage
 /// adds, in one line (its Cargo.toml's description), and the usage.
-pub fn stage_main(
-    name: &'static str,
-    what: &'static str,
-    run: Step,
-    child: Option<Step>,
-) -> ExitCode {
+pub fn main(stage: Stage, run: Step, child: Option<Step>) -> ExitCode {
+    let Stage { name, what } = stage;
     let _ = NAME.set(name);
     let quiet_env = env::var_os(QUIET_ENV).is_some_and(|v| !v.is_empty() && v != "0");
     QUIET.store(quiet_env, Ordering::Relaxed);
@@ -643,26 +647,11 @@ fn hold(wait_end: &OwnedFd, go: RawFd) -> Result<()> {
     }
 }
 
-/// [`stage_main_with_options`] with the catalog's line for the stage, until `full` passes its own.
-pub fn main_with_options(
-    name: &'static str,
-    options: &str,
-    run: Step,
-    child: Option<Step>,
-) -> ExitCode {
-    stage_main_with_options(name, summary(name), options, run, child)
-}
-
-/// [`stage_main`], for a stage whose `run` takes options before the command (`<stage> run [-q]
+/// [`main`], for a stage whose `run` takes options before the command (`<stage> run [-q]
 /// [options] <cmd>`, `full`): `--help`, also after `run`, prints the usage with `options`, the
 /// stage's own list of them and their defaults. `run` gets the options and the command.
-pub fn stage_main_with_options(
-    name: &'static str,
-    what: &'static str,
-    options: &str,
-    run: Step,
-    child: Option<Step>,
-) -> ExitCode {
+pub fn main_with_options(stage: Stage, options: &str, run: Step, child: Option<Step>) -> ExitCode {
+    let Stage { name, what } = stage;
     let args: Vec<OsString> = env::args_os().skip(1).take(3).collect();
     let words: Vec<&str> = args.iter().map(|a| a.to_str().unwrap_or("")).collect();
     let asks_help = matches!(
@@ -672,7 +661,7 @@ pub fn stage_main_with_options(
             | ["run", "-q" | "--quiet", "-h" | "--help", ..]
     );
     if !asks_help {
-        return stage_main(name, what, run, child);
+        return main(stage, run, child);
     }
     let _ = NAME.set(name);
     let text = help(name, what).replace("<cmd> [args...]", "[options] <cmd> [args...]");

@@ -14,7 +14,7 @@ use std::process::{self, Command, ExitCode};
 use skeleton::{say, Result};
 
 fn main() -> ExitCode {
-    skeleton::main(env!("CARGO_PKG_NAME"), run, None)
+    skeleton::main(skeleton::stage!(), run, None)
 }
 
 /// The parent: starts the command and waits for it.

@@ -15,7 +15,7 @@ use std::process::{self, Command, ExitCode};
 use skeleton::{say, Result};
 
 fn main() -> ExitCode {
-    skeleton::main(env!("CARGO_PKG_NAME"), run, Some(child))
+    skeleton::main(skeleton::stage!(), run, Some(child))
 }
 
 /// The parent: runs this program again as `base2 child <cmd>` and waits for it.

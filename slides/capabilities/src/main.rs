@@ -19,8 +19,8 @@ use skeleton::{say, Result};
 const HOSTNAME: &str = "container";
 
 fn main() -> ExitCode {
-    let (name, options) = (env!("CARGO_PKG_NAME"), skeleton::ROOTLESS_HELP);
-    skeleton::main_with_options(name, options, run, Some(child))
+    let (stage, options) = (skeleton::stage!(), skeleton::ROOTLESS_HELP);
+    skeleton::main_with_options(stage, options, run, Some(child))
 }
 
 /// The parent: re-executes this program as the child, in new namespaces.

@@ -18,8 +18,8 @@ use nix::sched::CloneFlags;
 use skeleton::{say, Result};
 
 fn main() -> ExitCode {
-    let name = env!("CARGO_PKG_NAME");
-    skeleton::main_with_options(name, &options::help(), run, Some(child))
+    let stage = skeleton::stage!();
+    skeleton::main_with_options(stage, &options::help(), run, Some(child))
 }
 
 /// The parent: re-executes this program as the child, in new namespaces.

@@ -17,7 +17,7 @@ use skeleton::{say, Result};
 const HOSTNAME: &str = "container";
 
 fn main() -> ExitCode {
-    skeleton::main(env!("CARGO_PKG_NAME"), run, Some(child))
+    skeleton::main(skeleton::stage!(), run, Some(child))
 }
 
 /// The parent: re-executes this program as the child, in new namespaces.

@@ -1,7 +1,8 @@
 //! `cargo xtask check [--root DIR] [--no-clippy] [--fix]`: the repository's rules, checked
 //! against the catalog (`crates/catalog`), the one table of the talk's stages.
 //!
-//! - Every stage has its crate: `slides/<name>/Cargo.toml` naming the package `<name>`, and
+//! - Every stage has its crate: `slides/<name>/Cargo.toml` naming the package `<name>`, with the
+//!   catalog's summary as its description (what its `--help` says it adds), and
 //!   `src/main.rs` whose first line is `//! # Stage <number> — <name>: …`. No folder under
 //!   `slides/` is left out of the catalog.
 //! - Every stage has its notes, `slides/<name>/README.md`: a `# Stage <number> — <name>: …`
@@ -124,15 +125,18 @@ fn crates(root: &Path) -> Vec<String> {
                 manifest.display(),
                 stage.name
             )),
-            Ok(text) => match package_name(&text) {
-                Some(name) if name == stage.name => {}
-                other => problems.push(format!(
-                    "{}: package name is {:?}, the catalog says {:?}",
-                    manifest.display(),
-                    other.unwrap_or_default(),
-                    stage.name
-                )),
-            },
+            Ok(text) => {
+                // The description is what the stage's --help says it adds.
+                for (key, want) in [("name", stage.name), ("description", stage.summary)] {
+                    let value = package_field(&text, key).unwrap_or_default();
+                    if value != want {
+                        problems.push(format!(
+                            "{}: package {key} is {value:?}, the catalog says {want:?}",
+                            manifest.display()
+                        ));
+                    }
+                }
+            }
         }
         let main = dir.join("src/main.rs");
         match fs::read_to_string(root.join(&main)) {
@@ -165,15 +169,18 @@ fn crates(root: &Path) -> Vec<String> {
     problems
 }
 
-/// The `name` of the `[package]` section of a Cargo.toml.
-fn package_name(manifest: &str) -> Option<String> {
+/// A field of the `[package]` section of a Cargo.toml (`name`, `description`), one line.
+fn package_field(manifest: &str, key: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             in_package = line == "[package]";
         } else if in_package {
-            if let Some(value) = line.strip_prefix("name") {
-                let value = value.trim_start().strip_prefix('=')?.trim();
+            if let Some(value) = line.strip_prefix(key) {
+                let Some(value) = value.trim_start().strip_prefix('=') else {
+                    continue;
+                };
+                let value = value.trim();
                 return Some(value.trim_matches('"').to_string());
             }
         }
@@ -472,13 +479,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn package_names() {
+    fn package_fields() {
         assert_eq!(
-            package_name("[package]\nname = \"uts\"\nversion = \"0.1.0\"\n").as_deref(),
+            package_field("[package]\nname = \"uts\"\nversion = \"0.1.0\"\n", "name").as_deref(),
             Some("uts")
         );
         assert_eq!(
-            package_name("[dependencies]\nname = \"x\"\n[package]\nversion = \"1\"\n"),
+            package_field(
+                "[dependencies]\nname = \"x\"\n[package]\nversion = \"1\"\n",
+                "name"
+            ),
             None
         );
     }
