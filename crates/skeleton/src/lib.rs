@@ -7,9 +7,10 @@
 //!
 //! - [`main`]: the `<stage> run [-q] <cmd>` / `<stage> child <cmd>` command line, `--help`,
 //!   and the exit status with a one-line error;
-//! - [`spawn`]: base2's re-exec done with clone(2), so it can take `CLONE_NEW*` flags, and the
-//!   parent that waits for the container while passing signals on; [`Spawn`], the same with
-//!   more said: the child born in a cgroup (clone3(2)), a step at its birth, one before exec;
+//! - [`Spawn`]: what base2's re-exec needs around the call that makes the child (which the
+//!   slides make: clone(2) in uts's clone.rs, clone3(2) into a group in cgroups): the pipe
+//!   that holds the child until the parent lets it go, its steps at birth and before exec, and
+//!   the parent that waits for the container while passing signals on;
 //! - for the init, whose duties `pid` teaches (slides/pid/src/init.rs, included by every later
 //!   stage): [`take_terminal`], [`block_signals`], [`start_command`] and [`exit_code`];
 //! - [`say!`]: the teaching lines, silenced by `--quiet` or `DESDE_CERO_QUIET=1`.
@@ -20,8 +21,8 @@
 
 use std::env;
 use std::ffi::{CString, OsString};
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
-use nix::sched::{clone, CloneFlags};
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use nix::sys::prctl;
 use nix::sys::signal::{kill, signal, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -44,8 +45,8 @@ pub const EXIT_CANNOT_EXEC: u8 = 126;
 /// Exit code when the command is not found.
 pub const EXIT_NOT_FOUND: u8 = 127;
 
-/// Set by [`spawn`] in the environment of the child it re-executes. `child` typed by hand is
-/// refused: as root, the child's steps would change the host itself.
+/// Set by [`Spawn::start`] in the environment of the child it re-executes. `child` typed by
+/// hand is refused: as root, the child's steps would change the host itself.
 const CHILD_ENV: &str = "DESDE_CERO_CHILD";
 /// Set (to anything but `0` or empty) to silence the teaching lines.
 pub const QUIET_ENV: &str = "DESDE_CERO_QUIET";
@@ -60,9 +61,6 @@ const DEFAULT_ROOTFS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../rootfs/
 const CONTAINER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The prompt of an interactive shell inside, so the audience sees where it is.
 const CONTAINER_PS1: &str = "[container] # ";
-
-/// Stack for the cloned child until it calls execve(2), which replaces it: 1 MiB is plenty.
-const STACK_SIZE: usize = 1024 * 1024;
 
 /// The signals the parent and the init pass on to their child, so `kill` and Ctrl-C reach the
 /// command instead of killing the container around it.
@@ -179,10 +177,10 @@ pub fn main(stage: Stage, run: Step, child: Option<Step>) -> ExitCode {
             }
         }
         ("child", Some(child)) if !args.is_empty() => match env::var(CHILD_ENV) {
-            Ok(mark) => {
+            Ok(_) => {
                 env::remove_var(CHILD_ENV);
                 env::remove_var(QUIET_ENV);
-                wait_for_parent(&mark).and_then(|()| child(&args))
+                child(&args)
             }
             Err(_) => Err(usage()),
         },
@@ -344,20 +342,21 @@ pub struct Child {
     terminal: Option<Pid>,
 }
 
-/// base2's re-exec, with clone(2) instead of std's `Command`, because clone takes the
-/// `CLONE_NEW*` flags that put the child in new namespaces. The child is this program again,
-/// as `<stage> child <cmd>`; it waits until [`Child::wait`] lets it go.
-pub fn spawn(flags: CloneFlags, command: &[OsString]) -> Result<Child> {
-    start(Spawn::new(flags, command))
-}
+/// What the child runs, in the new process, until it re-executes: [`Spawn::start`] makes it,
+/// the stage's clone call runs it.
+pub type InChild<'c> = Box<dyn FnMut() -> isize + 'c>;
 
-/// [`spawn`], [`spawn_as`] and [`Spawn::start`]: `spawn` is `Spawn::new(flags, command)`,
-/// `spawn_as` the same with its `before_exec`.
+/// The call that makes the child, given the namespaces' flags and what the child runs; it
+/// returns the child's pid. The stages have two: uts's `clone`, cgroups' `clone3` into a group.
+pub type Clone<'a> = Box<dyn FnOnce(CloneFlags, InChild) -> Result<Pid> + 'a>;
+
+/// [`Spawn::start`]: the child made by the stage's clone call, held on a pipe until
+/// [`Child::wait`] lets it go, then this program again as `<stage> child <cmd>`.
 fn start(spawn: Spawn) -> Result<Child> {
     let Spawn {
         flags,
         command,
-        cgroup,
+        clone,
         at_birth,
         before_exec,
     } = spawn;
@@ -375,16 +374,13 @@ fn start(spawn: Spawn) -> Result<Child> {
             message: "an argument contains a NUL byte".to_string(),
         })?);
     }
-    // A pipe holds the child back: it reads one byte before its first step. If the parent dies
+    // A pipe holds the child back: it reads one byte before it re-executes. If the parent dies
     // first, the child reads end-of-file instead and gives up.
     let (wait_end, go) =
         pipe2(OFlag::O_CLOEXEC).map_err(|err| failure("pipe", err, "see pipe(2)"))?;
-    // spawn_as's child waits before execve(2), so the program it becomes has nothing to wait for.
-    let mark = match before_exec {
-        Some(_) => "1".to_string(),
-        None => format!("wait:{}", wait_end.as_raw_fd()),
-    };
-    env::set_var(CHILD_ENV, mark);
+    // The mark that lets the re-executed program in as `child`: the environment survives
+    // clone(2) and execve(2).
+    env::set_var(CHILD_ENV, "1");
     let go_fd = go.as_raw_fd();
     // What the child runs, on its own copy of our memory: the clone(2) callback, or what
     // clone3(2) returns to in the child.
@@ -399,8 +395,11 @@ fn start(spawn: Spawn) -> Result<Child> {
         if let Some(Err(failure)) = at_birth.iter().map(|step| step()).find(Result::is_err) {
             return give_up(failure);
         }
+        if let Err(failure) = hold(&wait_end, go_fd) {
+            return give_up(failure);
+        }
         if let Some(before_exec) = before_exec {
-            if let Err(failure) = hold(&wait_end, go_fd).and_then(|()| before_exec()) {
+            if let Err(failure) = before_exec() {
                 return give_up(failure);
             }
             // A change of uid or gid clears PR_SET_PDEATHSIG (prctl(2)): set it again.
@@ -408,9 +407,6 @@ fn start(spawn: Spawn) -> Result<Child> {
             if let Err(err) = prctl::set_pdeathsig(Signal::SIGKILL) {
                 return give_up(failure("prctl", err, "see prctl(2)"));
             }
-        } else {
-            // The re-executed program keeps the end of the pipe it waits on.
-            let _ = fcntl(&wait_end, FcntlArg::F_SETFD(FdFlag::empty()));
         }
         // The parent's blocked signals survive execve(2). A child that will be PID 1
         // keeps them blocked until its init takes them: a signal sent to a PID 1 with
@@ -421,32 +417,7 @@ fn start(spawn: Spawn) -> Result<Child> {
         let err = execv(c"/proc/self/exe", &argv).unwrap_err();
         give_up(failure("execve", err, "see execve(2)"))
     };
-    let pid = match cgroup {
-        Some(dir) => clone3_into(flags, dir, in_child).map_err(|err| {
-            let hint = match err {
-                Errno::EPERM | Errno::EACCES => root_hint(),
-                _ => "CLONE_INTO_CGROUP needs Linux 5.7 and a cgroup v2 group, with no \
-                      groups of its own; see clone(2)"
-                    .to_string(),
-            };
-            failure("clone3", err, &hint)
-        }),
-        None => {
-            let mut stack = vec![0u8; STACK_SIZE];
-            // SAFETY: this program has one thread, so the child (which gets its own copy of
-            // our memory, as with fork) is a consistent copy of it; the callback only execs,
-            // or reports and returns.
-            unsafe {
-                clone(
-                    Box::new(in_child),
-                    &mut stack,
-                    flags,
-                    Some(Signal::SIGCHLD as i32),
-                )
-            }
-            .map_err(|err| failure("clone", err, &root_hint()))
-        }
-    };
+    let pid = clone(flags, Box::new(in_child));
     env::remove_var(CHILD_ENV);
     drop(wait_end);
     let pid = pid?;
@@ -484,24 +455,6 @@ fn give_up(failure: Failure) -> isize {
         eprintln!("{}: {}", name(), failure.message);
     }
     EXIT_RUNTIME as isize
-}
-
-/// The child's side of [`spawn`]'s pipe: wait for the parent's go, then close our end.
-fn wait_for_parent(mark: &str) -> Result<()> {
-    let Some(Ok(fd)) = mark.strip_prefix("wait:").map(str::parse::<RawFd>) else {
-        return Ok(());
-    };
-    // SAFETY: the parent made this descriptor for us (see `spawn`) and nothing else owns it.
-    let mut pipe = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let mut byte = [0u8; 1];
-    match pipe.read(&mut byte) {
-        Ok(1) => Ok(()),
-        // End of file: the parent failed or died before letting us go; it said why.
-        _ => Err(Failure {
-            code: EXIT_RUNTIME,
-            message: String::new(),
-        }),
-    }
 }
 
 /// Starts the command as our child with posix_spawnp(3), which musl and glibc (since 2.24)
@@ -621,20 +574,14 @@ pub fn take_terminal() {
     give_terminal(getpgrp());
 }
 
-/// A step [`spawn_as`]'s child takes once the parent lets it go, just before it re-executes.
+/// A step the child takes once the parent lets it go, just before it re-executes. The `user`
+/// stage needs one: execve(2) keeps the capabilities a new user namespace gives only to a
+/// process that is uid 0 in it, so the child becomes uid 0 there (setresuid(2), after the
+/// parent has written the uid map) before it execs.
 pub type BeforeExec = fn() -> Result<()>;
 
-/// [`spawn`], for a child that must change before it re-executes: it is held before its
-/// execve(2) instead of after, and once [`Child::wait`] lets it go it runs `before_exec`, then
-/// re-executes. The `user` stage needs this: execve keeps the capabilities a new user
-/// namespace gives only to a process that is uid 0 in it, so the child must become uid 0 there
-/// (setresuid(2), after the parent has written the uid map) before it execs.
-pub fn spawn_as(flags: CloneFlags, command: &[OsString], before_exec: BeforeExec) -> Result<Child> {
-    start(Spawn::new(flags, command).before_exec(before_exec))
-}
-
-/// In [`spawn_as`]'s child, before execve(2): wait for the parent's go. Our copy of its end of
-/// the pipe goes first: while one is open, the parent's death could not show as end-of-file.
+/// In the child, before execve(2): wait for the parent's go. Our copy of its end of the pipe
+/// goes first: while one is open, the parent's death could not show as end-of-file.
 fn hold(wait_end: &OwnedFd, go: RawFd) -> Result<()> {
     let _ = nix::unistd::close(go);
     match nix::unistd::read(wait_end, &mut [0u8]) {
@@ -673,33 +620,38 @@ pub fn main_with_options(stage: Stage, options: &str, run: Step, child: Option<S
     ExitCode::SUCCESS
 }
 
-/// [`spawn`] and [`spawn_as`], with more to say about the child: what they do, and where the
-/// child is born. `Spawn::new(flags, command).start()` is `spawn(flags, command)`.
+/// The container's first process, to be started: base2's re-exec in the namespaces of `flags`,
+/// made by the stage's clone call, with what else the stages have to say about it.
 pub struct Spawn<'a> {
     flags: CloneFlags,
     command: &'a [OsString],
-    cgroup: Option<BorrowedFd<'a>>,
+    clone: Clone<'a>,
     at_birth: Vec<Box<dyn Fn() -> Result<()> + 'a>>,
     before_exec: Option<BeforeExec>,
 }
 
 impl<'a> Spawn<'a> {
-    /// The child [`spawn`] starts: this program again, in the namespaces of `flags`.
-    pub fn new(flags: CloneFlags, command: &'a [OsString]) -> Spawn<'a> {
+    /// The child: this program again, in the namespaces of `flags`, made by `clone`.
+    pub fn new(
+        flags: CloneFlags,
+        command: &'a [OsString],
+        clone: impl FnOnce(CloneFlags, InChild) -> Result<Pid> + 'a,
+    ) -> Spawn<'a> {
         Spawn {
             flags,
             command,
-            cgroup: None,
+            clone: Box::new(clone),
             at_birth: Vec::new(),
             before_exec: None,
         }
     }
 
-    /// The child is born in the cgroup v2 group whose folder `dir` is open: clone3(2) instead
-    /// of clone(2), with `CLONE_INTO_CGROUP`, so it is in the group (its limits, its counts)
-    /// from its first instruction, and nobody has to move it there afterwards.
-    pub fn into_cgroup(mut self, dir: BorrowedFd<'a>) -> Spawn<'a> {
-        self.cgroup = Some(dir);
+    /// Another call makes the child: cgroups' clone3(2), which has it born in its group.
+    pub fn clone_with(
+        mut self,
+        clone: impl FnOnce(CloneFlags, InChild) -> Result<Pid> + 'a,
+    ) -> Spawn<'a> {
+        self.clone = Box::new(clone);
         self
     }
 
@@ -711,8 +663,7 @@ impl<'a> Spawn<'a> {
         self
     }
 
-    /// [`spawn_as`]'s step: the child is held before its execve(2), and once let go takes
-    /// `before_exec`, then re-executes.
+    /// A step the child takes once let go, just before it re-executes ([`BeforeExec`]).
     pub fn before_exec(mut self, before_exec: BeforeExec) -> Spawn<'a> {
         self.before_exec = Some(before_exec);
         self
@@ -721,61 +672,5 @@ impl<'a> Spawn<'a> {
     /// Starts the child, held until [`Child::wait`] lets it go.
     pub fn start(self) -> Result<Child> {
         start(self)
-    }
-}
-
-/// clone3(2)'s arguments, `struct clone_args` of linux/sched.h up to `cgroup` (Linux 5.7).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-/// clone3(2)'s flag: the child starts in the cgroup v2 group given as `cgroup`.
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// clone3(2) with `CLONE_INTO_CGROUP` and no stack of its own: like fork(2), the child goes on
-/// from here on a copy of our memory and stack. It runs `in_child`, then exits with its code;
-/// the parent gets the child's pid.
-fn clone3_into(
-    flags: CloneFlags,
-    cgroup: BorrowedFd,
-    in_child: impl FnOnce() -> isize,
-) -> nix::Result<Pid> {
-    let args = CloneArgs {
-        // As u32 first: CLONE_* flags are C ints, and no sign may spread to the upper half.
-        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
-        exit_signal: Signal::SIGCHLD as u64,
-        cgroup: cgroup.as_raw_fd() as u64,
-        ..CloneArgs::default()
-    };
-    // SAFETY: `args` is a valid clone_args of the size given, and it asks for no shared memory
-    // (no CLONE_VM) and no new stack: the child gets a copy of this one-thread program, as
-    // with fork(2), and never returns from here (it exits with _exit(2)).
-    let ret = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    match ret {
-        -1 => Err(Errno::last()),
-        0 => {
-            let code = in_child();
-            // SAFETY: _exit(2) ends the child at once, running none of the parent's cleanup.
-            unsafe { nix::libc::_exit(code as i32) }
-        }
-        pid => Ok(Pid::from_raw(pid as i32)),
     }
 }
