@@ -25,6 +25,7 @@
 //! One line per problem on stdout, then exit 1; exit 0 when there is none.
 
 mod languages;
+mod renumber;
 mod steps;
 
 use std::ffi::OsString;
@@ -45,7 +46,10 @@ pub const CLI: cli::Command = cli::Command {
     args: &[
         cli::option("root", "DIR", "the workspace to check (default: this one)"),
         cli::flag("no-clippy", "skip clippy on the slides (the slow part)"),
-        cli::flag("fix", "rewrite README.md's stage table from the catalog"),
+        cli::flag(
+            "fix",
+            "rewrite the README tables and the stages' numbers from the catalog",
+        ),
     ],
     rest: None,
     notes: "Prints one line per problem; exit 0 when there is none.",
@@ -83,6 +87,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             "{} has no slides/ folder: is it the workspace?",
             opts.root.display()
         )));
+    }
+    if opts.fix {
+        for file in renumber::renumber(&opts.root)? {
+            eprintln!("check: {file}: its stage's number rewritten from the catalog");
+        }
     }
     let mut problems = Vec::new();
     problems.extend(crates(&opts.root));
