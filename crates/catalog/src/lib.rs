@@ -821,7 +821,8 @@ mod tests {
         assert_eq!(find("pidnamespace").map(|s| s.name), Some("pid"));
         assert_eq!(find("utsnamespace").map(|s| s.name), Some("uts"));
         assert_eq!(find("4").map(|s| s.name), Some("pid"));
-        assert_eq!(find("full").map(|s| s.number()), Some(15));
+        let last = STAGES.len() as u8;
+        assert_eq!(find("full").map(|s| s.number()), Some(last));
         assert_eq!(find("nope"), None);
         assert_eq!(find("0"), None);
     }
