@@ -330,16 +330,30 @@ pub const STAGES: &[Stage] = &[
         adds: &[Property::IpcNs],
         needs_root: true,
         needs_rootfs: true,
-        exercise: &[Cut::Line {
-            file: "main.rs",
-            function: "run",
-            line: "flags |= CloneFlags::CLONE_NEWIPC;",
-            placeholder: "flags |= CloneFlags::empty();",
-            hint: "the clone(2) flag that gives the child System V IPC objects and POSIX \
+        exercise: &[
+            Cut::Line {
+                file: "main.rs",
+                function: "run",
+                line: "flags |= CloneFlags::CLONE_NEWIPC;",
+                placeholder: "flags |= CloneFlags::empty();",
+                hint: "the clone(2) flag that gives the child System V IPC objects and POSIX \
                    message queues of its own: ipc_namespaces(7)",
-            hint_es: "la flag de clone(2) que le da al hijo objetos IPC de System V y colas de \
+                hint_es:
+                    "la flag de clone(2) que le da al hijo objetos IPC de System V y colas de \
                       mensajes POSIX propios: ipc_namespaces(7)",
-        }],
+            },
+            Cut::Body {
+                file: "mqueue.rs",
+                function: "mount_mqueue",
+                hint:
+                    "the container's POSIX queues as files at <root>/dev/mqueue, the folder made \
+                   when missing, nothing there to run or to open as a device: mq_overview(7), \
+                   mount(2) (nix::mount), mkdir(2)",
+                hint_es: "las colas POSIX del contenedor como archivos en <root>/dev/mqueue, la \
+                      carpeta creada si falta, nada ahí que ejecutar ni que abrir como \
+                      dispositivo: mq_overview(7), mount(2) (nix::mount), mkdir(2)",
+            },
+        ],
         // Chrooted: no user namespace may be made (see chroot's stops).
         stops: &[Attack::UserNs],
         ..Stage::PLAIN

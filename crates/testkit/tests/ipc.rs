@@ -94,3 +94,76 @@ fn a_segment_made_on_the_host_is_invisible_in_ipc_and_visible_in_cgroups() {
         assert!(run.stderr.contains("parent: rmdir "), "{}", run.stderr);
     });
 }
+
+/// A POSIX message queue in the host's IPC namespace, removed when dropped.
+struct Queue {
+    name: std::ffi::CString,
+}
+
+impl Queue {
+    fn make() -> Queue {
+        let name =
+            std::ffi::CString::new(format!("/desde-cero-mq-{}", std::process::id())).unwrap();
+        let flags = libc::O_CREAT | libc::O_RDWR;
+        let null = std::ptr::null_mut::<libc::mq_attr>();
+        // SAFETY: a NUL-terminated name, and a null attr (the defaults), as mq_open(3) allows.
+        let fd = unsafe { libc::mq_open(name.as_ptr(), flags, 0o600, null) };
+        assert!(fd >= 0, "mq_open: {}", std::io::Error::last_os_error());
+        // SAFETY: the descriptor mq_open just returned; the queue stays until mq_unlink.
+        unsafe { libc::mq_close(fd) };
+        Queue { name }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: the NUL-terminated name the queue was made with.
+        unsafe { libc::mq_unlink(self.name.as_ptr()) };
+    }
+}
+
+/// `ipc` mounts the container's queues at /dev/mqueue, as docker does: from both sides, the
+/// host's queue is listed by an mqueue filesystem mounted in the host's IPC namespace (in a
+/// mount namespace of its own, so nothing is left mounted) and not by the container's.
+#[test]
+fn ipc_shows_its_own_message_queues_at_dev_mqueue() {
+    container_test(|| {
+        let queue = Queue::make();
+        let name = queue
+            .name
+            .to_str()
+            .unwrap()
+            .trim_start_matches('/')
+            .to_string();
+        let script = "d=$(mktemp -d) && mount -t mqueue none \"$d\" && ls -A \"$d\"; \
+                      umount \"$d\"; rmdir \"$d\"";
+        let host = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", script])
+            .output()
+            .expect("run unshare (util-linux)");
+        let host = String::from_utf8_lossy(&host.stdout);
+        assert!(
+            host.lines().any(|l| l == name),
+            "the host's queues: {host:?}"
+        );
+        for stage in ["ipc", "full"] {
+            let run = testkit::stage(
+                stage,
+                [
+                    "sh",
+                    "-c",
+                    "grep -c ' /dev/mqueue mqueue ' \
+                /proc/mounts; ls -A /dev/mqueue",
+                ],
+            );
+            run.expect_code(0);
+            assert_eq!(
+                run.stdout.trim(),
+                "1",
+                "{stage}: {}{}",
+                run.stdout,
+                run.stderr
+            );
+        }
+    });
+}

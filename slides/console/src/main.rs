@@ -101,6 +101,7 @@ fn child(command: &[OsString]) -> Result<u8> {
     // new root, then pivot_root into it.
     let root = rootfs::bind(&skeleton::rootfs()?)?;
     rootfs::mount_dev(&root)?;
+    mqueue::mount_mqueue(&root)?;
     rootfs::mount_proc(&root)?;
     rootfs::mount_sys(&root)?;
     rootfs::mount_tmp(&root)?;
@@ -131,6 +132,8 @@ mod hostname;
 mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
+#[path = "../../ipc/src/mqueue.rs"]
+mod mqueue;
 use cgroups::{Cgroup, Limits};
 #[path = "../../net/src/addressing.rs"]
 mod addressing;

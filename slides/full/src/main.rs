@@ -106,6 +106,7 @@ fn child(args: &[OsString]) -> Result<u8> {
         false => rootfs::bind(&options.rootfs)?,
     };
     rootfs::mount_dev(&root)?;
+    mqueue::mount_mqueue(&root)?;
     rootfs::mount_proc(&root)?;
     rootfs::mount_sys(&root)?;
     cgroup_ns::mount_cgroup(&root)?;
@@ -132,6 +133,8 @@ mod hostname;
 mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
+#[path = "../../ipc/src/mqueue.rs"]
+mod mqueue;
 use cgroups::Cgroup;
 #[path = "../../net/src/addressing.rs"]
 mod addressing;

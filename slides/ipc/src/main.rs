@@ -4,11 +4,13 @@
 //! System V IPC and POSIX queues, and find them by a key or a name that is
 //! global to an IPC namespace. The parent adds `CLONE_NEWIPC`: the container
 //! starts with none, cannot reach the host's, and what it makes goes with it.
+//! The child shows its queues as files at /dev/mqueue (mqueue.rs).
 //!
 //! Run it: `ipcmk -M 1024; cargo xtask run ipc -- cat /proc/sysvipc/shm`
-//! Man pages: ipc_namespaces(7), sysvipc(7), mq_overview(7).
+//! Man pages: ipc_namespaces(7), sysvipc(7), mq_overview(7), mount(2).
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{self, ExitCode};
 
 use nix::sched::CloneFlags;
@@ -52,6 +54,8 @@ fn child(command: &[OsString]) -> Result<u8> {
     mounts::make_mounts_private()?;
     chroot::change_root()?;
     procfs::mount_proc()?;
+    // New: the container's queues, as files at /dev/mqueue (mqueue.rs).
+    mqueue::mount_mqueue(Path::new("/"))?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
@@ -72,6 +76,7 @@ mod hostname;
 mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
+mod mqueue;
 #[path = "../../procfs/src/procfs.rs"]
 mod procfs;
 use cgroups::{Cgroup, Limits};

@@ -11,6 +11,7 @@
 //! Man pages: user_namespaces(7), setgroups(2), capabilities(7).
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::{self, ExitCode};
 
 use nix::sched::CloneFlags;
@@ -83,6 +84,7 @@ fn child(command: &[OsString]) -> Result<u8> {
     mounts::make_mounts_private()?;
     chroot::change_root()?;
     procfs::mount_proc()?;
+    mqueue::mount_mqueue(Path::new("/"))?;
     // PID 1's duties: run the command as our child, pass signals on to it, reap
     // the orphans the kernel re-parents to us, and exit with the command's
     // status.
@@ -103,6 +105,8 @@ mod hostname;
 mod init;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
+#[path = "../../ipc/src/mqueue.rs"]
+mod mqueue;
 #[path = "../../procfs/src/procfs.rs"]
 mod procfs;
 use cgroups::{Cgroup, Limits};

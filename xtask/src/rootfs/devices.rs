@@ -49,6 +49,13 @@ pub enum Tell {
 /// descriptor of that folder (unlinkat, mknodat), never by a path that could be re-pointed.
 pub fn ensure(root: &Path, tell: Tell) {
     let dev_dir = [OsString::from("dev")];
+    // /dev/mqueue, where `ipc` on mounts the container's message queues: made here, through the
+    // same walk, because a rootless container may not make it in a folder of root's. Failing
+    // (a read-only copy, a folder of another user's), the stage says so when it runs.
+    let mqueue = [OsString::from("dev"), OsString::from("mqueue")];
+    if !matches!(safe::open_dir(root, &mqueue, false), Ok(Some(_))) {
+        let _ = safe::dir(root, &mqueue);
+    }
     let dev = match safe::open_dir(root, &dev_dir, false) {
         Ok(dir) => dir,
         Err(err) => return refuse(root, &err, tell),
