@@ -250,7 +250,7 @@ fn run_demos(parts: &mut [Part]) -> Result<()> {
 
 /// Runs one demo as `present` does (`<stage> run sh -c '<command>'`, through sudo when it needs
 /// root and we are not), with stdin closed and a time limit, and records its output.
-fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
+pub(crate) fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
     // -n: never a password prompt in the middle of a build; it fails instead, and says so.
     let sudo = ["sudo", "-n"];
     let rootfs = stage.needs_rootfs.then_some(rootfs);

@@ -202,6 +202,9 @@ pub struct Words {
     pub next_stage: &'static str,
     pub back: &'static str,
     pub quit: &'static str,
+    /// The `m` key of a route's stage: the whole notes, or the script again.
+    pub full_notes: &'static str,
+    pub script: &'static str,
     /// `list`'s column headings and the word before a stage's aliases.
     pub stage: &'static str,
     pub what_it_adds: &'static str,
@@ -257,6 +260,8 @@ const EN: Words = Words {
     next_stage: "next stage",
     back: "back",
     quit: "quit",
+    full_notes: "notes",
+    script: "script",
     stage: "stage",
     what_it_adds: "what it adds",
     also: "also:",
@@ -317,6 +322,8 @@ const ES: Words = Words {
     next_stage: "siguiente",
     back: "atrás",
     quit: "salir",
+    full_notes: "notas",
+    script: "guion",
     stage: "etapa",
     what_it_adds: "qué agrega",
     also: "alias:",
