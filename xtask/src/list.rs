@@ -13,7 +13,10 @@ pub const CLI: cli::Command = cli::Command {
     name: "list",
     about: "the stages in talk order",
     args: &[
-        cli::flag("routes", "the routes through the stages, with their minutes"),
+        cli::flag(
+            "routes",
+            "the routes through the stages, with their minutes",
+        ),
         lang::FLAG,
     ],
     rest: None,

@@ -132,14 +132,15 @@ impl Plan {
     /// talk began; `entered`: when stop `i` began. The difference is how late the talk is: how
     /// late the stop began against its planned start, plus any time spent in it over its
     /// minutes (`-` when early).
-    pub fn standing(&self, i: usize, elapsed: Duration, entered: Duration) -> String {
+    /// `of`: the word between the two times, in the talk's language.
+    pub fn standing(&self, i: usize, elapsed: Duration, entered: Duration, of: &str) -> String {
         let stop = &self.stops[i];
         let planned = u64::from(stop.minutes) * 60;
         let start = self.start(i) as i64;
         let inside = elapsed.saturating_sub(entered).as_secs();
         let late = entered.as_secs() as i64 - start + inside.saturating_sub(planned) as i64;
         format!(
-            "{} · {} of {} · {}",
+            "{} · {} {of} {} · {}",
             stop.stage.name,
             clock(elapsed.as_secs() as i64),
             clock(self.total() as i64),
@@ -199,13 +200,22 @@ mod tests {
         // within its 5 minutes: 1:10 late.
         let s = |m: u64, s: u64| Duration::from_secs(m * 60 + s);
         assert_eq!(
-            plan.standing(3, s(12, 40), s(9, 10)),
+            plan.standing(3, s(12, 40), s(9, 10), "of"),
             "pid · 12:40 of 45:00 · +1:10"
         );
         // Entered early, and now 1:00 over its 5 minutes: -0:30 + 1:00.
-        assert_eq!(plan.standing(3, s(13, 30), s(7, 30)), "pid · 13:30 of 45:00 · +0:30");
-        assert_eq!(plan.standing(0, s(0, 5), s(0, 0)), "base1 · 0:05 of 45:00 · +0:00");
-        assert_eq!(plan.standing(1, s(1, 0), s(1, 0)), "base2 · 1:00 of 45:00 · -1:00");
+        assert_eq!(
+            plan.standing(3, s(13, 30), s(7, 30), "of"),
+            "pid · 13:30 of 45:00 · +0:30"
+        );
+        assert_eq!(
+            plan.standing(0, s(0, 5), s(0, 0), "of"),
+            "base1 · 0:05 of 45:00 · +0:00"
+        );
+        assert_eq!(
+            plan.standing(1, s(1, 0), s(1, 0), "de"),
+            "base2 · 1:00 de 45:00 · -1:00"
+        );
     }
 
     #[test]

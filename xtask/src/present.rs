@@ -108,9 +108,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             };
             catalog::STAGES
                 .iter()
-                .filter(|s| {
-                    s.number() == first.number() || (!only && s.number() > first.number())
-                })
+                .filter(|s| s.number() == first.number() || (!only && s.number() > first.number()))
                 .collect()
         }
     };

@@ -170,17 +170,27 @@ mod tests {
                 .iter()
                 .map(|s| {
                     let stage = crate::STAGES.iter().find(|st| st.name == s.stage);
-                    stage.unwrap_or_else(|| panic!("{}: {}", route.name, s.stage)).number()
+                    stage
+                        .unwrap_or_else(|| panic!("{}: {}", route.name, s.stage))
+                        .number()
                 })
                 .collect();
             assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{}", route.name);
-            assert!(route.stops.iter().all(|s| s.minutes > 0 && s.code_pages > 0));
+            assert!(route
+                .stops
+                .iter()
+                .all(|s| s.minutes > 0 && s.code_pages > 0));
             for s in route.stops {
                 let mut demos = s.demos.to_vec();
                 demos.sort();
                 demos.dedup();
                 assert_eq!(demos.len(), s.demos.len(), "{}: {}", route.name, s.stage);
-                assert!(!demos.contains(&0), "{}: {}: demos count from 1", route.name, s.stage);
+                assert!(
+                    !demos.contains(&0),
+                    "{}: {}: demos count from 1",
+                    route.name,
+                    s.stage
+                );
             }
         }
     }
@@ -197,7 +207,12 @@ mod tests {
 
     #[test]
     fn the_original_is_the_go_talks_stages() {
-        let original: Vec<&str> = route("original").unwrap().stops.iter().map(|s| s.stage).collect();
+        let original: Vec<&str> = route("original")
+            .unwrap()
+            .stops
+            .iter()
+            .map(|s| s.stage)
+            .collect();
         let go: Vec<&str> = crate::STAGES
             .iter()
             .filter(|s| s.go_lines.is_some())

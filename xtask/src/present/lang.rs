@@ -236,6 +236,8 @@ pub struct Words {
     pub now: &'static str,
     pub next_up: &'static str,
     pub elapsed: &'static str,
+    /// Between the time spent and the plan's: `12:40 of 45:00`.
+    pub of: &'static str,
     pub speaker_keys: &'static str,
     pub popup_blocked: &'static str,
     pub recorded: &'static str,
@@ -297,6 +299,7 @@ const EN: Words = Words {
     now: "Now",
     next_up: "Next",
     elapsed: "elapsed",
+    of: "of",
     speaker_keys: "keys as in the deck · t: timer to 0 · p: pause",
     popup_blocked: "the browser blocked the speaker window: allow pop-ups for this file",
     recorded: "demos recorded",
@@ -360,6 +363,7 @@ const ES: Words = Words {
     now: "Ahora",
     next_up: "Sigue",
     elapsed: "transcurrido",
+    of: "de",
     speaker_keys: "las teclas de las diapositivas · t: reloj a 0 · p: pausa",
     popup_blocked: "el navegador bloqueó la ventana del orador: permite ventanas emergentes \
                     para este archivo",

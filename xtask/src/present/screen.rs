@@ -7,9 +7,9 @@ use anyhow::Result;
 use std::time::{Duration, Instant};
 
 use super::lang::{Lang, Words};
-use crate::plan::Plan;
 use super::terminal::{self, Key};
 use crate::diff::columns;
+use crate::plan::Plan;
 
 pub mod style {
     pub const BOLD: &str = "\x1b[1m";
@@ -64,10 +64,11 @@ impl Timer {
     }
 
     /// `pid · 12:40 of 45:00 · +1:10`.
-    pub fn line(&self) -> String {
+    pub fn line(&self, lang: Lang) -> String {
         let elapsed = self.started.elapsed();
         let entered = self.entered[self.at].unwrap_or(elapsed);
-        self.plan.standing(self.at, elapsed, entered)
+        self.plan
+            .standing(self.at, elapsed, entered, lang.words().of)
     }
 }
 
@@ -245,7 +246,10 @@ impl Screen {
         }
         terminal::raw()?;
         if let Some(timer) = &self.timer {
-            write_out(&format!("{}\r\n", self.paint(style::BOLD, &timer.line())))?;
+            write_out(&format!(
+                "{}\r\n",
+                self.paint(style::BOLD, &timer.line(self.lang))
+            ))?;
         }
         write_out(&self.paint(style::CYAN, &offer.line()))?;
         let key = terminal::read_key(&offer.keys())?;
