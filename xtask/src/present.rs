@@ -211,6 +211,10 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
     let mut at = 0;
     while at < steps.len() {
         let step = steps[at];
+        // The whole notes are asked for one stage at a time: the next opens with its script.
+        if at > 0 && steps[at - 1].stage() != step.stage() {
+            full_notes = false;
+        }
         if let Some(timer) = &mut out.timer {
             timer.enter(step.stage());
         }

@@ -46,7 +46,9 @@ pub fn rehearse(plan: &Plan, lang: Lang) -> Result<u8> {
             let outcome = slides::record(stage, &binary, &rootfs, demo);
             let took = t.elapsed();
             spent += took;
-            let what = format!("{} demo {}: `{}`", stop.stage.name, n + 1, demo.command);
+            // Named by its number in the notes, as the route names it.
+            let number = stop.demos.get(n).map_or(n + 1, |&d| usize::from(d));
+            let what = format!("{} demo {number}: `{}`", stop.stage.name, demo.command);
             let mut wrong = match outcome {
                 Ok(Outcome::Ran {
                     as_promised: true, ..
