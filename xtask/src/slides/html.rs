@@ -230,23 +230,25 @@ fn stage_slide(deck: &Deck, part: &Part, before: Option<&Part>, w: &Words) -> Sl
     let stage = part.stage;
     let lang = deck.lang;
     let title = lang.title(stage, catalog::STAGES.len());
-    let mut pages = vec![
-        Page {
-            class: "idea",
-            label: title.clone(),
-            html: format!(
-                "<header><h2>{}</h2><p class=\"idea-text\">{}</p></header>{}",
-                esc(&title),
-                esc(lang.summary(stage)),
-                picture(part, before, lang, w)
-            ),
-        },
-        Page {
+    let mut pages = vec![Page {
+        class: "idea",
+        label: title.clone(),
+        html: format!(
+            "<header><h2>{}</h2><p class=\"idea-text\">{}</p></header>{}",
+            esc(&title),
+            esc(lang.summary(stage)),
+            picture(part, before, lang, w)
+        ),
+    }];
+    // A route's deck leaves each stage's row of the matrix to the closing slide's whole
+    // matrix: the picture on the stage's first page says what isolates it, in fewer pages.
+    if deck.plan.is_none() {
+        pages.push(Page {
             class: "matrix-row",
             label: format!("{} — {}", stage.name, w.isolates),
             html: isolation(part, lang, w),
-        },
-    ];
+        });
+    }
     pages.extend(code_pages(deck, part, w));
     pages.extend(demo_pages(deck, part, w));
     // A planned deck's speaker view reads the script first, then the notes.
