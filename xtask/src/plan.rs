@@ -225,6 +225,37 @@ mod tests {
         assert!(script("# T\n\n- no\n").is_empty());
     }
 
+    /// Every stage of a talk (not the course) leaves time for its floor: its script at 130
+    /// words a minute, a minute a page of code, half a minute a demo.
+    #[test]
+    fn each_talks_minutes_hold_its_script_code_and_demos() {
+        let root = crate::util::project_root();
+        for route in catalog::ROUTES.iter().filter(|r| r.name != "course") {
+            let plan = Plan::of_route(route);
+            for stop in &plan.stops {
+                for file in ["README.md", "README.es.md"] {
+                    let path = root.join("slides").join(stop.stage.name).join(file);
+                    let notes = std::fs::read_to_string(&path).unwrap();
+                    let words: usize = script(&notes)
+                        .iter()
+                        .map(|l| l.split_whitespace().count())
+                        .sum();
+                    let demos = stop
+                        .keep(stage_demos(&root, stop.stage, file).unwrap())
+                        .len();
+                    let floor = words as f64 / 130.0 + stop.code_pages as f64 + demos as f64 / 2.0;
+                    assert!(
+                        f64::from(stop.minutes) >= floor,
+                        "{}: {}: {} min, under its floor of {floor:.1} ({file})",
+                        route.name,
+                        stop.stage.name,
+                        stop.minutes
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn keep_picks_the_demos_by_number() {
         let stop = Planned {

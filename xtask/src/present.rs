@@ -1,5 +1,13 @@
-//! `cargo xtask present [STAGE] [--only] [--yes] [--lang LANG]`: step through the talk in one
-//! terminal.
+//! `cargo xtask present [STAGE] [--only] [--yes] [--route NAME | --stages LIST] [--rehearse]
+//! [--lang LANG]`: step through the talk in one terminal.
+//!
+//! With a route of the catalog (`--route talk`, see `plan.rs` and `crates/catalog/src/
+//! routes.rs`) or a list of stages (`--stages uts,pid,full`): only those stages and, of each,
+//! the route's demos; above every prompt a line says where the talk stands against the plan
+//! (`pid · 12:40 of 45:00 · +1:10`, see [`Timer`](screen::Timer)), and each stage opens with its
+//! speaker's script, its whole notes one key away (`m`). `--rehearse` runs the route's demos
+//! instead of the talk and says whether it is ready (`present/rehearsal.rs`). Without either,
+//! every stage from STAGE, as below.
 //!
 //! For each stage from STAGE (default: the first) to the last, or STAGE alone with `--only`:
 //! the title and the slide notes (`slides/<stage>/README.md`, or `README.es.md` in Spanish), the

@@ -2,16 +2,16 @@
 //! NAME` and `cargo xtask slides --route NAME`, each an ordered list of stages with, per stage,
 //! the demos shown, the code pages the deck shows and the minutes it is planned to take.
 //!
-//! How the minutes were planned, per stage of a route: its speaker's script (the `## Script`
-//! section of the stage's notes, 3–6 lines, about 60–90 words) spoken at 130 words a minute,
-//! under a minute; one minute for each page of code walked through; half a minute for each demo
-//! (the command is said, run and its output read out), plus the demo's own run time as
-//! `present --route NAME --rehearse` measures it (every demo of these routes runs in under 5 s
-//! but cgroups' `sleep 5` and pid's `sleep`, each stopped early); rounded up to whole minutes.
-//! The course route reads the whole notes instead of the script: their words (`wc -w`) at 130 a
-//! minute, plus every demo. `cargo xtask check` holds every route to the catalog (each stage
-//! exists, each demo number is one of its notes' demos) and README's route table to this file;
-//! the unit tests below hold each talk to its length.
+//! How the minutes were planned, per stage of a route: not by a stopwatch on a walk at pace,
+//! but from what the stage makes the presenter do, rounded up to whole minutes with room to
+//! explain. Its floor, which xtask's tests hold every stage of the talks (not the course) to:
+//! its speaker's script (the `## Script` section of its notes, 3–6 lines) spoken at 130 words a
+//! minute; one minute for each page of code the deck shows; half a minute for each demo (said,
+//! run, its output read out), whose own run time `present --route NAME --rehearse` measures
+//! (all under a second here, cgroups' fork bomb 5 s). The course's minutes follow the length of
+//! each stage's whole notes. `cargo xtask check` holds every route to the catalog (each stage
+//! exists, each demo number is one of its notes' demos) and the READMEs' route tables to this
+//! file; the unit tests below hold each talk to its length.
 
 /// One talk: an ordered list of stops.
 #[derive(Debug)]

@@ -49,7 +49,10 @@ pub const CLI: cli::Command = cli::Command {
     args: &[
         cli::option("root", "DIR", "the workspace to check (default: this one)"),
         cli::flag("no-clippy", "skip clippy on the slides (the slow part)"),
-        cli::flag("fix", "rewrite README.md's stage table from the catalog"),
+        cli::flag(
+            "fix",
+            "rewrite the READMEs' stage and route tables from the catalog",
+        ),
     ],
     rest: None,
     notes: "Prints one line per problem; exit 0 when there is none.",
