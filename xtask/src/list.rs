@@ -80,3 +80,21 @@ fn routes(lang: Lang) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_list_every_route_with_its_minutes_in_80_columns() {
+        for &lang in Lang::ALL {
+            let text = routes(lang);
+            for route in catalog::ROUTES {
+                let head = format!("{:<10} {:>3} min", route.name, route.minutes());
+                assert!(text.contains(&head), "{text}");
+            }
+            assert!(text.contains("pid 5"), "{text}");
+            assert!(text.lines().all(|l| l.chars().count() <= cli::WIDTH), "{text}");
+        }
+    }
+}

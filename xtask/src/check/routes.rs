@@ -20,8 +20,16 @@ const BEGIN: &str = "<!-- routes:begin -->";
 const END: &str = "<!-- routes:end -->";
 
 pub(super) fn routes(root: &Path, fix: bool) -> Result<Vec<String>> {
+    let mut problems = stops(root, catalog::ROUTES);
+    problems.extend(tables(root, fix)?);
+    problems.extend(scripts(root));
+    Ok(problems)
+}
+
+/// Each route's stages and demos against the catalog and the notes.
+fn stops(root: &Path, routes: &[catalog::Route]) -> Vec<String> {
     let mut problems = Vec::new();
-    for route in catalog::ROUTES {
+    for route in routes {
         for stop in route.stops {
             let Some(stage) = catalog::STAGES.iter().find(|s| s.name == stop.stage) else {
                 problems.push(format!(
@@ -44,6 +52,12 @@ pub(super) fn routes(root: &Path, fix: bool) -> Result<Vec<String>> {
             }
         }
     }
+    problems
+}
+
+/// The READMEs' route tables against the routes.
+fn tables(root: &Path, fix: bool) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
     for (name, es) in [("README.md", false), ("README.es.md", true)] {
         let Ok(text) = fs::read_to_string(root.join(name)) else {
             continue; // reported by the README rules
@@ -68,6 +82,12 @@ pub(super) fn routes(root: &Path, fix: bool) -> Result<Vec<String>> {
         };
         problems.push(format!("{name}: {problem}"));
     }
+    Ok(problems)
+}
+
+/// Every stage's script, in both languages.
+fn scripts(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
     for stage in catalog::STAGES {
         for (file, heading) in [("README.md", "Script"), ("README.es.md", "Guion")] {
             let path = Path::new("slides").join(stage.name).join(file);
@@ -84,7 +104,7 @@ pub(super) fn routes(root: &Path, fix: bool) -> Result<Vec<String>> {
             }
         }
     }
-    Ok(problems)
+    problems
 }
 
 /// The READMEs' route table, from the catalog.
@@ -109,6 +129,42 @@ pub fn table(es: bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    use catalog::{Route, Stop};
+
+    #[test]
+    fn a_route_to_a_stage_or_demo_that_does_not_exist_is_a_problem() {
+        let root = crate::util::project_root();
+        assert_eq!(super::stops(&root, catalog::ROUTES), Vec::<String>::new());
+        let stop = |stage, demos| Stop {
+            stage,
+            minutes: 1,
+            demos,
+            code_pages: 1,
+        };
+        // Routes are the catalog's statics: a test's own lives as long.
+        let stops: &'static [Stop] = Box::leak(Box::new([
+            stop("nope", &[]),
+            stop("uts", &[3, 4]),
+            stop("pid", &[1]),
+        ]));
+        let bad = [Route {
+            name: "bad",
+            about: "",
+            about_es: "",
+            stops,
+        }];
+        let problems = super::stops(&root, &bad);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("no stage is called `nope`"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("uts has no demo 4 (its notes have 3)"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn one_row_a_route() {
         for es in [false, true] {
