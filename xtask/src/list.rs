@@ -94,7 +94,10 @@ mod tests {
                 assert!(text.contains(&head), "{text}");
             }
             assert!(text.contains("pid 5"), "{text}");
-            assert!(text.lines().all(|l| l.chars().count() <= cli::WIDTH), "{text}");
+            assert!(
+                text.lines().all(|l| l.chars().count() <= cli::WIDTH),
+                "{text}"
+            );
         }
     }
 }

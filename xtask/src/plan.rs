@@ -25,8 +25,10 @@ pub const STAGES_FLAG: cli::Arg = cli::option(
 
 /// What a talk shows, in order, and how long each part is planned to take.
 pub struct Plan {
-    /// The route's name, or `stages` for a free list.
+    /// The route's name, or the free list's stages (`uts,pid,full`).
     pub name: String,
+    /// Whether it is a route of the catalog (`--route`), not a free list (`--stages`).
+    pub route: bool,
     pub stops: Vec<Planned>,
 }
 
@@ -87,8 +89,10 @@ impl Plan {
                 if stops.is_empty() {
                     return Err(args.error("--stages: no stage named"));
                 }
+                let names: Vec<&str> = stops.iter().map(|s| s.stage.name).collect();
                 Ok(Some(Plan {
-                    name: "stages".to_string(),
+                    name: names.join(","),
+                    route: false,
                     stops,
                 }))
             }
@@ -99,6 +103,7 @@ impl Plan {
     pub fn of_route(route: &catalog::Route) -> Plan {
         Plan {
             name: route.name.to_string(),
+            route: true,
             stops: route
                 .stops
                 .iter()
@@ -113,6 +118,12 @@ impl Plan {
                 })
                 .collect(),
         }
+    }
+
+    /// How it was asked for: `--route talk`, `--stages uts,pid`.
+    pub fn flag(&self) -> String {
+        let flag = if self.route { "route" } else { "stages" };
+        format!("--{flag} {}", self.name)
     }
 
     /// The whole plan, in seconds.

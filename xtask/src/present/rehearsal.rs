@@ -88,7 +88,7 @@ pub fn rehearse(plan: &Plan, lang: Lang) -> Result<u8> {
     }
     let summary = format!(
         "rehearse: {}: {count} demos in {:.1} s, planned {} min",
-        plan.name,
+        plan.flag(),
         started.elapsed().as_secs_f64(),
         plan.total() / 60
     );

@@ -195,6 +195,15 @@ fn title_slide(deck: &Deck, w: &Words) -> Slide {
         );
     }
     html.push_str("</ol>");
+    // A route's deck says which talk it is, and its planned length.
+    if let Some(plan) = &deck.plan {
+        let _ = write!(
+            html,
+            "<p class=\"meta\"><code>{}</code> · {} min</p>",
+            esc(&plan.flag()),
+            plan.total() / 60
+        );
+    }
     let _ = write!(
         html,
         "<p class=\"meta\">{}</p><p class=\"meta keys\">{}</p>",
