@@ -327,3 +327,28 @@ fn present_walks_a_route_with_its_timer_and_script() {
         "a demo off the route was shown"
     );
 }
+
+/// `present --route original --rehearse`: every demo of the route run once, each on a line of
+/// its own with its time, and the verdict: ready, exit 0.
+#[test]
+fn present_rehearses_a_route() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let route = catalog::route("original").expect("the original route");
+    let mut cmd = Command::new(testkit::xtask_bin());
+    cmd.args(["present", "--route", "original", "--rehearse"]);
+    let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(300));
+    leaks.assert_clean();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let demos: usize = route.stops.iter().map(|s| s.demos.len()).sum();
+    let ok = run.stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(ok, demos, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rehearse: --route original: ") && run.stdout.contains(": ready"),
+        "{}",
+        run.stdout
+    );
+}
