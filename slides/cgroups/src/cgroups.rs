@@ -23,7 +23,7 @@ impl Cgroup {
             return v1::join(&self.dirs, spawn);
         };
         say!("parent: clone3 with CLONE_INTO_CGROUP: the child is born in it");
-        spawn.into_cgroup(dir.as_fd())
+        spawn.clone_with(|flags, run| support::clone3(flags, dir.as_fd(), run))
     }
 }
 

@@ -7,16 +7,18 @@
 use std::env;
 use std::fs::{self, File};
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::process;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::statfs::{statfs, FsType, CGROUP2_SUPER_MAGIC};
 use nix::unistd::Pid;
-use skeleton::{say, Failure, Result};
+use skeleton::{say, Failure, InChild, Result};
 
 /// Where the kernel's cgroup filesystems are mounted.
 pub const ROOT: &str = "/sys/fs/cgroup";
@@ -262,4 +264,77 @@ pub fn is_mounted(path: &Path, magic: FsType) -> bool {
 /// those).
 pub fn errno(err: &io::Error) -> Errno {
     Errno::from_raw(err.raw_os_error().unwrap_or(0))
+}
+
+/// clone3(2)'s arguments, `struct clone_args` of linux/sched.h up to `cgroup`
+/// (Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2)'s flag: the child starts in the cgroup v2 group given as
+/// `cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// uts's clone, made by clone3(2) with `CLONE_INTO_CGROUP` and the group's
+/// open folder, and no stack of its own: like fork(2), the child goes on from
+/// here on a copy of our memory and stack. It runs `in_child`, then exits with
+/// its code; the parent gets the child's pid.
+pub fn clone3(
+    flags: CloneFlags,
+    cgroup: BorrowedFd,
+    mut in_child: InChild,
+) -> Result<Pid> {
+    let args = CloneArgs {
+        // As u32 first: CLONE_* flags are C ints, and no sign may spread to
+        // the upper half.
+        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: Signal::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size given, and it asks for
+    // no shared memory (no CLONE_VM) and no new stack: the child gets a copy
+    // of this one-thread program, as with fork(2), and never returns from
+    // here (it exits with _exit(2)).
+    let ret = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => {
+            let err = Errno::last();
+            let hint = match err {
+                Errno::EPERM | Errno::EACCES => skeleton::root_hint(),
+                _ => {
+                    "CLONE_INTO_CGROUP needs Linux 5.7 and a cgroup v2 group, \
+                      with no groups of its own; see clone(2)"
+                        .to_string()
+                }
+            };
+            Err(skeleton::failure("clone3", err, &hint))
+        }
+        0 => {
+            let code = in_child();
+            // SAFETY: _exit(2) ends the child at once, running none of the
+            // parent's cleanup.
+            unsafe { nix::libc::_exit(code as i32) }
+        }
+        pid => Ok(Pid::from_raw(pid as i32)),
+    }
 }

@@ -34,7 +34,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // base2's re-exec with these flags; the child waits on a pipe. It joins
     // the group as it is born (v2: clone3(2) into it; v1: its first step), so
     // all it starts is counted.
-    let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
+    let child = cgroup.join(clone::spawn(flags, command)).start()?;
     // wait lets it go and passes signals on; an OOM kill is reported.
     let code = child.wait()?;
     Ok(cgroup.explain(code))
@@ -59,6 +59,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 mod cgroups;
 #[path = "../../chroot/src/chroot.rs"]
 mod chroot;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

@@ -28,7 +28,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // The namespaces of the stages before: UTS and PID.
     let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
-    skeleton::spawn(flags, command)?.wait()
+    clone::spawn(flags, command).start()?.wait()
 }
 
 /// The child: sets the container up from inside, then runs the command as its
@@ -46,6 +46,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 // The steps with files of their own: an earlier stage's are included
 // from its folder (#[path]), not copied.
 mod chroot;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

@@ -61,8 +61,7 @@ fn run(args: &[OsString]) -> Result<u8> {
     // base2's re-exec, held on the pipe before it re-executes: once let go,
     // it becomes root of its namespace (without --rootless it is host root
     // already), then re-executes with a clean environment.
-    let mut spawn =
-        skeleton::Spawn::new(flags, args).before_exec(become_root_clean);
+    let mut spawn = clone::spawn(flags, args).before_exec(become_root_clean);
     // It joins the group as it is born (v2: clone3(2) into it; v1: its first
     // step), so all it starts is counted.
     if let Some(cgroup) = &cgroup {
@@ -125,6 +124,8 @@ fn child(args: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

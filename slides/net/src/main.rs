@@ -43,7 +43,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // base2's re-exec with these flags; the child waits on a pipe. It joins
     // the group as it is born (v2: clone3(2) into it; v1: its first step), so
     // all it starts is counted.
-    let child = cgroup.join(skeleton::Spawn::new(flags, command)).start()?;
+    let child = cgroup.join(clone::spawn(flags, command)).start()?;
     // Still before it goes: a cable from the host into its network namespace,
     // which the kernel deletes with that namespace (veth.rs).
     let _veth = veth::connect(subnet, child.pid())?;
@@ -73,6 +73,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 mod cgroups;
 #[path = "../../chroot/src/chroot.rs"]
 mod chroot;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

@@ -29,7 +29,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // its own descendants, and the kernel kills them all when it ends.
     flags |= CloneFlags::CLONE_NEWPID;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
-    skeleton::spawn(flags, command)?.wait()
+    clone::spawn(flags, command).start()?.wait()
 }
 
 /// The child: sets the container up from inside, then runs the command as its
@@ -45,6 +45,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 // The steps with files of their own: an earlier stage's are included
 // from its folder (#[path]), not copied.
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 mod init;

@@ -58,7 +58,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // it becomes root of its namespace (host root already without
     // --rootless), then re-executes.
     let mut spawn =
-        skeleton::Spawn::new(flags, command).before_exec(userns::become_root);
+        clone::spawn(flags, command).before_exec(userns::become_root);
     // It joins the group as it is born (v2: clone3(2) into it; v1: its first
     // step), so all it starts is counted.
     if let Some(cgroup) = &cgroup {
@@ -105,6 +105,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

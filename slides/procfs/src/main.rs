@@ -31,7 +31,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // namespace Linux had, hence the vague name): what it mounts is its own.
     flags |= CloneFlags::CLONE_NEWNS;
     // base2's re-exec by clone(2) with these flags; wait passes signals on.
-    skeleton::spawn(flags, command)?.wait()
+    clone::spawn(flags, command).start()?.wait()
 }
 
 /// The child: sets the container up from inside, then runs the command as its
@@ -52,6 +52,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 // from its folder (#[path]), not copied.
 #[path = "../../chroot/src/chroot.rs"]
 mod chroot;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

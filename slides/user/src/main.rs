@@ -54,7 +54,7 @@ fn run(command: &[OsString]) -> Result<u8> {
     // base2's re-exec, held on the pipe before it re-executes: once let go,
     // it becomes root of its namespace, then re-executes.
     let mut spawn =
-        skeleton::Spawn::new(flags, command).before_exec(userns::become_root);
+        clone::spawn(flags, command).before_exec(userns::become_root);
     // It joins the group as it is born (v2: clone3(2) into it; v1: its first
     // step), so all it starts is counted.
     if let Some(cgroup) = &cgroup {
@@ -95,6 +95,8 @@ fn child(command: &[OsString]) -> Result<u8> {
 mod cgroups;
 #[path = "../../chroot/src/chroot.rs"]
 mod chroot;
+#[path = "../../uts/src/clone.rs"]
+mod clone;
 #[path = "../../uts/src/hostname.rs"]
 mod hostname;
 #[path = "../../pid/src/init.rs"]

@@ -2,8 +2,8 @@
 //!
 //! The parent asks clone(2) for a new UTS namespace (`CLONE_NEWUTS`); the child
 //! sets the hostname in it, and the host's hostname does not change. From here
-//! on the re-exec is base2's done with clone(2), which takes the namespace
-//! flags.
+//! on the re-exec is base2's done with clone(2) (clone.rs), which takes the
+//! namespace flags.
 //!
 //! Run it: `cargo xtask run uts -- hostname`
 //! Man pages: uts_namespaces(7), clone(2), sethostname(2).
@@ -28,8 +28,9 @@ fn run(command: &[OsString]) -> Result<u8> {
     // CLONE_NEWUTS gives the child a new UTS namespace: its own copy of the
     // hostname, which it can change without touching the host's.
     let flags = CloneFlags::CLONE_NEWUTS;
-    // base2's re-exec by clone(2) with these flags; wait passes signals on.
-    skeleton::spawn(flags, command)?.wait()
+    // base2's re-exec by clone(2) with these flags (clone.rs); wait passes
+    // signals on.
+    clone::spawn(flags, command).start()?.wait()
 }
 
 /// The child: sets the container up from inside, then becomes the command.
@@ -42,4 +43,5 @@ fn child(command: &[OsString]) -> Result<u8> {
 
 // The steps with files of their own: an earlier stage's are included
 // from its folder (#[path]), not copied.
+mod clone;
 mod hostname;

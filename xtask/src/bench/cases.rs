@@ -159,7 +159,10 @@ pub fn plan(
         if stage.name == "full" {
             let mut veth = Case::new(
                 "full+veth",
-                "stage 14 with --net veth: a veth pair to the host (rtnetlink)",
+                &format!(
+                    "stage {} with --net veth: a veth pair to the host (rtnetlink)",
+                    stage.number()
+                ),
                 binary,
                 vec!["run".into(), "--net".into(), "veth".into(), target],
             );

@@ -28,6 +28,7 @@
 //! One line per problem on stdout, then exit 1; exit 0 when there is none.
 
 mod languages;
+mod renumber;
 mod routes;
 mod steps;
 
@@ -51,7 +52,8 @@ pub const CLI: cli::Command = cli::Command {
         cli::flag("no-clippy", "skip clippy on the slides (the slow part)"),
         cli::flag(
             "fix",
-            "rewrite the READMEs' stage and route tables from the catalog",
+            "rewrite the README tables (stages, routes) and the stages' numbers from the \
+             catalog",
         ),
     ],
     rest: None,
@@ -90,6 +92,11 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
             "{} has no slides/ folder: is it the workspace?",
             opts.root.display()
         )));
+    }
+    if opts.fix {
+        for file in renumber::renumber(&opts.root)? {
+            eprintln!("check: {file}: its stage's number rewritten from the catalog");
+        }
     }
     let mut problems = Vec::new();
     problems.extend(crates(&opts.root));

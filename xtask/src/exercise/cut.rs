@@ -49,13 +49,36 @@ pub fn apply(source: &str, cut: &Cut, hint: &str) -> Result<String> {
             replaced.push_str(&format!("{lead}{placeholder}\n"));
             let before: String = lines[..first].concat();
             let after: String = lines[at + 1..].concat();
-            Ok(format!(
+            let out = format!(
                 "{}{before}{replaced}{after}{}",
                 &source[..=open],
                 &source[close..]
-            ))
+            );
+            Ok(blank_in_comments(&out, flag_name(line)))
         }
     }
+}
+
+/// The flag a line sets (`CLONE_NEWPID` in `flags |= CloneFlags::CLONE_NEWPID;`), if any.
+fn flag_name(line: &str) -> Option<&str> {
+    let (_, tail) = line.rsplit_once("::")?;
+    let name = tail.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_');
+    name.starts_with("CLONE_").then_some(name)
+}
+
+/// The comments of `source` with the flag `name` blanked (`CLONE_NEW…`): the stage's header says
+/// what it adds, by name, and would give the answer away.
+fn blank_in_comments(source: &str, name: Option<&str>) -> String {
+    let Some(name) = name else {
+        return source.to_string();
+    };
+    source
+        .split_inclusive('\n')
+        .map(|line| match line.trim_start().starts_with("//") {
+            true => line.replace(name, "CLONE_NEW…"),
+            false => line.to_string(),
+        })
+        .collect()
 }
 
 /// `todo!("<hint>")` at `indent`: on one line when it fits, else the string continued with
@@ -250,6 +273,26 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("explained"), "{out}");
+    }
+
+    #[test]
+    fn the_comments_do_not_name_the_flag_cut() {
+        let source = "//! The parent adds `CLONE_NEWIPC`: its own queues.\n\
+                      fn run() {\n    flags |= CloneFlags::CLONE_NEWIPC;\n}\n";
+        let cut = Cut::Line {
+            file: "main.rs",
+            function: "run",
+            line: "flags |= CloneFlags::CLONE_NEWIPC;",
+            placeholder: "flags |= CloneFlags::empty();",
+            hint: "the flag: ipc_namespaces(7)",
+            hint_es: "la flag: ipc_namespaces(7)",
+        };
+        let out = apply(source, &cut, cut.hint()).unwrap();
+        assert!(!out.contains("CLONE_NEWIPC"), "{out}");
+        assert!(
+            out.starts_with("//! The parent adds `CLONE_NEW…`: its own queues."),
+            "{out}"
+        );
     }
 
     #[test]
