@@ -11,6 +11,7 @@ mod exercise;
 mod lex;
 mod list;
 mod matrix;
+mod plan;
 mod present;
 mod rootfs;
 mod run;

@@ -1,5 +1,13 @@
-//! `cargo xtask present [STAGE] [--only] [--yes] [--lang LANG]`: step through the talk in one
-//! terminal.
+//! `cargo xtask present [STAGE] [--only] [--yes] [--route NAME | --stages LIST] [--rehearse]
+//! [--lang LANG]`: step through the talk in one terminal.
+//!
+//! With a route of the catalog (`--route talk`, see `plan.rs` and `crates/catalog/src/
+//! routes.rs`) or a list of stages (`--stages uts,pid,full`): only those stages and, of each,
+//! the route's demos; above every prompt a line says where the talk stands against the plan
+//! (`pid · 12:40 of 45:00 · +1:10`, see [`Timer`](screen::Timer)), and each stage opens with its
+//! speaker's script, its whole notes one key away (`m`). `--rehearse` runs the route's demos
+//! instead of the talk and says whether it is ready (`present/rehearsal.rs`). Without either,
+//! every stage from STAGE, as below.
 //!
 //! For each stage from STAGE (default: the first) to the last, or STAGE alone with `--only`:
 //! the title and the slide notes (`slides/<stage>/README.md`, or `README.es.md` in Spanish), the
@@ -32,6 +40,7 @@
 //! own teaching lines and the code's comments stay English.
 
 pub mod lang;
+mod rehearsal;
 mod relay;
 mod screen;
 mod terminal;
@@ -47,10 +56,11 @@ use notes::Demo;
 
 use crate::cli;
 use crate::diff;
+use crate::plan::{self, Plan};
 use crate::rootfs;
 use crate::util;
 use lang::Lang;
-use screen::{style, write_out, Offer, Screen};
+use screen::{style, write_out, Offer, Screen, Timer};
 use terminal::Key;
 use text::Rendered;
 
@@ -64,6 +74,12 @@ pub const CLI: cli::Command = cli::Command {
             "yes",
             "no key presses: run straight through, demos included",
         ),
+        plan::ROUTE_FLAG,
+        plan::STAGES_FLAG,
+        cli::flag(
+            "rehearse",
+            "with a route: run its demos first, say which fail or run over their time",
+        ),
         lang::FLAG,
     ],
     rest: None,
@@ -71,6 +87,10 @@ pub const CLI: cli::Command = cli::Command {
             demo, next step); s skips (the rest of the pages, or a demo); f folds or unfolds \
             a diff's comment-only changes; n goes to the next stage; b back one step; q \
             quits. Ctrl-C at a prompt quits (status 130); during a demo it is the demo's.\n\n\
+            With --route or --stages: only those stages and demos, a line above every prompt \
+            saying where the talk stands against the plan (`pid · 12:40 of 45:00 · +1:10`: \
+            minutes late, or early with -), and each stage's speaker's script instead of its \
+            notes (m shows the whole notes).\n\n\
             Text is fitted to the terminal's width (COLUMNS overrides; 80 off a terminal).",
 };
 
@@ -82,14 +102,30 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let yes = args.flag("yes");
     let only = args.flag("only");
     let lang = Lang::from_args(&args)?;
-    let first = match args.positional("STAGE") {
-        Some(name) => args.stage(name)?,
-        None => &catalog::STAGES[0],
+    let plan = Plan::from_args(&args)?;
+    let rehearse = args.flag("rehearse");
+    if plan.is_some() && (only || args.positional("STAGE").is_some()) {
+        return Err(args.error("a STAGE or --only, or a --route or --stages: not both"));
+    }
+    let stages: Vec<&'static Stage> = match &plan {
+        Some(plan) => plan.stops.iter().map(|s| s.stage).collect(),
+        None => {
+            let first = match args.positional("STAGE") {
+                Some(name) => args.stage(name)?,
+                None => &catalog::STAGES[0],
+            };
+            catalog::STAGES
+                .iter()
+                .filter(|s| s.number() == first.number() || (!only && s.number() > first.number()))
+                .collect()
+        }
     };
-    let stages: Vec<&'static Stage> = catalog::STAGES
-        .iter()
-        .filter(|s| s.number() == first.number() || (!only && s.number() > first.number()))
-        .collect();
+    if rehearse {
+        let Some(plan) = plan else {
+            return Err(args.error("--rehearse needs a --route or --stages"));
+        };
+        return rehearsal::rehearse(&plan, lang);
+    }
     if !yes && !terminal::stdin_is_terminal() {
         return Err(args.error(
             "present waits for key presses on a terminal; use --yes to run it straight through",
@@ -99,12 +135,15 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     // Everything the demos need is made before the talk starts, so it never stops for a build.
     let root = util::project_root();
     let mut talk = Vec::new();
-    for stage in &stages {
+    for (i, stage) in stages.iter().enumerate() {
         let notes_path = root.join("slides").join(stage.name).join(lang.notes_file());
         let text = std::fs::read_to_string(&notes_path)
             .with_context(|| format!("cannot read the notes {}", notes_path.display()))?;
-        let demos =
+        let mut demos =
             notes::demos(&text).map_err(|e| anyhow::anyhow!("{}: {e}", notes_path.display()))?;
+        if let Some(plan) = &plan {
+            demos = plan.stops[i].keep(demos);
+        }
         let binary = util::build_stage(stage, false)?;
         // A demo may run in another stage (```demo <stage>): built now too.
         for other in demos.iter().filter_map(|d| d.stage.as_deref()) {
@@ -112,6 +151,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         }
         talk.push(Slide {
             stage,
+            script: plan.as_ref().map(|_| plan::script(&text)),
             notes: text,
             demos,
             binary,
@@ -132,6 +172,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         rows: terminal::rows().unwrap_or(24).max(10),
         used: 0,
         lang,
+        timer: plan.map(Timer::new),
     };
     let _restore = (!yes).then(terminal::RawMode::save);
     present(&talk, &root, rootfs.as_deref(), &mut out)
@@ -140,6 +181,8 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
 /// One stage of the talk, ready to show.
 struct Slide {
     stage: &'static Stage,
+    /// With a plan: the speaker's script, shown instead of the notes until `m`.
+    script: Option<Vec<String>>,
     notes: String,
     demos: Vec<Demo>,
     binary: PathBuf,
@@ -172,13 +215,26 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
     }
     let mut failed: Vec<String> = Vec::new();
     let mut folded = true;
+    let mut full_notes = false;
     let mut at = 0;
     while at < steps.len() {
         let step = steps[at];
+        // The whole notes are asked for one stage at a time: the next opens with its script.
+        if at > 0 && steps[at - 1].stage() != step.stage() {
+            full_notes = false;
+        }
+        if let Some(timer) = &mut out.timer {
+            timer.enter(step.stage());
+        }
+        // A planned talk's stage offers its whole notes on `m`, beside its script.
+        let notes_key = talk[step.stage()].script.as_ref().map(|_| full_notes);
         let key = match step {
-            Step::Notes(i) => match show_notes(&talk[i], out)? {
+            Step::Notes(i) => match show_notes(&talk[i], full_notes, out)? {
                 Some(key) => key,
-                None => out.ask(&Offer::notes(out.lang))?,
+                None => out.ask(&Offer {
+                    notes: notes_key,
+                    ..Offer::notes(out.lang)
+                })?,
             },
             Step::Diff(i) => match show_diff(&talk[i], root, folded, out)? {
                 Some(key) => key,
@@ -224,6 +280,13 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
                     .unwrap_or(at)
             }
             Key::Fold => folded = !folded,
+            Key::Notes => {
+                full_notes = !full_notes;
+                at = steps[..=at]
+                    .iter()
+                    .rposition(|s| *s == Step::Notes(step.stage()))
+                    .unwrap_or(at)
+            }
             Key::Quit => break,
         }
     }
@@ -236,8 +299,9 @@ fn present(talk: &[Slide], root: &Path, rootfs: Option<&Path>, out: &mut Screen)
     Ok(1)
 }
 
-/// The title and the notes, paged. `Some(key)`: a key other than space at a page's end.
-fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
+/// The title and the notes (with a plan, the script unless `full`), paged. `Some(key)`: a key
+/// other than space at a page's end.
+fn show_notes(slide: &Slide, full: bool, out: &mut Screen) -> Result<Option<Key>> {
     let stage = slide.stage;
     out.clear()?;
     let title = out.lang.title(stage, catalog::STAGES.len());
@@ -247,13 +311,31 @@ fn show_notes(slide: &Slide, out: &mut Screen) -> Result<Option<Key>> {
     ];
     lines.extend(text::wrap(out.lang.summary(stage), out.width, ""));
     lines.push(String::new());
-    for line in text::render_notes(&slide.notes, out.width) {
-        lines.push(match line {
-            Rendered::Heading(text) => out.paint(style::BOLD, &text),
-            Rendered::Text(text) => text,
-        });
+    match slide.script.as_ref().filter(|_| !full) {
+        Some(script) => {
+            let heading = plan::SCRIPT_HEADINGS[usize::from(out.lang == Lang::Es)];
+            lines.push(out.paint(style::BOLD, heading));
+            for said in script {
+                let mut item = text::wrap(said, out.width, "  ");
+                if let Some(first) = item.first_mut() {
+                    first.replace_range(..2, "- ");
+                }
+                lines.extend(item);
+            }
+        }
+        None => {
+            for line in text::render_notes(&slide.notes, out.width) {
+                lines.push(match line {
+                    Rendered::Heading(text) => out.paint(style::BOLD, &text),
+                    Rendered::Text(text) => text,
+                });
+            }
+        }
     }
-    let more = Offer::more(out.lang, None);
+    let more = Offer {
+        notes: slide.script.as_ref().map(|_| full),
+        ..Offer::more(out.lang, None)
+    };
     for line in lines {
         if let Some(key) = out.line(&line, Some(&more))? {
             return Ok(Some(key));

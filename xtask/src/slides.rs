@@ -35,6 +35,7 @@ use catalog::Stage;
 use notes::Demo;
 
 use crate::diff;
+use crate::plan::{self, Plan};
 use crate::present::lang::{self, Lang};
 use crate::util;
 use crate::{cli, rootfs};
@@ -53,12 +54,17 @@ pub const CLI: cli::Command = cli::Command {
             "no-run",
             "do not run the demos: show the output their notes promise",
         ),
+        plan::ROUTE_FLAG,
+        plan::STAGES_FLAG,
     ],
     rest: None,
     notes: "Open DIR/index.html in a browser (from disk: no server needed). Keys: right, \
             space or page down go on; left or page up back; Home, End; a stage's number then \
             Enter jumps to it; s opens the speaker view (notes, timer) in a second window; f \
             full screen. Print to PDF gives one slide per page.\n\n\
+            With --route or --stages: those stages only, with the route's demos and code \
+            pages; the speaker view shows each stage's script above its notes, and where the \
+            talk stands against the plan (`pid · 12:40 of 45:00 · +1:10`).\n\n\
             The demos run inside their stages as `present` runs them (as root, through sudo \
             when you are not root), and their output is recorded in the deck.",
 };
@@ -72,6 +78,8 @@ const DEMO_LIMIT: Duration = Duration::from_secs(60);
 /// Everything the deck shows, gathered before any HTML is written.
 pub struct Deck {
     pub lang: Lang,
+    /// The route (or `--stages` list) the deck follows; `None`: every stage.
+    pub plan: Option<Plan>,
     /// When the demos ran (UTC), on what kernel and machine; `None` with `--no-run`.
     pub recorded: Option<Recorded>,
     pub stages: Vec<Part>,
@@ -96,6 +104,10 @@ pub struct Part {
     /// layer of the picture that is no property of the catalog.
     pub filter: bool,
     pub demos: Vec<DemoRun>,
+    /// How many pages of the diff are shown.
+    pub code_pages: usize,
+    /// The speaker's script (`## Script` of the notes), for a planned deck's speaker view.
+    pub script: Vec<String>,
 }
 
 /// A demo of the notes and what it did when the deck was built.
@@ -124,12 +136,25 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
         Some(dir) => PathBuf::from(dir),
         None => util::target_dir().join("slides").join(lang.code()),
     };
+    let plan = Plan::from_args(&args)?;
     let root = util::project_root();
     let started = Instant::now();
 
     let mut parts = Vec::new();
-    for stage in catalog::STAGES {
-        parts.push(part(&root, stage, lang)?);
+    match &plan {
+        None => {
+            for stage in catalog::STAGES {
+                parts.push(part(&root, stage, lang)?);
+            }
+        }
+        Some(plan) => {
+            for stop in &plan.stops {
+                let mut part = part(&root, stop.stage, lang)?;
+                part.demos = stop.keep(part.demos);
+                part.code_pages = stop.code_pages;
+                parts.push(part);
+            }
+        }
     }
     let recorded = if run {
         run_demos(&mut parts)?;
@@ -148,6 +173,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     };
     let deck = Deck {
         lang,
+        plan,
         recorded,
         stages: parts,
     };
@@ -198,10 +224,12 @@ fn part(root: &Path, stage: &'static Stage, lang: Lang) -> Result<Part> {
         .any(|f| f.name == "seccomp.rs");
     Ok(Part {
         stage,
+        script: plan::script(&notes),
         notes,
         diff_heading,
         diff,
         filter,
+        code_pages: code::MAX_CODE_PAGES,
         demos: demos
             .into_iter()
             .map(|demo| DemoRun {
@@ -214,9 +242,18 @@ fn part(root: &Path, stage: &'static Stage, lang: Lang) -> Result<Part> {
 
 /// Builds every stage a demo runs in, makes the root filesystem, and runs every demo.
 fn run_demos(parts: &mut [Part]) -> Result<()> {
+    // Every stage a demo runs in: the deck's own, and those its demos name.
     let mut binaries = Vec::new();
     for stage in catalog::STAGES {
-        binaries.push((stage.name, util::build_stage(stage, false)?));
+        let used = parts.iter().any(|p| {
+            p.stage.name == stage.name
+                || p.demos
+                    .iter()
+                    .any(|d| d.demo.stage.as_deref() == Some(stage.name))
+        });
+        if used {
+            binaries.push((stage.name, util::build_stage(stage, false)?));
+        }
     }
     let rootfs = rootfs::ensure()?;
     let total: usize = parts.iter().map(|p| p.demos.len()).sum();
@@ -250,7 +287,7 @@ fn run_demos(parts: &mut [Part]) -> Result<()> {
 
 /// Runs one demo as `present` does (`<stage> run sh -c '<command>'`, through sudo when it needs
 /// root and we are not), with stdin closed and a time limit, and records its output.
-fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
+pub(crate) fn record(stage: &Stage, binary: &Path, rootfs: &Path, demo: &Demo) -> Result<Outcome> {
     // -n: never a password prompt in the middle of a build; it fails instead, and says so.
     let sudo = ["sudo", "-n"];
     let rootfs = stage.needs_rootfs.then_some(rootfs);

@@ -6,9 +6,11 @@
 
 mod exercise;
 mod isolation;
+mod routes;
 
 pub use exercise::{Budget, Cut, DEFAULT_DIFF_BUDGET};
 pub use isolation::{AboutAttack, AboutProperty, Attack, Property, ATTACKS, PROPERTIES};
+pub use routes::{course_stop, route, Route, Stop, ROUTES};
 
 /// One stage of the talk: one slide crate under `slides/<name>/`.
 #[derive(Debug, PartialEq, Eq)]

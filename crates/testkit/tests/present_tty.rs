@@ -237,3 +237,118 @@ fn present_yes_on_a_terminal_keeps_each_line_within_it() {
         wide.join("\n")
     );
 }
+
+/// The timer line `present --route` shows above a prompt (`pid · 12:40 of 45:00 · +1:10`):
+/// the stage, the time spent, the plan's whole and how late; `None` for any other line.
+fn timer_line(line: &str, total: &str) -> Option<String> {
+    let parts: Vec<&str> = line.trim().split(" · ").collect();
+    let [stage, clock, late] = parts[..] else {
+        return None;
+    };
+    let time = |t: &str| {
+        t.split_once(':').is_some_and(|(m, s)| {
+            m.parse::<u32>().is_ok() && s.len() == 2 && s.parse::<u32>().is_ok()
+        })
+    };
+    let (spent, whole) = clock.split_once(" of ")?;
+    let signed = late.strip_prefix(['+', '-'])?;
+    (time(spent) && whole == total && time(signed)).then(|| stage.to_string())
+}
+
+/// A route walked as a presenter walks it: the `original` route (the Go talk's seven stages,
+/// with their demos), space at every prompt, `m` once for the whole notes. Above every prompt,
+/// the line that says where the talk stands against the plan; each stage opens with its
+/// script; only the route's stages and demos are shown.
+#[test]
+fn present_walks_a_route_with_its_timer_and_script() {
+    if !ready() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let route = catalog::route("original").expect("the original route");
+    let mut term = Terminal::open(&BASH);
+    let from = term.start_present("--route original");
+    let mut prompts = Vec::new();
+    let mut at = from;
+    let mut pressed_m = false;
+    while let Some(prompt) = term.next_prompt(at) {
+        assert!(prompts.len() < 500, "no end after 500 prompts: {prompt}");
+        // The line above the prompt.
+        let shown = term.text_since(at);
+        let lines: Vec<&str> = shown
+            .split(['\n', '\r'])
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        let above = lines.iter().rev().nth(1).copied().unwrap_or("");
+        let stage = timer_line(above, "30:00");
+        assert!(
+            stage.is_some(),
+            "no timer line above the prompt {prompt:?}: {above:?}"
+        );
+        prompts.push((stage.unwrap(), prompt.clone()));
+        at = term.screen.len();
+        if !pressed_m && prompt.contains("[m] notes") {
+            pressed_m = true;
+            term.press(b"m");
+        } else {
+            term.press(b" ");
+        }
+    }
+    let shown = term.text_since(from);
+    let (code, tty) = term.finish(from);
+    term.close();
+    leaks.assert_clean();
+    assert_eq!(code, 0, "present exited {code}:\n{shown}");
+    assert_eq!(tty, "same", "present left the terminal's settings changed");
+    assert!(pressed_m, "no prompt offered the whole notes ([m] notes)");
+    // The whole notes after `m`: base1's first section; and each stage's script.
+    assert!(
+        shown.contains("What the audience should see"),
+        "`m` did not show the notes"
+    );
+    assert!(
+        shown.matches("\nScript").count() >= route.stops.len(),
+        "{shown}"
+    );
+    // The route's stages, in order, each named by its timer line; no other stage.
+    let mut seen: Vec<String> = prompts.iter().map(|(s, _)| s.clone()).collect();
+    seen.dedup();
+    let want: Vec<&str> = route.stops.iter().map(|s| s.stage).collect();
+    assert_eq!(seen, want);
+    assert!(
+        !shown.contains("Stage 8 of"),
+        "a stage off the route was shown"
+    );
+    // cgroups' fork bomb is on the route; its 10 MiB demo is not.
+    assert!(shown.contains("seq 30"), "{shown}");
+    assert!(
+        !shown.contains("10 * mib"),
+        "a demo off the route was shown"
+    );
+}
+
+/// `present --route original --rehearse`: every demo of the route run once, each on a line of
+/// its own with its time, and the verdict: ready, exit 0.
+#[test]
+fn present_rehearses_a_route() {
+    if !testkit::require_root() {
+        return;
+    }
+    let _serial = testkit::serial();
+    let leaks = LeakCheck::start();
+    let route = catalog::route("original").expect("the original route");
+    let mut cmd = Command::new(testkit::xtask_bin());
+    cmd.args(["present", "--route", "original", "--rehearse"]);
+    let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(300));
+    leaks.assert_clean();
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let demos: usize = route.stops.iter().map(|s| s.demos.len()).sum();
+    let ok = run.stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(ok, demos, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("rehearse: --route original: ") && run.stdout.contains(": ready"),
+        "{}",
+        run.stdout
+    );
+}

@@ -101,7 +101,11 @@ fn verdict(dom: &str) -> Option<Value> {
 
 /// Checks one verdict; every problem found, not only the first.
 fn judge(verdict: &Value, what: &str, problems: &mut Vec<String>) {
-    let stages = catalog::STAGES.len() as u64;
+    judge_stages(verdict, what, catalog::STAGES.len() as u64, problems)
+}
+
+/// [`judge`], for a deck of `stages` stages (a route's).
+fn judge_stages(verdict: &Value, what: &str, stages: u64, problems: &mut Vec<String>) {
     let mut fail = |p: String| problems.push(format!("{what}: {p}"));
     if verdict["stages"] != stages {
         fail(format!("the page has {} stages", verdict["stages"]));
@@ -291,6 +295,90 @@ fn the_deck_works_offline_in_a_real_browser() {
     assert!(
         problems.is_empty(),
         "{} problem(s) with the deck:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+/// The 45-minute route's deck (`slides --route talk`): its nine stages, at most 45 pages (demos
+/// recorded now, in English; from the notes in Spanish), every page walked without overflow at
+/// 1280×720 and 1920×1080, and a speaker view that follows and says where the talk stands
+/// against the plan (`base1 · 0:00 of 45:00 · +0:00`), its script above its notes.
+#[test]
+fn the_talk_routes_deck_fits_45_pages_and_its_speaker_view_keeps_time() {
+    if !testkit::require_root() {
+        return;
+    }
+    let Some(chrome) = chromium() else {
+        testkit::require(
+            false,
+            "no Chromium to test the slide deck in: `apt-get install chromium` (.ci/run does)",
+        );
+        return;
+    };
+    let _serial = testkit::serial();
+    let route = catalog::route("talk").expect("the 45-minute route");
+    let stages = route.stops.len() as u64;
+    let out = testkit::project_root()
+        .join("target")
+        .join("deck-route-test");
+    let leaks = LeakCheck::start();
+    let mut problems = Vec::new();
+    for (lang, extra, of) in [("en", None, "of"), ("es", Some("--no-run"), "de")] {
+        let dir = out.join(lang);
+        let mut cmd = Command::new(testkit::xtask_bin());
+        cmd.args(["slides", "--route", "talk", "--lang", lang, "--out"])
+            .arg(&dir);
+        cmd.args(extra);
+        let run = testkit::run_cmd_within(&mut cmd, Duration::from_secs(900));
+        assert_eq!(
+            run.code, 0,
+            "xtask slides --route talk --lang {lang}:\n{}",
+            run.stderr
+        );
+        let deck = dir.join("index.html");
+        let html = std::fs::read_to_string(&deck).expect("index.html");
+        let pages = html.matches("<div class=\"page ").count();
+        if pages > 45 {
+            problems.push(format!("{lang}: {pages} pages, over 45"));
+        }
+        let script = if lang == "en" {
+            "<div class=\"script\"><h3>Script</h3>"
+        } else {
+            "<div class=\"script\"><h3>Guion</h3>"
+        };
+        if html.matches(script).count() != route.stops.len() {
+            problems.push(format!(
+                "{lang}: not every stage's notes open with {script}"
+            ));
+        }
+        for (w, h) in [(1280, 720), (1920, 1080)] {
+            let verdict = selftest(&chrome, &deck, w, h);
+            let what = format!("talk {lang} at {w}x{h}");
+            eprintln!(
+                "{what}: {} pages, speaker {}",
+                verdict["pages"], verdict["speaker"]
+            );
+            judge_stages(&verdict, &what, stages, &mut problems);
+            // The speaker view's clock line, at the page the self-test left it on.
+            let standing = verdict["speaker"]["standing"].as_str().unwrap_or("");
+            let parts: Vec<&str> = standing.split(" · ").collect();
+            let plan_ok = parts.len() == 3
+                && route.stops.iter().any(|s| s.stage == parts[0])
+                && parts[1].ends_with(&format!(" {of} 45:00"))
+                && parts[2].starts_with(['+', '-'])
+                && parts[2].contains(':');
+            if !plan_ok {
+                problems.push(format!(
+                    "{what}: the speaker view's timer says {standing:?}"
+                ));
+            }
+        }
+    }
+    leaks.assert_clean();
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) with the route's deck:\n{}",
         problems.len(),
         problems.join("\n")
     );

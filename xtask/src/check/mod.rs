@@ -19,6 +19,9 @@
 //!   earlier stage by `#[path]` counted as unchanged) is not empty and changes at most
 //!   `catalog::DEFAULT_DIFF_BUDGET` lines of code, comments and blank lines apart, unless the
 //!   catalog declares a larger budget for the stage with its reason: a stage adds one idea.
+//! - Every route names stages and demos that exist, the READMEs' route tables are the
+//!   catalog's, and every stage's notes carry a speaker's script in both languages. See
+//!   `routes`.
 //! - Every slide passes `rustfmt --check` and `cargo clippy -- -D warnings` (`--no-clippy`
 //!   leaves clippy out, for a quick run).
 //!
@@ -26,6 +29,7 @@
 
 mod languages;
 mod renumber;
+mod routes;
 mod steps;
 
 use std::ffi::OsString;
@@ -48,7 +52,8 @@ pub const CLI: cli::Command = cli::Command {
         cli::flag("no-clippy", "skip clippy on the slides (the slow part)"),
         cli::flag(
             "fix",
-            "rewrite the README tables and the stages' numbers from the catalog",
+            "rewrite the README tables (stages, routes) and the stages' numbers from the \
+             catalog",
         ),
     ],
     rest: None,
@@ -98,6 +103,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     problems.extend(notes_files(&opts.root));
     problems.extend(readme(&opts.root, opts.fix)?);
     problems.extend(languages(&opts.root, opts.fix)?);
+    problems.extend(routes::routes(&opts.root, opts.fix)?);
     problems.extend(diffs(&opts.root));
     problems.extend(steps::removed(&opts.root));
     problems.extend(readable(&opts.root));

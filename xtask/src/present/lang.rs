@@ -202,6 +202,9 @@ pub struct Words {
     pub next_stage: &'static str,
     pub back: &'static str,
     pub quit: &'static str,
+    /// The `m` key of a route's stage: the whole notes, or the script again.
+    pub full_notes: &'static str,
+    pub script: &'static str,
     /// `list`'s column headings and the word before a stage's aliases.
     pub stage: &'static str,
     pub what_it_adds: &'static str,
@@ -233,6 +236,8 @@ pub struct Words {
     pub now: &'static str,
     pub next_up: &'static str,
     pub elapsed: &'static str,
+    /// Between the time spent and the plan's: `12:40 of 45:00`.
+    pub of: &'static str,
     pub speaker_keys: &'static str,
     pub popup_blocked: &'static str,
     pub recorded: &'static str,
@@ -257,6 +262,8 @@ const EN: Words = Words {
     next_stage: "next stage",
     back: "back",
     quit: "quit",
+    full_notes: "notes",
+    script: "script",
     stage: "stage",
     what_it_adds: "what it adds",
     also: "also:",
@@ -292,6 +299,7 @@ const EN: Words = Words {
     now: "Now",
     next_up: "Next",
     elapsed: "elapsed",
+    of: "of",
     speaker_keys: "keys as in the deck · t: timer to 0 · p: pause",
     popup_blocked: "the browser blocked the speaker window: allow pop-ups for this file",
     recorded: "demos recorded",
@@ -317,6 +325,8 @@ const ES: Words = Words {
     next_stage: "siguiente",
     back: "atrás",
     quit: "salir",
+    full_notes: "notas",
+    script: "guion",
     stage: "etapa",
     what_it_adds: "qué agrega",
     also: "alias:",
@@ -353,6 +363,7 @@ const ES: Words = Words {
     now: "Ahora",
     next_up: "Sigue",
     elapsed: "transcurrido",
+    of: "de",
     speaker_keys: "las teclas de las diapositivas · t: reloj a 0 · p: pausa",
     popup_blocked: "el navegador bloqueó la ventana del orador: permite ventanas emergentes \
                     para este archivo",

@@ -4,9 +4,12 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 
+use std::time::{Duration, Instant};
+
 use super::lang::{Lang, Words};
 use super::terminal::{self, Key};
 use crate::diff::columns;
+use crate::plan::Plan;
 
 pub mod style {
     pub const BOLD: &str = "\x1b[1m";
@@ -28,6 +31,45 @@ pub struct Screen {
     pub used: usize,
     /// The language of the talk, and so of the prompts.
     pub lang: Lang,
+    /// With a route (or `--stages`): where the talk stands against its plan, on a line of its
+    /// own above every prompt.
+    pub timer: Option<Timer>,
+}
+
+/// The clock of a planned talk: when it began, and when each of its stages was first shown.
+pub struct Timer {
+    pub plan: Plan,
+    started: Instant,
+    /// The stage shown now, and when each stage was first entered (from the start).
+    at: usize,
+    entered: Vec<Option<Duration>>,
+}
+
+impl Timer {
+    pub fn new(plan: Plan) -> Timer {
+        let entered = vec![None; plan.stops.len()];
+        Timer {
+            plan,
+            started: Instant::now(),
+            at: 0,
+            entered,
+        }
+    }
+
+    /// The talk is at stage `i` now (the first time counts).
+    pub fn enter(&mut self, i: usize) {
+        self.at = i;
+        let now = self.started.elapsed();
+        self.entered[i].get_or_insert(now);
+    }
+
+    /// `pid · 12:40 of 45:00 · +1:10`.
+    pub fn line(&self, lang: Lang) -> String {
+        let elapsed = self.started.elapsed();
+        let entered = self.entered[self.at].unwrap_or(elapsed);
+        self.plan
+            .standing(self.at, elapsed, entered, lang.words().of)
+    }
 }
 
 /// The keys a prompt offers: space always (with what it does here), `q` always, and these.
@@ -43,6 +85,8 @@ pub struct Offer {
     pub fold: Option<bool>,
     pub next: bool,
     pub back: bool,
+    /// `Some(full)`: `m` shows the whole notes (or, when `full`, the script again).
+    pub notes: Option<bool>,
 }
 
 impl Offer {
@@ -55,6 +99,7 @@ impl Offer {
             fold: None,
             next: true,
             back: true,
+            notes: None,
         }
     }
 
@@ -120,6 +165,11 @@ impl Offer {
             Some(false) => parts.push(format!("[f] {}", w.fold_comments)),
             None => {}
         }
+        match self.notes {
+            Some(false) => parts.push(format!("[m] {}", w.full_notes)),
+            Some(true) => parts.push(format!("[m] {}", w.script)),
+            None => {}
+        }
         if self.next {
             parts.push(format!("[n] {}", w.next_stage));
         }
@@ -135,6 +185,7 @@ impl Offer {
         for (on, key) in [
             (self.skip, Key::Skip),
             (self.fold.is_some(), Key::Fold),
+            (self.notes.is_some(), Key::Notes),
             (self.next, Key::Next),
             (self.back, Key::Back),
         ] {
@@ -174,7 +225,9 @@ impl Screen {
     /// another key than space, which ends this step's pages.
     pub fn line(&mut self, text: &str, more: Option<&Offer>) -> Result<Option<Key>> {
         let height = columns(text).max(1).div_ceil(self.cols.max(1));
-        if self.interactive && self.used + height >= self.rows.saturating_sub(1) {
+        // The prompt's row, and the timer's above it.
+        let kept = 1 + usize::from(self.timer.is_some());
+        if self.interactive && self.used + height >= self.rows.saturating_sub(kept) {
             let default = Offer::more(self.lang, None);
             let key = self.ask(more.unwrap_or(&default))?;
             if key != Key::Go {
@@ -192,10 +245,19 @@ impl Screen {
             return Ok(Key::Go);
         }
         terminal::raw()?;
+        if let Some(timer) = &self.timer {
+            write_out(&format!(
+                "{}\r\n",
+                self.paint(style::BOLD, &timer.line(self.lang))
+            ))?;
+        }
         write_out(&self.paint(style::CYAN, &offer.line()))?;
         let key = terminal::read_key(&offer.keys())?;
-        // Erase the prompt, so the screen shows the talk only.
+        // Erase the prompt (and the timer), so the screen shows the talk only.
         write_out("\r\x1b[2K")?;
+        if self.timer.is_some() {
+            write_out("\x1b[1A\x1b[2K")?;
+        }
         self.used = 0;
         Ok(key)
     }
@@ -234,6 +296,14 @@ mod tests {
                 Offer::end(lang, longest, Some(longest)),
                 Offer::end(lang, longest, None),
                 Offer::more(lang, None),
+                Offer {
+                    notes: Some(false),
+                    ..Offer::more(lang, None)
+                },
+                Offer {
+                    notes: Some(true),
+                    ..Offer::notes(lang)
+                },
             ]);
             for fold in [true, false] {
                 offers.push(Offer::more(lang, Some(fold)));
@@ -251,6 +321,7 @@ mod tests {
             assert_eq!(offer.line().contains("[f]"), keys.contains(&Key::Fold));
             assert_eq!(offer.line().contains("[n]"), keys.contains(&Key::Next));
             assert_eq!(offer.line().contains("[b]"), keys.contains(&Key::Back));
+            assert_eq!(offer.line().contains("[m]"), keys.contains(&Key::Notes));
         }
     }
 }

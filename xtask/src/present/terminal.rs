@@ -36,6 +36,8 @@ pub enum Key {
     Back,
     /// `f`: fold or unfold the comment-only changes of a diff.
     Fold,
+    /// `m`: a route's stage shows its whole notes instead of its script, or back.
+    Notes,
     /// `q` or Ctrl-D: quit the talk.
     Quit,
 }
@@ -48,6 +50,7 @@ impl Key {
             b'n' | b'N' => Key::Next,
             b'b' | b'B' => Key::Back,
             b'f' | b'F' => Key::Fold,
+            b'm' | b'M' => Key::Notes,
             b'q' | b'Q' | 4 => Key::Quit,
             _ => return None,
         })

@@ -9,7 +9,7 @@ use crate::present::lang::{Lang, Words};
 
 /// Pages of code at most per stage: the story (`main.rs`) first; what does not fit is named on
 /// the last page, with the command that shows it all.
-const MAX_CODE_PAGES: usize = 5;
+pub(super) const MAX_CODE_PAGES: usize = 5;
 
 /// The diff as rows, one a line on the page: file headers, hunk headers, folds, and lines
 /// added, removed or kept, highlighted (comments apart from code), wrapped to [`DIFF_COLUMNS`].
@@ -104,7 +104,7 @@ pub(super) fn code_pages(deck: &Deck, part: &Part, w: &Words) -> Vec<Page> {
     if !current.is_empty() {
         pages.push(current);
     }
-    let shown = pages.len().min(MAX_CODE_PAGES);
+    let shown = pages.len().min(part.code_pages.max(1));
     let mut hidden: Vec<Row> = pages.drain(shown..).flatten().collect();
     if !hidden.is_empty() {
         // The last page shown makes room for the line that names what is not.

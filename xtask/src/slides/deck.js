@@ -18,6 +18,9 @@
   });
 
   var words = JSON.parse(document.body.getAttribute('data-words'));
+  // A route's deck carries its plan: each stage's slide, planned start and length (seconds).
+  var plan = document.body.hasAttribute('data-plan') ?
+    JSON.parse(document.body.getAttribute('data-plan')) : null;
   var slides = [].slice.call(document.querySelectorAll('section.slide'));
   var pages = [];
   slides.forEach(function (s, i) {
@@ -67,7 +70,10 @@
   function receive(msg) {
     if (!msg || msg.deck !== 'desde-cero') return;
     if (speakerMode) {
-      if (msg.type === 'state') { showSpeaker(msg.at); send({ type: 'ack', at: msg.at, notes: notesLength }); }
+      if (msg.type === 'state') {
+        showSpeaker(msg.at);
+        send({ type: 'ack', at: msg.at, notes: notesLength, standing: standing() });
+      }
     } else {
       if (msg.type === 'hello') send({ type: 'state', at: at });
       else if (msg.type === 'go') show(msg.at);
@@ -167,7 +173,37 @@
   // --- The speaker view: where the talk is, what comes next, the stage's notes, a timer.
   var speakerAt = 0, notesLength = 0;
   var started = Date.now(), pausedAt = null;
-  function resetTimer() { started = Date.now(); if (pausedAt) pausedAt = started; tick(); }
+  // When each planned stage was first shown, in seconds from the start.
+  var entered = {};
+  function resetTimer() {
+    started = Date.now(); if (pausedAt) pausedAt = started;
+    entered = {}; enter(); tick();
+  }
+  function mmss(s) { s = Math.floor(s); return Math.floor(s / 60) + ':' + (s % 60 < 10 ? '0' : '') + s % 60; }
+  function stopOf(slide) {
+    if (!plan) return -1;
+    for (var i = 0; i < plan.stops.length; i++) if (plan.stops[i].slide === slide) return i;
+    return -1;
+  }
+  function elapsed() { return ((pausedAt || Date.now()) - started) / 1000; }
+  function enter() {
+    var i = stopOf(pages[speakerAt].slide);
+    if (i >= 0 && !(i in entered)) entered[i] = elapsed();
+  }
+  // Where the talk stands against the plan, as `present` says it: the stage, the time spent
+  // of the plan's, and how late (how late the stage began, plus any time spent in it over its
+  // length; '-' when early). Before the first stage and after the last, the nearest one's.
+  function standing() {
+    if (!plan) return '';
+    var slide = pages[speakerAt].slide;
+    var i = stopOf(slide);
+    if (i < 0) i = slide === 0 ? 0 : plan.stops.length - 1;
+    var stop = plan.stops[i], now = elapsed();
+    var at = i in entered ? entered[i] : now;
+    var late = Math.round(at - stop.start + Math.max(0, now - at - stop.length));
+    return stop.stage + ' · ' + mmss(now) + ' ' + words.of + ' ' + mmss(plan.total) + ' · ' +
+      (late < 0 ? '-' : '+') + mmss(Math.abs(late));
+  }
   function pauseTimer() {
     if (pausedAt) { started += Date.now() - pausedAt; pausedAt = null; } else { pausedAt = Date.now(); }
     tick();
@@ -180,6 +216,8 @@
     var mm = Math.floor(s / 60), ss = s % 60;
     el.textContent = (mm < 10 ? '0' : '') + mm + ':' + (ss < 10 ? '0' : '') + ss;
     el.className = 'clock' + (pausedAt ? ' paused' : '');
+    var st = document.getElementById('standing');
+    if (st) st.textContent = standing();
   }
   function frame(id, k, width) {
     var box = document.getElementById(id);
@@ -196,6 +234,8 @@
   }
   function showSpeaker(k) {
     speakerAt = Math.max(0, Math.min(pages.length - 1, k));
+    enter();
+    tick();
     var p = pages[speakerAt];
     document.getElementById('where').textContent =
       p.el.getAttribute('data-label') + '  (' + idOf(speakerAt) + ')';
@@ -216,6 +256,7 @@
     el.id = 'speaker';
     el.innerHTML =
       '<div class="bar"><span id="clock" class="clock">00:00</span>' +
+      (plan ? '<span id="standing" class="standing"></span>' : '') +
       '<span id="where" class="where"></span><span class="hint"></span></div>' +
       '<div><div class="label"></div><div id="now" class="frame"></div>' +
       '<div id="next-label" class="label"></div><div id="next" class="frame"></div></div>' +
@@ -295,13 +336,16 @@
     check('End goes to the last page', at === pages.length - 1);
     press('Home');
     check('Home again', at === 0);
-    press('1'); press('2'); press('Enter');
-    check('1 2 Enter goes to stage 12', pages[at].slide === 12 && pages[at].page === 1);
-    check('the hash follows the slide: ' + location.hash, location.hash === '#12&selftest');
+    // Stage 12 of the whole deck; of a shorter one (a route's), its last stage.
+    var target = Math.min(12, slides.length - 2);
+    String(target).split('').forEach(press); press('Enter');
+    check(String(target).split('').join(' ') + ' Enter goes to stage ' + target,
+      pages[at].slide === target && pages[at].page === 1);
+    check('the hash follows the slide: ' + location.hash, location.hash === '#' + target + '&selftest');
     press('n');
-    check('n goes to the next slide', pages[at].slide === 13 && pages[at].page === 1);
+    check('n goes to the next slide', pages[at].slide === target + 1 && pages[at].page === 1);
     press('b');
-    check('b goes to the slide before', pages[at].slide === 12 && pages[at].page === 1);
+    check('b goes to the slide before', pages[at].slide === target && pages[at].page === 1);
     location.hash = '#3.2';
     setTimeout(function () {
       check('a hash typed in the URL is followed', pages[at].slide === 3 && pages[at].page === 2);
@@ -324,7 +368,7 @@
         var last = acks[acks.length - 1];
         if (step === 0 && last && last.at === at) { step = 1; show(goal); }
         if (step === 1 && last && last.at === goal) {
-          v.speaker = { in_step: true, at: idOf(last.at), notes_chars: last.notes };
+          v.speaker = { in_step: true, at: idOf(last.at), notes_chars: last.notes, standing: last.standing };
           return finish();
         }
         if (waited > 8000) {

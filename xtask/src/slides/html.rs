@@ -14,7 +14,7 @@ use catalog::{Attack, Property};
 use super::code::code_pages;
 use super::demo::demo_pages;
 use super::isolation::{isolation, picture};
-use super::markdown::notes_html;
+use super::markdown::{inline, notes_html};
 use super::{Deck, Part};
 use crate::present::lang::Words;
 
@@ -94,7 +94,7 @@ pub fn render(deck: &Deck) -> String {
          <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>desde-cero — {talk}</title>\n<style>\n{CSS}</style>\n</head>\n\
-         <body data-stages=\"{stages}\" data-words=\"{words}\">\n<main id=\"deck\">\n{body}</main>\n\
+         <body data-stages=\"{stages}\" data-words=\"{words}\"{plan}>\n<main id=\"deck\">\n{body}</main>\n\
          <div id=\"progress\"></div><div id=\"jump\" hidden></div><div id=\"toast\" hidden></div>\n\
          <script>\n{JS}</script>\n</body>\n</html>\n",
         lang = deck.lang.code(),
@@ -102,6 +102,35 @@ pub fn render(deck: &Deck) -> String {
         talk = esc(w.talk),
         stages = deck.stages.len(),
         words = esc(&js_words(w)),
+        plan = match &deck.plan {
+            Some(plan) => format!(" data-plan=\"{}\"", esc(&js_plan(plan))),
+            None => String::new(),
+        },
+    )
+}
+
+/// A planned deck's plan, as JSON (in a data attribute), for the speaker view's clock: each
+/// stage's slide, planned start and minutes (seconds), and the whole.
+fn js_plan(plan: &crate::plan::Plan) -> String {
+    let stops: Vec<String> = plan
+        .stops
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                "{{\"slide\":{},\"stage\":\"{}\",\"start\":{},\"length\":{}}}",
+                i + 1,
+                s.stage.name,
+                plan.start(i),
+                u64::from(s.minutes) * 60
+            )
+        })
+        .collect();
+    format!(
+        "{{\"name\":\"{}\",\"total\":{},\"stops\":[{}]}}",
+        plan.name,
+        plan.total(),
+        stops.join(",")
     )
 }
 
@@ -115,6 +144,7 @@ fn js_words(w: &Words) -> String {
         ("keys", w.speaker_keys),
         ("blocked", w.popup_blocked),
         ("end", w.the_end),
+        ("of", w.of),
     ];
     let items: Vec<String> = pairs
         .iter()
@@ -165,6 +195,15 @@ fn title_slide(deck: &Deck, w: &Words) -> Slide {
         );
     }
     html.push_str("</ol>");
+    // A route's deck says which talk it is, and its planned length.
+    if let Some(plan) = &deck.plan {
+        let _ = write!(
+            html,
+            "<p class=\"meta\"><code>{}</code> · {} min</p>",
+            esc(&plan.flag()),
+            plan.total() / 60
+        );
+    }
     let _ = write!(
         html,
         "<p class=\"meta\">{}</p><p class=\"meta keys\">{}</p>",
@@ -200,35 +239,52 @@ fn stage_slide(deck: &Deck, part: &Part, before: Option<&Part>, w: &Words) -> Sl
     let stage = part.stage;
     let lang = deck.lang;
     let title = lang.title(stage, catalog::STAGES.len());
-    let mut pages = vec![
-        Page {
-            class: "idea",
-            label: title.clone(),
-            html: format!(
-                "<header><h2>{}</h2><p class=\"idea-text\">{}</p></header>{}",
-                esc(&title),
-                esc(lang.summary(stage)),
-                picture(part, before, lang, w)
-            ),
-        },
-        Page {
+    let mut pages = vec![Page {
+        class: "idea",
+        label: title.clone(),
+        html: format!(
+            "<header><h2>{}</h2><p class=\"idea-text\">{}</p></header>{}",
+            esc(&title),
+            esc(lang.summary(stage)),
+            picture(part, before, lang, w)
+        ),
+    }];
+    // A route's deck leaves each stage's row of the matrix to the closing slide's whole
+    // matrix: the picture on the stage's first page says what isolates it, in fewer pages.
+    if deck.plan.is_none() {
+        pages.push(Page {
             class: "matrix-row",
             label: format!("{} — {}", stage.name, w.isolates),
             html: isolation(part, lang, w),
-        },
-    ];
+        });
+    }
     pages.extend(code_pages(deck, part, w));
     pages.extend(demo_pages(deck, part, w));
+    // A planned deck's speaker view reads the script first, then the notes.
+    let mut notes = String::new();
+    if deck.plan.is_some() && !part.script.is_empty() {
+        let _ = write!(
+            notes,
+            "<div class=\"script\"><h3>{}</h3><ul>",
+            esc(crate::plan::SCRIPT_HEADINGS[usize::from(lang.code() == "es")])
+        );
+        for said in &part.script {
+            let _ = write!(notes, "<li>{}</li>", inline(said));
+        }
+        notes.push_str("</ul></div>");
+    }
+    notes.push_str(&notes_html(&part.notes));
     Slide {
         name: stage.name.to_string(),
         pages,
-        notes: notes_html(&part.notes),
+        notes,
     }
 }
 
 fn closing_slide(deck: &Deck, w: &Words) -> Slide {
     let lang = deck.lang;
-    let head: String = catalog::STAGES
+    let stages: Vec<&catalog::Stage> = deck.stages.iter().map(|p| p.stage).collect();
+    let head: String = stages
         .iter()
         .map(|s| format!("<th><span>{} {}</span></th>", s.number(), esc(s.name)))
         .collect();
@@ -258,7 +314,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
         Property::ALL
             .iter()
             .map(|&p| {
-                let cells = catalog::STAGES
+                let cells = stages
                     .iter()
                     .map(|s| catalog::expected(s).contains(&p))
                     .collect();
@@ -270,10 +326,7 @@ fn closing_slide(deck: &Deck, w: &Words) -> Slide {
         Attack::ALL
             .iter()
             .map(|&a| {
-                let cells = catalog::STAGES
-                    .iter()
-                    .map(|s| s.stops.contains(&a))
-                    .collect();
+                let cells = stages.iter().map(|s| s.stops.contains(&a)).collect();
                 (a.label().to_string(), lang.attack(a).to_string(), cells)
             })
             .collect(),
