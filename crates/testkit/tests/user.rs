@@ -201,9 +201,10 @@ fn run_by_an_ordinary_user_it_is_root_inside_and_the_user_outside() {
         );
         let made = std::fs::metadata(rootfs.join("made-inside")).expect("the file made inside");
         assert_eq!((made.uid(), made.gid()), (user.uid, user.gid));
-        // What needs root on the host is skipped, and said so.
+        // What needs root on the host is skipped, and said so; the cgroup too, where nothing is
+        // delegated to the user (delegation.rs).
         for skipped in [
-            "parent: skipping the cgroup limits",
+            "user: running WITHOUT cgroup limits",
             "parent: skipping the veth pair",
         ] {
             assert!(run.stderr.contains(skipped), "{}", run.stderr);

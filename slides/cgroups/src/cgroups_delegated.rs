@@ -27,11 +27,11 @@ use crate::cgroups::{write_limits, Cgroup, Limits};
 
 /// What a user is given with a delegated group, besides the folder: the
 /// files whose writes move processes and enable controllers.
-pub const FILES: [&str; 3] =
+const FILES: [&str; 3] =
     ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"];
 
 /// systemd's way to start a command in a group delegated to its user.
-pub const SYSTEMD_RUN: &str = "systemd-run --user --scope -p Delegate=yes";
+const SYSTEMD_RUN: &str = "systemd-run --user --scope -p Delegate=yes";
 
 /// The container's group, made without root in the group delegated to us;
 /// None where there is none, with a line that says why and how to get one.
@@ -51,7 +51,11 @@ pub fn create(limits: &Limits, asked: &[&str]) -> Result<Option<Cgroup>> {
             offered.push(controller);
             continue;
         }
-        let why = format!("the {controller} controller is not delegated to uid {uid} (its cgroup.controllers)");
+        let why = format!(
+            "the {controller} controller is not delegated to uid {uid} (not \
+             in {})",
+            group.join("cgroup.controllers").display()
+        );
         if asked.contains(&controller) {
             return Err(refused(controller, &why));
         }
@@ -102,24 +106,26 @@ fn delegated_group() -> std::result::Result<PathBuf, String> {
     // statfs(2): v2 mounts its one tree at /sys/fs/cgroup.
     if !support::is_mounted(Path::new(ROOT), CGROUP2_SUPER_MAGIC) {
         return Err(format!(
-            "this host's cgroups are v1 (or hybrid), which cannot be \
-             delegated safely to an ordinary user: boot it with cgroup v2 \
-             only (systemd.unified_cgroup_hierarchy=1), {root}"
+            "this host's cgroups are v1 (or hybrid), which has no safe \
+             delegation to an ordinary user: boot it with cgroup v2 alone, \
+             {root}"
         ));
     }
-    let group = Path::new(ROOT).join(support::own_group());
+    let group = match support::own_group() {
+        own if own.as_os_str().is_empty() => PathBuf::from(ROOT),
+        own => Path::new(ROOT).join(own),
+    };
+    // Ours when the folder and its FILES are: owned by our euid.
     let uid = geteuid().as_raw();
-    let files = FILES.iter().map(|file| group.join(file));
-    let theirs = std::iter::once(group.clone())
-        .chain(files)
-        .find(|path| fs::metadata(path).map_or(true, |m| m.uid() != uid));
+    let theirs = ["."].iter().chain(&FILES).find(|file| {
+        fs::metadata(group.join(file)).map_or(true, |m| m.uid() != uid)
+    });
     let how = format!("`{SYSTEMD_RUN} -- <this command>` starts it in one");
-    if let Some(path) = theirs {
+    if let Some(file) = theirs {
         return Err(format!(
-            "our cgroup {} is not delegated to uid {uid} ({} is not ours): \
-             {how}, {root}",
+            "our cgroup {} is not delegated to uid {uid} ({file} is not \
+             ours): {how}, {root}",
             group.display(),
-            path.display(),
         ));
     }
     // Other processes in it would keep it from passing controllers on.
