@@ -151,7 +151,7 @@ pub fn cgroup(
     }
 }
 
-#[path = "../../cgroups/src/cgroups_delegated.rs"]
+#[path = "cgroups_delegated.rs"]
 mod delegated;
 
 /// A failed clone(2), with the setting that keeps user namespaces from us, if

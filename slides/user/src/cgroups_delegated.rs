@@ -1,7 +1,7 @@
 //! The container's cgroup without root, as podman makes it: in a cgroup v2
-//! group delegated to the user who runs us. Not a step of the cgroups stage
-//! (its runtime is root): userns.rs includes it, for the user stage and
-//! those after it when an ordinary user runs them.
+//! group delegated to the user who runs us. The cgroups stage's steps
+//! (cgroups.rs), from a group that is ours instead of root's; userns.rs
+//! includes it.
 //!
 //! A group is delegated to a user when its folder and its files
 //! cgroup.procs, cgroup.subtree_control and cgroup.threads are the user's:
