@@ -67,6 +67,7 @@ pub fn main(args: Vec<OsString>) -> Result<u8> {
     let mut checks = vec![kernel(), privileges()];
     checks.extend(cgroups(&mounts));
     checks.extend(user_namespaces());
+    checks.push(rootless_limits(hoststate::cgroup_layout_of(&mounts)));
     checks.push(propagation(&mounts));
     checks.push(overlayfs());
     checks.push(iproute2());
@@ -348,6 +349,77 @@ fn user_namespaces() -> Vec<Check> {
     }
 }
 
+/// Whether a rootless container of this user gets cgroup limits: only in a cgroup v2 group
+/// delegated to the user (its folder, `cgroup.procs`, `cgroup.subtree_control` and
+/// `cgroup.threads` owned by it, as systemd's `Delegate=` makes them), with the controllers the
+/// groups above pass on (`cgroup.controllers`). Never a problem: without it a rootless container
+/// runs without limits, and says so (slides/user/src/cgroups_delegated.rs).
+fn rootless_limits(layout: CgroupLayout) -> Check {
+    const NAME: &str = "rootless limits";
+    const HOW: &str = "`systemd-run --user --scope -p Delegate=yes -- <command>` runs a command \
+                       in a group delegated to its user";
+    if layout != CgroupLayout::V2 {
+        return ok(
+            NAME,
+            format!(
+                "none: cgroup {} delegates nothing to ordinary users, so their rootless \
+                 containers run without limits (root's get them)",
+                layout.describe()
+            ),
+        );
+    }
+    if util::is_root() {
+        return ok(
+            NAME,
+            format!("root needs no delegation; for an ordinary user: {HOW}"),
+        );
+    }
+    let group = Path::new("/sys/fs/cgroup").join(own_v2_group().trim().trim_start_matches('/'));
+    ok(
+        NAME,
+        delegation(&group, nix::unistd::geteuid().as_raw(), HOW),
+    )
+}
+
+/// What `group` gives uid `uid`: none, unless it and its files are the user's; then which of the
+/// stages' controllers it offers, and which not.
+fn delegation(group: &Path, uid: u32, how: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let files = [
+        ".",
+        "cgroup.procs",
+        "cgroup.subtree_control",
+        "cgroup.threads",
+    ];
+    let ours = files
+        .iter()
+        .all(|file| fs::metadata(group.join(file)).is_ok_and(|m| m.uid() == uid));
+    if !ours {
+        return format!(
+            "none: {} is not delegated to uid {uid}, so rootless containers run without \
+             limits; {how}",
+            group.display()
+        );
+    }
+    let offered = fs::read_to_string(group.join("cgroup.controllers")).unwrap_or_default();
+    let (delegated, not): (Vec<&str>, Vec<&str>) = CONTROLLERS
+        .iter()
+        .partition(|c| offered.split_whitespace().any(|o| o == **c));
+    let with = match delegated.is_empty() {
+        true => "no controller of ours".to_string(),
+        false => delegated.join(" "),
+    };
+    let not = match not.is_empty() {
+        true => String::new(),
+        false => format!("; not delegated, so without a limit: {}", not.join(" ")),
+    };
+    format!(
+        "{} is delegated to uid {uid}, with {with}{not} (a runtime needs it to itself: started \
+         by `systemd-run`, not from a shell in it)",
+        group.display()
+    )
+}
+
 /// Makes a user namespace in a child process that is not root (when we are root, the child
 /// first becomes `nobody`), so the answer is the one an ordinary user would get.
 fn try_unprivileged_userns() -> Result<&'static str, String> {
@@ -590,4 +662,37 @@ fn root_filesystem(dir: &Path) -> Check {
         );
     }
     ok(NAME, format!("{} (with the probe)", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// A folder laid out like a cgroup's, owned by whoever runs the test: delegated to them.
+    #[test]
+    fn delegation_names_the_controllers_offered_and_those_not() {
+        let dir = std::env::temp_dir().join(format!("desde-cero-doctor-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for file in ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"] {
+            fs::write(dir.join(file), "").unwrap();
+        }
+        fs::write(dir.join("cgroup.controllers"), "memory pids\n").unwrap();
+        let uid = fs::metadata(&dir).unwrap().uid();
+        let said = delegation(&dir, uid, "HOW");
+        assert!(
+            said.contains(&format!("is delegated to uid {uid}, with pids memory;")),
+            "{said}"
+        );
+        assert!(
+            said.contains("not delegated, so without a limit: cpu"),
+            "{said}"
+        );
+        let said = delegation(&dir, uid + 1, "HOW");
+        assert!(
+            said.starts_with("none: ") && said.ends_with("limits; HOW"),
+            "{said}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

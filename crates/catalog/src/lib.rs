@@ -438,12 +438,19 @@ pub const STAGES: &[Stage] = &[
             },
         ],
         budget: Some(Budget {
-            code_lines: 145,
+            code_lines: 310,
             why: "uid and gid maps written by the parent while the child is held \
-                  (userns.rs), the child's setresuid to 0 before it re-executes, the two \
-                  steps an ordinary user skips, and, run by root, the clone made with \
-                  euid 700000000, which then owns the namespace (its per-user counts)",
+                  (userns.rs), the child's setresuid to 0 before it re-executes, the veth \
+                  pair an ordinary user skips, and, run by root, the clone made with \
+                  euid 700000000, which then owns the namespace (its per-user counts); \
+                  rootless limits: the cgroup made in a group delegated to the user, as \
+                  podman does, else none, said (cgroups_delegated.rs, 160 lines)",
         }),
+        replaces: &[Replaced {
+            step: "Cgroup::create",
+            by: "userns::cgroup: the same group as root; without root, one in a group \
+                 delegated to the user (cgroups_delegated.rs), or none, said, not skipped",
+        }],
         stops: &[
             // Root inside is nobody outside: the kernel's settings, a setuid-root file, device
             // nodes, cgroups and root's keyring are out of its reach; and it is chrooted.
@@ -727,6 +734,11 @@ pub const STAGES: &[Stage] = &[
                   the story's order: the overlay (overlay.rs), the cgroup namespace \
                   (cgroup_ns.rs), and the options with their defaults last (options.rs)",
         }),
+        replaces: &[Replaced {
+            step: "userns::as_root",
+            by: "userns::cgroup: full skips nothing without root, it refuses (--net veth) \
+                 or uses a delegated cgroup (a limit asked for and not applied: refused)",
+        }],
         stops: &[
             Attack::Escape,
             Attack::ProcSys,

@@ -59,6 +59,7 @@ fn doctor_finds_no_problem_on_a_host_that_runs_the_tests() {
         "cgroup memory",
         "cgroup cpu",
         "user namespaces",
+        "rootless limits",
         "propagation of /",
         "overlayfs",
         "iproute2",

@@ -28,7 +28,7 @@ impl Cgroup {
 }
 
 /// Writes each limit whose controller `base` enables for its children.
-fn write_limits(base: &Path, dir: &Path, limits: &Limits) -> Result<()> {
+pub fn write_limits(base: &Path, dir: &Path, limits: &Limits) -> Result<()> {
     let mut shown = Vec::new();
     if support::has(base, "cgroup.subtree_control", "pids") {
         // fork(2) and clone(2) fail with EAGAIN past this many tasks.
@@ -55,6 +55,6 @@ impl Drop for Cgroup {
 }
 
 #[path = "cgroups_support.rs"]
-mod support;
+pub mod support;
 #[path = "cgroups_v1.rs"]
 mod v1;

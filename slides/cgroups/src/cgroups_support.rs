@@ -4,6 +4,7 @@
 //!
 //! Man pages: cgroups(7); the kernel's admin-guide/cgroup-v2.rst.
 
+use std::any::Any;
 use std::env;
 use std::fs::{self, File};
 use std::io;
@@ -60,6 +61,10 @@ pub struct Cgroup {
     pub dir: Option<File>,
     /// Its limits, for the OOM report.
     pub limits: Limits,
+    /// Held only to be dropped once the group is removed (a struct's fields
+    /// are dropped after its own drop): a rootless runtime's way back to the
+    /// group it moved out of (cgroups_delegated.rs).
+    pub _back: Option<Box<dyn Any>>,
 }
 
 impl Cgroup {
@@ -107,13 +112,7 @@ pub fn base_group() -> Result<Option<PathBuf>> {
     if !is_mounted(Path::new(ROOT), CGROUP2_SUPER_MAGIC) {
         return Ok(None);
     }
-    // Our group is the path of the `0::<path>` line of /proc/self/cgroup.
-    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let own = text
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap_or("");
-    let own = Path::new(own.trim_start_matches('/'));
+    let own = own_group();
     let base = Path::new(ROOT).join(own.parent().unwrap_or(Path::new("")));
     for controller in CONTROLLERS {
         if !has(&base, "cgroup.controllers", controller) {
@@ -131,12 +130,24 @@ pub fn base_group() -> Result<Option<PathBuf>> {
     Ok(Some(base))
 }
 
+/// Our own v2 group, under ROOT: the path of the `0::<path>` line of
+/// /proc/self/cgroup.
+pub fn own_group() -> PathBuf {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    PathBuf::from(own.trim().trim_start_matches('/'))
+}
+
 /// The v2 group `desde-cero-<our pid>` in `base`, made and opened.
 pub fn mkdir(base: &Path, limits: &Limits) -> Result<Cgroup> {
     let mut cgroup = Cgroup {
         dirs: Vec::new(),
         dir: None,
         limits: *limits,
+        _back: None,
     };
     let dir = make_group(base, &mut cgroup)?;
     cgroup.dir = Some(File::open(&dir).map_err(|err| {
@@ -207,7 +218,7 @@ pub fn write(dir: &Path, file: &str, value: impl ToString) -> Result<String> {
 
 /// Writes `value` into a cgroup file; a failure is named as the shell command
 /// that does the same.
-fn echo(value: impl ToString, path: &Path) -> Result<()> {
+pub fn echo(value: impl ToString, path: &Path) -> Result<()> {
     let value = value.to_string();
     fs::write(path, &value).map_err(|err| {
         let step = format!("echo {value} > {}", path.display());

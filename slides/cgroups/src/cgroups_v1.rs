@@ -29,6 +29,7 @@ pub(super) fn create(limits: &Limits) -> Result<Cgroup> {
         dirs: Vec::new(),
         dir: None,
         limits: *limits,
+        _back: None,
     };
     let mut shown = Vec::new();
     for controller in CONTROLLERS {

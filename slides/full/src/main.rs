@@ -51,11 +51,10 @@ fn run(args: &[OsString]) -> Result<u8> {
     // --net veth: the container's /30 first: one that clashes with the host's
     // networks is refused before anything is made.
     let subnet = options.veth.then(addressing::free_subnet).transpose()?;
-    // A group of its own, with its limits, before the child exists. Rust
-    // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = userns::as_root(root, "the cgroup limits", || {
-        Cgroup::create(&options.limits)
-    })?;
+    // A group of its own, with its limits, before the child exists; without
+    // root, in the cgroup delegated to us, if any (userns.rs). Rust drops it
+    // on every way out of `run`, errors included: that removes it.
+    let cgroup = userns::cgroup(root, &options.limits, &options.asked)?;
     // When ours is a terminal, a console of its own (console.rs).
     let console = console::Console::open()?;
     // base2's re-exec, held on the pipe before it re-executes: once let go,
@@ -123,6 +122,8 @@ fn child(args: &[OsString]) -> Result<u8> {
 
 // The steps with files of their own: an earlier stage's are included
 // from its folder (#[path]), not copied.
+#[path = "../../net/src/addressing.rs"]
+mod addressing;
 #[path = "../../cgroups/src/cgroups.rs"]
 mod cgroups;
 #[path = "../../uts/src/clone.rs"]
@@ -131,15 +132,12 @@ mod clone;
 mod hostname;
 #[path = "../../pid/src/init.rs"]
 mod init;
+#[path = "../../net/src/lo.rs"]
+mod lo;
 #[path = "../../procfs/src/mounts.rs"]
 mod mounts;
 #[path = "../../ipc/src/mqueue.rs"]
 mod mqueue;
-use cgroups::Cgroup;
-#[path = "../../net/src/addressing.rs"]
-mod addressing;
-#[path = "../../net/src/lo.rs"]
-mod lo;
 #[path = "../../user/src/userns.rs"]
 mod userns;
 #[path = "../../net/src/veth.rs"]

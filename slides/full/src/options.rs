@@ -20,6 +20,9 @@ pub struct Options {
     pub rootfs: PathBuf,
     /// `--memory SIZE`, `--pids N`, `--cpus N`: the cgroup's limits.
     pub limits: Limits,
+    /// The controllers of the limits given (`--memory`: memory): without
+    /// root, one that cannot be applied is refused, not dropped.
+    pub asked: Vec<&'static str>,
     /// `--net none|veth`: the loopback alone, or also a veth link to the host.
     pub veth: bool,
     /// `--rootless`: a user namespace; root inside is an ordinary user outside.
@@ -97,6 +100,7 @@ pub fn parse(args: &[OsString]) -> Result<(Options, &[OsString])> {
         hostname: HOSTNAME.to_string(),
         rootfs: PathBuf::new(),
         limits: Limits::DEFAULT,
+        asked: Vec::new(),
         veth: false,
         rootless: false,
         overlay: true,
@@ -176,6 +180,7 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<()> {
         // silently turned into "unlimited" (nor left for the kernel to round
         // to "max", or to refuse with ERANGE).
         "--memory" => {
+            options.asked.push("memory");
             let ram =
                 machine("/proc/meminfo", "MemTotal:").map(|kib| kib << 10);
             let ram = ram.unwrap_or(u64::MAX);
@@ -186,6 +191,7 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<()> {
                 })?
         }
         "--pids" => {
+            options.asked.push("pids");
             let max =
                 machine("/proc/sys/kernel/pid_max", "").unwrap_or(1 << 22);
             options.limits.pids = value
@@ -197,6 +203,7 @@ fn set(options: &mut Options, name: &str, value: &str) -> Result<()> {
                 })?
         }
         "--cpus" => {
+            options.asked.push("cpu");
             // The CPUs online (std's available_parallelism would count the
             // quota of the cgroup we are in, and the child is in ours).
             let cpus = sysconf(SysconfVar::_NPROCESSORS_ONLN).ok().flatten();

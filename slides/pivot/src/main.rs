@@ -39,8 +39,8 @@ fn run(command: &[OsString]) -> Result<u8> {
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWNET;
     flags.set(CloneFlags::CLONE_NEWUSER, rootless);
-    // Only root on the host may make the veth pair and the cgroup (else both
-    // are skipped), and it drops its groups, which the child could not.
+    // Only root on the host may make the veth pair (else it is skipped), and
+    // it drops its groups, which the child could not.
     let root = userns::host_root();
     if root {
         userns::drop_groups()?;
@@ -49,11 +49,10 @@ fn run(command: &[OsString]) -> Result<u8> {
     // refused before anything is made.
     let subnet =
         userns::as_root(root, "the veth pair", addressing::free_subnet)?;
-    // A group of its own, with its limits, before the child exists. Rust
-    // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = userns::as_root(root, "the cgroup limits", || {
-        Cgroup::create(&Limits::DEFAULT)
-    })?;
+    // A group of its own, with its limits, before the child exists; without
+    // root, in the cgroup delegated to us, if any (userns.rs). Rust drops it
+    // on every way out of `run`, errors included: that removes it.
+    let cgroup = userns::cgroup(root, &Limits::DEFAULT, &[])?;
     // base2's re-exec, held on the pipe before it re-executes: once let go,
     // it becomes root of its namespace (host root already without
     // --rootless), then re-executes.
@@ -116,7 +115,7 @@ mod init;
 mod mounts;
 #[path = "../../ipc/src/mqueue.rs"]
 mod mqueue;
-use cgroups::{Cgroup, Limits};
+use cgroups::Limits;
 #[path = "../../net/src/addressing.rs"]
 mod addressing;
 #[path = "../../net/src/lo.rs"]

@@ -4,8 +4,9 @@
 //! and it owns the others, so the child has every capability over them and
 //! none over the host. While the child is held, the parent maps uid and gid 0
 //! inside to one id outside (userns.rs): the user who ran it, or 700000000
-//! when that is root. No root needed: without it, the cgroup and the veth pair
-//! are skipped, each said aloud.
+//! when that is root. No root needed: without it, the veth pair is skipped,
+//! and the cgroup made only where the host delegates one to the user, each
+//! said aloud.
 //!
 //! Run it: `cargo xtask run user -- sh`, as yourself, then `id`
 //! Man pages: user_namespaces(7), setgroups(2), capabilities(7).
@@ -37,8 +38,8 @@ fn run(command: &[OsString]) -> Result<u8> {
     // owns the others: the child has every capability over them, none on the
     // host. No root needed: an ordinary user may make one, and the others.
     flags |= CloneFlags::CLONE_NEWUSER;
-    // Only root on the host may make the veth pair and the cgroup (else both
-    // are skipped), and it drops its groups, which the child could not.
+    // Only root on the host may make the veth pair (else it is skipped), and
+    // it drops its groups, which the child could not.
     let root = userns::host_root();
     if root {
         userns::drop_groups()?;
@@ -47,11 +48,10 @@ fn run(command: &[OsString]) -> Result<u8> {
     // refused before anything is made.
     let subnet =
         userns::as_root(root, "the veth pair", addressing::free_subnet)?;
-    // A group of its own, with its limits, before the child exists. Rust
-    // drops it on every way out of `run`, errors included: that removes it.
-    let cgroup = userns::as_root(root, "the cgroup limits", || {
-        Cgroup::create(&Limits::DEFAULT)
-    })?;
+    // A group of its own, with its limits, before the child exists; without
+    // root, in the cgroup delegated to us, if any (userns.rs). Rust drops it
+    // on every way out of `run`, errors included: that removes it.
+    let cgroup = userns::cgroup(root, &Limits::DEFAULT, &[])?;
     // base2's re-exec, held on the pipe before it re-executes: once let go,
     // it becomes root of its namespace, then re-executes.
     let mut spawn =
@@ -109,7 +109,7 @@ mod mounts;
 mod mqueue;
 #[path = "../../procfs/src/procfs.rs"]
 mod procfs;
-use cgroups::{Cgroup, Limits};
+use cgroups::Limits;
 #[path = "../../net/src/addressing.rs"]
 mod addressing;
 #[path = "../../net/src/lo.rs"]

@@ -10,6 +10,8 @@ use nix::unistd::{
 };
 use skeleton::{say, Child, Failure, Result, Spawn};
 
+use crate::cgroups::{Cgroup, Limits};
+
 /// The host id that container root maps to when root runs this stage: no
 /// account has it, and it is past the ranges useradd gives out in /etc/subuid.
 pub const HOST_ID_OF_ROOT: u32 = 700_000_000;
@@ -120,6 +122,8 @@ pub fn host_root() -> bool {
 }
 
 /// A step that needs root on the host: taken, or without root, skipped.
+/// (full, which includes this file, skips nothing: it refuses instead.)
+#[allow(dead_code)]
 pub fn as_root<T>(
     root: bool,
     what: &str,
@@ -131,6 +135,24 @@ pub fn as_root<T>(
     }
     step().map(Some)
 }
+
+/// The container's cgroup: made by root beside ours (cgroups.rs); without
+/// root, in the cgroup v2 group delegated to us, if there is one
+/// (cgroups_delegated.rs), else none, said aloud. `asked`: the controllers
+/// whose limits were asked for explicitly: refused rather than dropped.
+pub fn cgroup(
+    root: bool,
+    limits: &Limits,
+    asked: &[&str],
+) -> Result<Option<Cgroup>> {
+    match root {
+        true => Cgroup::create(limits).map(Some),
+        false => delegated::create(limits, asked),
+    }
+}
+
+#[path = "cgroups_delegated.rs"]
+mod delegated;
 
 /// A failed clone(2), with the setting that keeps user namespaces from us, if
 /// one does, instead of a hint to run as root: this stage needs no root.

@@ -69,6 +69,9 @@ pub const VM_TESTS: &[(&str, &[&str])] = &[
     // one of its own, one from a user namespace) meet v2's rules, and each hardening stage
     // stops there what it stops on a hybrid host.
     ("attacks", &[]),
+    // Rootless with limits: an ordinary user's `full --rootless` in a group delegated to it, as
+    // systemd delegates one; and without delegation, the line and the refusal.
+    ("delegation", &[]),
 ];
 
 const QEMU: &str = "qemu-system-x86_64";
