@@ -240,6 +240,28 @@ fn a_delegated_group_gives_rootless_full_its_limits_and_is_left_as_found() {
         assert!(run.stderr.contains("delegated to us"), "{}", run.stderr);
         assert!(said(&run, "full").is_empty(), "{}", run.stderr);
         group.assert_as_found();
+        // The cpu limit holds: a busy loop at a tenth of a CPU is throttled (cpu.stat counts
+        // the periods it was stopped in), not only written.
+        let script = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; \
+                      grep nr_throttled /sys/fs/cgroup/cpu.stat";
+        let run = setup.run(
+            dir,
+            "full",
+            &["--rootless", "--cpus", "0.1", "sh", "-c", script],
+        );
+        run.expect_code(0);
+        let throttled = run
+            .stdout
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<u64>().ok());
+        assert!(
+            throttled.is_some_and(|n| n > 0),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        group.assert_as_found();
         // A fork bomb stops at the pids limit: forks fail with EAGAIN.
         let script = format!("({}); echo pipeline exit $?", pipeline_of_sleeps());
         let run = setup.run(dir, "full", &["--rootless", "sh", "-c", &script]);
