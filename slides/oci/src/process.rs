@@ -1,0 +1,141 @@
+//! The spec's process: its limits (process.rlimits, setrlimit(2)), its user
+//! (process.user), its capabilities (process.capabilities, capabilities(7)),
+//! noNewPrivileges, its environment and folder.
+
+use std::env;
+
+use caps::{CapSet, Capability, CapsHashSet};
+use nix::sys::prctl;
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use skeleton::{Failure, Result, EXIT_RUNTIME};
+
+use crate::spec::Spec;
+
+/// Every descriptor above 2 is closed when the process starts: the only
+/// ones a container gets are stdin, stdout and stderr. (close_range(2) with
+/// CLOSE_RANGE_CLOEXEC marks them, so ours still work until then. SAFETY:
+/// a raw syscall that only changes flags.)
+pub fn close_on_exec() -> Result<()> {
+    const CLOEXEC: u32 = 1 << 2;
+    let done = unsafe {
+        nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, CLOEXEC)
+    };
+    match done {
+        0 => Ok(()),
+        _ => Err(skeleton::failure(
+            "close_range",
+            nix::errno::Errno::last(),
+            "see close_range(2)",
+        )),
+    }
+}
+
+/// process.rlimits, each by its name (RLIMIT_NOFILE...). runc's message
+/// when the kernel refuses: "error setting rlimit type N".
+pub fn set_rlimits(spec: &Spec) -> Result<()> {
+    use nix::libc;
+    for limit in &spec.rlimits {
+        let resource = match limit.name.as_str() {
+            "RLIMIT_CPU" => libc::RLIMIT_CPU,
+            "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+            "RLIMIT_DATA" => libc::RLIMIT_DATA,
+            "RLIMIT_STACK" => libc::RLIMIT_STACK,
+            "RLIMIT_CORE" => libc::RLIMIT_CORE,
+            "RLIMIT_RSS" => libc::RLIMIT_RSS,
+            "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+            "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+            "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+            "RLIMIT_AS" => libc::RLIMIT_AS,
+            "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+            "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+            "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+            "RLIMIT_NICE" => libc::RLIMIT_NICE,
+            "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+            "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+            other => {
+                let why = format!("unknown rlimit {other:?}");
+                return Err(Failure { code: 1, message: why });
+            }
+        };
+        let value = libc::rlimit {
+            rlim_cur: limit.soft,
+            rlim_max: limit.hard,
+        };
+        // SAFETY: setrlimit(2) reads the struct we pass, nothing else.
+        if unsafe { libc::setrlimit(resource, &value) } != 0 {
+            let err = nix::errno::Errno::last();
+            let why = format!(
+                "error setting rlimit type {resource}: {}",
+                err.desc().to_lowercase()
+            );
+            return Err(Failure { code: 1, message: why });
+        }
+    }
+    Ok(())
+}
+
+/// process.user: groups, then gid, then uid (once the uid is not 0, the
+/// others could not change). PR_SET_KEEPCAPS keeps the permitted
+/// capabilities across the change, for set_capabilities to choose from.
+pub fn become_user(spec: &Spec) -> Result<()> {
+    let fail = |step: &str, err| skeleton::failure(step, err, "see credentials(7)");
+    let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|err| fail("setgroups", err))?;
+    let gid = Gid::from_raw(spec.gid);
+    setresgid(gid, gid, gid).map_err(|err| fail("setresgid", err))?;
+    if spec.uid != 0 {
+        prctl::set_keepcaps(true).map_err(|err| fail("prctl", err))?;
+        let uid = Uid::from_raw(spec.uid);
+        setresuid(uid, uid, uid).map_err(|err| fail("setresuid", err))?;
+    }
+    Ok(())
+}
+
+/// process.capabilities, set by set; without them, the capabilities
+/// stage's list (capabilities.rs). Then noNewPrivileges.
+pub fn set_capabilities(spec: &Spec) -> Result<()> {
+    let Some(wanted) = &spec.caps else {
+        crate::capabilities::drop_capabilities()?;
+        return no_new_privs(spec);
+    };
+    let fail = |err: caps::errors::CapsError| Failure {
+        code: EXIT_RUNTIME,
+        message: format!("capabilities: {err} — see capabilities(7)"),
+    };
+    let set = |list: &[Capability]| -> CapsHashSet { list.iter().copied().collect() };
+    let bounding = set(&wanted.bounding);
+    for cap in caps::read(None, CapSet::Bounding).map_err(fail)? {
+        if !bounding.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(fail)?;
+        }
+    }
+    // Permitted first: the others are taken from it.
+    caps::set(None, CapSet::Permitted, &set(&wanted.permitted)).map_err(fail)?;
+    caps::set(None, CapSet::Inheritable, &set(&wanted.inheritable)).map_err(fail)?;
+    caps::set(None, CapSet::Effective, &set(&wanted.effective)).map_err(fail)?;
+    caps::set(None, CapSet::Ambient, &set(&wanted.ambient)).map_err(fail)?;
+    no_new_privs(spec)
+}
+
+fn no_new_privs(spec: &Spec) -> Result<()> {
+    if spec.no_new_privs {
+        crate::capabilities::set_no_new_privs()?;
+    }
+    Ok(())
+}
+
+/// process.env, and nothing of ours; then process.cwd.
+pub fn set_environment(spec: &Spec) -> Result<()> {
+    for (name, _) in env::vars_os() {
+        env::remove_var(name);
+    }
+    for pair in &spec.env {
+        if let Some((name, value)) = pair.split_once('=') {
+            if !name.is_empty() {
+                env::set_var(name, value);
+            }
+        }
+    }
+    nix::unistd::chdir(spec.cwd.as_str())
+        .map_err(|err| skeleton::failure(&format!("chdir {}", spec.cwd), err, "see chdir(2)"))
+}
