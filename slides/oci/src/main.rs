@@ -100,6 +100,7 @@ fn child(args: &[OsString]) -> Result<u8> {
     let root = rootfs::bind(&spec.root)?;
     spec_mounts::mount_all(&root, &spec)?;
     rootfs::pivot_root(&root)?;
+    process::set_sysctl(&spec)?;
     spec_mounts::mask_paths(&spec)?;
     process::set_rlimits(&spec)?;
     process::become_user(&spec)?;

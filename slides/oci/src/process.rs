@@ -109,10 +109,11 @@ pub fn set_capabilities(spec: &Spec) -> Result<()> {
             caps::drop(None, CapSet::Bounding, cap).map_err(fail)?;
         }
     }
-    // Permitted first: the others are taken from it.
-    caps::set(None, CapSet::Permitted, &set(&wanted.permitted)).map_err(fail)?;
+    // capset(2)'s order: inheritable while we still hold CAP_SETPCAP, then
+    // effective, which must stay within permitted, then permitted.
     caps::set(None, CapSet::Inheritable, &set(&wanted.inheritable)).map_err(fail)?;
     caps::set(None, CapSet::Effective, &set(&wanted.effective)).map_err(fail)?;
+    caps::set(None, CapSet::Permitted, &set(&wanted.permitted)).map_err(fail)?;
     caps::set(None, CapSet::Ambient, &set(&wanted.ambient)).map_err(fail)?;
     no_new_privs(spec)
 }
@@ -138,4 +139,17 @@ pub fn set_environment(spec: &Spec) -> Result<()> {
     }
     nix::unistd::chdir(spec.cwd.as_str())
         .map_err(|err| skeleton::failure(&format!("chdir {}", spec.cwd), err, "see chdir(2)"))
+}
+
+/// linux.sysctl, through the container's /proc/sys (sysctl(8) writes the
+/// same files): the key's dots are folders.
+pub fn set_sysctl(spec: &Spec) -> Result<()> {
+    for (key, value) in &spec.sysctl {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|err| Failure {
+            code: 1,
+            message: format!("sysctl {key}={value}: {err}"),
+        })?;
+    }
+    Ok(())
 }

@@ -60,6 +60,7 @@ pub struct Spec {
     pub rlimits: Vec<Rlimit>,
     pub limits: Limits,
     pub annotations: Value,
+    pub sysctl: Vec<(String, String)>,
 }
 
 /// A bundle's problem: one line, exit 1 as runc's.
@@ -106,6 +107,7 @@ pub fn read(bundle: &Path) -> Result<Spec> {
         rlimits: rlimits(&process["rlimits"]),
         limits: limits(&linux["resources"]),
         annotations: json["annotations"].clone(),
+        sysctl: sysctl(&linux["sysctl"])?,
     })
 }
 
@@ -127,7 +129,6 @@ fn refuse_unsupported(json: &Value) -> Result<()> {
         ("hooks", &json["hooks"]),
         ("linux.uidMappings", &linux["uidMappings"]),
         ("linux.gidMappings", &linux["gidMappings"]),
-        ("linux.sysctl", &linux["sysctl"]),
         ("process.apparmorProfile", &process["apparmorProfile"]),
         ("process.selinuxLabel", &process["selinuxLabel"]),
         ("linux.intelRdt", &linux["intelRdt"]),
@@ -257,4 +258,23 @@ fn limits(value: &Value) -> Limits {
         // A quota of every CPU (of up to 1024) in each 100 ms period.
         cpu_quota_us: quota.unwrap_or(1024 * 100_000),
     }
+}
+
+/// linux.sysctl: only those of the container's own namespaces (net.* of
+/// its network, the IPC ones of its IPC): any other would change the host.
+fn sysctl(value: &Value) -> Result<Vec<(String, String)>> {
+    let all = value.as_object().cloned().unwrap_or_default();
+    let own = |key: &str| {
+        key.starts_with("net.")
+            || key.starts_with("fs.mqueue.")
+            || key.starts_with("kernel.shm")
+            || key.starts_with("kernel.msg")
+            || key == "kernel.sem"
+    };
+    all.into_iter()
+        .map(|(key, v)| match (own(&key), v.as_str()) {
+            (true, Some(v)) => Ok((key, v.to_string())),
+            _ => Err(bad(format!("linux.sysctl {key}: not supported by this runtime"))),
+        })
+        .collect()
 }

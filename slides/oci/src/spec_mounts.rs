@@ -13,12 +13,26 @@ use skeleton::Result;
 use crate::rootfs::{io_failure, mount_fs};
 use crate::spec::{Mount, Spec};
 
+const DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
+
 /// Every entry of `mounts`, then linux.devices.
 pub fn mount_all(root: &Path, spec: &Spec) -> Result<()> {
     for mount in &spec.mounts {
         mount_one(root, mount)?;
     }
-    for device in &spec.devices {
+    // The spec's devices, and the six every container has (runc adds
+    // them to any list, as pivot's /dev has them).
+    let usual = DEVICES.iter().map(|d| d.to_string());
+    let mut devices: Vec<String> = usual.chain(spec.devices.clone()).collect();
+    devices.dedup();
+    for device in &devices {
         let node = inside(root, device);
         if !node.exists() {
             fs::File::create(&node).map_err(|e| io_failure("create", &node, e))?;
