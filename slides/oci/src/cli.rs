@@ -15,9 +15,10 @@ use skeleton::{Failure, Result, EXIT_RUNTIME};
 use crate::state::{self, State};
 
 /// `--help`'s part on the verbs and options.
-pub const HELP: &str = "or, as podman and conmon call a runtime (runc's command line):
+pub const HELP: &str = "or, as podman and conmon call a runtime (runc's):
   oci [global] create --bundle DIR [--pid-file FILE] ID
-  oci [global] start ID | state ID | kill [--all] ID [SIGNAL] | delete [--force] ID
+  oci [global] start ID | state ID | delete [--force] ID
+  oci [global] kill [--all] ID [SIGNAL]
   global: --root DIR (default /run/desde-cero-oci), --log FILE,
           --log-format text|json, --debug (the teaching lines); --version
   refused by name: exec, --console-socket, --systemd-cgroup, a spec's
@@ -41,7 +42,8 @@ fn refused(what: &str) -> Failure {
 /// The global options, then the verb; None for `run`, `child` and
 /// `--help`, which the skeleton handles.
 pub fn verbs(args: &[OsString]) -> Option<Result<u8>> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+    let args: Vec<String> =
+        args.iter().map(|a| a.to_string_lossy().into()).collect();
     let mut root = PathBuf::from(state::ROOT);
     let mut log = None;
     let mut json = false;
@@ -62,7 +64,10 @@ pub fn verbs(args: &[OsString]) -> Option<Result<u8>> {
                 return Some(Err(refused("--systemd-cgroup (use cgroupfs)")))
             }
             ("--version" | "-v", _) => {
-                println!("oci version {}\nspec: 1.0.2", env!("CARGO_PKG_VERSION"));
+                println!(
+                    "oci version {}\nspec: 1.0.2",
+                    env!("CARGO_PKG_VERSION")
+                );
                 return Some(Ok(0));
             }
             _ => break,
@@ -77,9 +82,8 @@ pub fn verbs(args: &[OsString]) -> Option<Result<u8>> {
     let result = match verb {
         "run" | "child" | "-h" | "--help" | "help" if at == 0 => return None,
         "create" => create(&root, rest),
-        "start" => one_id(rest).and_then(|id| {
-            crate::fifo::start(&State::load(&root, id)?)
-        }),
+        "start" => one_id(rest)
+            .and_then(|id| crate::fifo::start(&State::load(&root, id)?)),
         "state" => one_id(rest).and_then(|id| {
             let state = State::load(&root, id)?;
             println!("{:#}", state.to_json());
@@ -88,9 +92,7 @@ pub fn verbs(args: &[OsString]) -> Option<Result<u8>> {
         "kill" => signal(&root, rest),
         "delete" => delete(&root, rest),
         "exec" | "pause" | "resume" | "checkpoint" | "restore" | "update"
-        | "ps" | "events" | "features" | "spec" | "list" => {
-            Err(refused(verb))
-        }
+        | "ps" | "events" | "features" | "spec" | "list" => Err(refused(verb)),
         _ => Err(usage()),
     };
     if let (Err(failure), Some(log)) = (&result, log) {
@@ -136,9 +138,9 @@ fn create(root: &Path, rest: &[String]) -> Result<u8> {
         }
     }
     let id = id.ok_or_else(usage)?;
-    let bundle = bundle
-        .canonicalize()
-        .map_err(|err| state::error(format!("bundle {}: {err}", bundle.display())))?;
+    let bundle = bundle.canonicalize().map_err(|err| {
+        state::error(format!("bundle {}: {err}", bundle.display()))
+    })?;
     crate::create(root, &id, &bundle, pid_file.as_deref())
 }
 
@@ -159,7 +161,8 @@ fn signal(root: &Path, rest: &[String]) -> Result<u8> {
     let mut pids = vec![state.pid];
     if all {
         for dir in &state.cgroups {
-            let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            let procs = fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default();
             pids.extend(procs.lines().filter_map(|p| p.parse::<i32>().ok()));
         }
     }
@@ -201,12 +204,15 @@ pub fn remove(state: &State, force: bool) -> Result<u8> {
     let status = state.status();
     if status != "stopped" && !force {
         let id = &state.id;
-        let why = format!("cannot delete container {id} that is not stopped: {status}");
+        let why = format!(
+            "cannot delete container {id} that is not stopped: {status}"
+        );
         return Err(state::error(why));
     }
     if state.alive() {
         let _ = kill(Pid::from_raw(state.pid), Signal::SIGKILL);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(10);
         while state.alive() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -216,8 +222,9 @@ pub fn remove(state: &State, force: bool) -> Result<u8> {
         dir: None,
         limits: crate::cgroups::Limits::DEFAULT,
     });
-    fs::remove_dir_all(&state.dir)
-        .map_err(|err| state::error(format!("{}: {err}", state.dir.display())))?;
+    fs::remove_dir_all(&state.dir).map_err(|err| {
+        state::error(format!("{}: {err}", state.dir.display()))
+    })?;
     Ok(0)
 }
 
@@ -231,7 +238,8 @@ pub fn run(command: &[OsString]) -> Result<u8> {
     fs::create_dir_all(&bundle)
         .map_err(|err| state::error(format!("{}: {err}", bundle.display())))?;
     let _bundle = RemoveDir(bundle.clone());
-    let args: Vec<String> = command.iter().map(|a| a.to_string_lossy().into()).collect();
+    let args: Vec<String> =
+        command.iter().map(|a| a.to_string_lossy().into()).collect();
     let config = default_spec(&rootfs, &args);
     fs::write(bundle.join("config.json"), config.to_string())
         .map_err(|err| state::error(format!("{}: {err}", bundle.display())))?;
@@ -256,25 +264,37 @@ impl Drop for RemoveDir {
 
 /// The spec `run` writes: full's container, as config.json says it.
 fn default_spec(rootfs: &Path, args: &[String]) -> serde_json::Value {
-    let hidden = ["acpi", "asound", "kcore", "keys", "latency_stats",
-        "timer_list", "timer_stats", "sched_debug", "scsi"];
-    let masked: Vec<String> = hidden.iter().map(|p| format!("/proc/{p}"))
-        .chain(["/sys/firmware".into(), "/sys/devices/virtual/powercap".into()])
+    let mount = |to: &str, kind: &str, options: &[&str]| {
+        json!({"destination": to, "type": kind, "source": kind,
+               "options": options})
+    };
+    let none = ["nosuid", "noexec", "nodev"];
+    let term = std::env::var("TERM").unwrap_or("xterm".into());
+    let namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup"];
+    let masked = [
+        "acpi",
+        "asound",
+        "kcore",
+        "keys",
+        "latency_stats",
+        "timer_list",
+        "timer_stats",
+        "sched_debug",
+        "scsi",
+    ];
+    let masked = masked.iter().map(|p| format!("/proc/{p}"));
+    let masked: Vec<String> = masked
+        .chain(
+            ["/sys/firmware", "/sys/devices/virtual/powercap"].map(Into::into),
+        )
         .collect();
-    let ro = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
-    let readonly: Vec<String> = ro.iter().map(|p| format!("/proc/{p}")).collect();
-    let nothing = ["nosuid", "noexec", "nodev"];
-    let devices: Vec<_> = ["null", "zero", "full", "random", "urandom", "tty"]
-        .iter()
-        .map(|d| json!({"path": format!("/dev/{d}")}))
-        .collect();
+    let read_only = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
     json!({
         "ociVersion": "1.0.2",
         "process": {
             "args": args,
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                    "HOME=/root", "HOSTNAME=container",
-                    format!("TERM={}", std::env::var("TERM").unwrap_or("xterm".into()))],
+            "env": [format!("PATH={PATH}"), "HOME=/root",
+                    "HOSTNAME=container", format!("TERM={term}")],
             "cwd": "/",
             "user": {"uid": 0, "gid": 0},
             "noNewPrivileges": true,
@@ -282,29 +302,29 @@ fn default_spec(rootfs: &Path, args: &[String]) -> serde_json::Value {
         "root": {"path": rootfs},
         "hostname": "container",
         "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc", "options": nothing},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "noexec", "mode=755", "size=64k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": nothing},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"},
-            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "nodev", "mode=1777"]},
+            mount("/proc", "proc", &none),
+            mount("/dev", "tmpfs", &["nosuid", "noexec", "mode=755"]),
+            mount("/dev/pts", "devpts",
+                  &["nosuid", "noexec", "newinstance", "ptmxmode=0666"]),
+            mount("/dev/mqueue", "mqueue", &none),
+            mount("/sys", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+            mount("/sys/fs/cgroup", "cgroup", &[]),
+            mount("/tmp", "tmpfs", &["nosuid", "nodev", "mode=1777"]),
         ],
         "linux": {
-            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                           {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}],
-            "devices": devices,
+            "namespaces": namespaces.map(|kind| json!({"type": kind})),
             "resources": {
                 "pids": {"limit": 20},
                 "memory": {"limit": 100 << 20},
                 "cpu": {"quota": 50_000, "period": 100_000},
             },
             "maskedPaths": masked,
-            "readonlyPaths": readonly,
+            "readonlyPaths": read_only.map(|p| format!("/proc/{p}")),
         },
     })
 }
+
+/// The usual folders: the host's PATH may name folders the container has
+/// not got.
+const PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -18,7 +18,11 @@ use crate::state::{self, State};
 pub fn open_path(path: &Path) -> Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     open(path, flags, Mode::empty()).map_err(|err| {
-        skeleton::failure(&format!("open {}", path.display()), err, "see open(2)")
+        skeleton::failure(
+            &format!("open {}", path.display()),
+            err,
+            "see open(2)",
+        )
     })
 }
 
@@ -42,10 +46,13 @@ pub fn start(state: &State) -> Result<u8> {
     match state.status() {
         "created" => {}
         "stopped" if state.dir.join(state::FIFO).exists() => {
-            return Err(state::error(format!("container {id} died before start")));
+            return Err(state::error(format!(
+                "container {id} died before start"
+            )));
         }
         status => {
-            let why = format!("cannot start a container that is {status}: {id}");
+            let why =
+                format!("cannot start a container that is {status}: {id}");
             return Err(state::error(why));
         }
     }

@@ -31,7 +31,12 @@ fn main() -> std::process::ExitCode {
 
 /// `create`: the container made and left waiting, set up, before its
 /// process runs: podman starts its monitor (conmon) in between.
-fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Result<u8> {
+fn create(
+    root: &Path,
+    id: &str,
+    bundle: &Path,
+    pid_file: Option<&Path>,
+) -> Result<u8> {
     let spec = spec::read(bundle)?;
     let mut state = State::make(root, id, bundle)?;
     let remove = Remover(Some(state.dir.clone()));
@@ -71,7 +76,11 @@ fn create(root: &Path, id: &str, bundle: &Path, pid_file: Option<&Path>) -> Resu
     // Both stay: `delete` removes them.
     std::mem::forget(cgroup);
     std::mem::forget(remove);
-    say!("create: {id} is pid {}, waiting on {}", state.pid, state::FIFO);
+    say!(
+        "create: {id} is pid {}, waiting on {}",
+        state.pid,
+        state::FIFO
+    );
     Ok(0)
 }
 
@@ -104,7 +113,14 @@ fn child(args: &[OsString]) -> Result<u8> {
     spec_mounts::mask_paths(&spec)?;
     process::set_rlimits(&spec)?;
     process::become_user(&spec)?;
-    process::set_capabilities(&spec)?;
+    // process.capabilities, or the capabilities stage's list without them.
+    match &spec.caps {
+        Some(caps) => process::set_capabilities(caps)?,
+        None => capabilities::drop_capabilities()?,
+    }
+    if spec.no_new_privs {
+        capabilities::set_no_new_privs()?;
+    }
     process::set_environment(&spec)?;
     // Set up: `create` may exit. We wait for `start` on the FIFO (fifo.rs).
     nix::unistd::write(&told, b"ready")

@@ -9,7 +9,7 @@ use nix::sys::prctl;
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 use skeleton::{Failure, Result, EXIT_RUNTIME};
 
-use crate::spec::Spec;
+use crate::spec::{Caps, Spec};
 
 /// Every descriptor above 2 is closed when the process starts: the only
 /// ones a container gets are stdin, stdout and stderr. (close_range(2) with
@@ -54,7 +54,10 @@ pub fn set_rlimits(spec: &Spec) -> Result<()> {
             "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
             other => {
                 let why = format!("unknown rlimit {other:?}");
-                return Err(Failure { code: 1, message: why });
+                return Err(Failure {
+                    code: 1,
+                    message: why,
+                });
             }
         };
         let value = libc::rlimit {
@@ -68,7 +71,10 @@ pub fn set_rlimits(spec: &Spec) -> Result<()> {
                 "error setting rlimit type {resource}: {}",
                 err.desc().to_lowercase()
             );
-            return Err(Failure { code: 1, message: why });
+            return Err(Failure {
+                code: 1,
+                message: why,
+            });
         }
     }
     Ok(())
@@ -78,8 +84,10 @@ pub fn set_rlimits(spec: &Spec) -> Result<()> {
 /// others could not change). PR_SET_KEEPCAPS keeps the permitted
 /// capabilities across the change, for set_capabilities to choose from.
 pub fn become_user(spec: &Spec) -> Result<()> {
-    let fail = |step: &str, err| skeleton::failure(step, err, "see credentials(7)");
-    let groups: Vec<Gid> = spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    let fail =
+        |step: &str, err| skeleton::failure(step, err, "see credentials(7)");
+    let groups: Vec<Gid> =
+        spec.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).map_err(|err| fail("setgroups", err))?;
     let gid = Gid::from_raw(spec.gid);
     setresgid(gid, gid, gid).map_err(|err| fail("setresgid", err))?;
@@ -91,18 +99,14 @@ pub fn become_user(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// process.capabilities, set by set; without them, the capabilities
-/// stage's list (capabilities.rs). Then noNewPrivileges.
-pub fn set_capabilities(spec: &Spec) -> Result<()> {
-    let Some(wanted) = &spec.caps else {
-        crate::capabilities::drop_capabilities()?;
-        return no_new_privs(spec);
-    };
+/// process.capabilities, set by set.
+pub fn set_capabilities(wanted: &Caps) -> Result<()> {
     let fail = |err: caps::errors::CapsError| Failure {
         code: EXIT_RUNTIME,
         message: format!("capabilities: {err} — see capabilities(7)"),
     };
-    let set = |list: &[Capability]| -> CapsHashSet { list.iter().copied().collect() };
+    let set =
+        |list: &[Capability]| -> CapsHashSet { list.iter().copied().collect() };
     let bounding = set(&wanted.bounding);
     for cap in caps::read(None, CapSet::Bounding).map_err(fail)? {
         if !bounding.contains(&cap) {
@@ -111,16 +115,13 @@ pub fn set_capabilities(spec: &Spec) -> Result<()> {
     }
     // capset(2)'s order: inheritable while we still hold CAP_SETPCAP, then
     // effective, which must stay within permitted, then permitted.
-    caps::set(None, CapSet::Inheritable, &set(&wanted.inheritable)).map_err(fail)?;
-    caps::set(None, CapSet::Effective, &set(&wanted.effective)).map_err(fail)?;
-    caps::set(None, CapSet::Permitted, &set(&wanted.permitted)).map_err(fail)?;
-    caps::set(None, CapSet::Ambient, &set(&wanted.ambient)).map_err(fail)?;
-    no_new_privs(spec)
-}
-
-fn no_new_privs(spec: &Spec) -> Result<()> {
-    if spec.no_new_privs {
-        crate::capabilities::set_no_new_privs()?;
+    for (which, list) in [
+        (CapSet::Inheritable, &wanted.inheritable),
+        (CapSet::Effective, &wanted.effective),
+        (CapSet::Permitted, &wanted.permitted),
+        (CapSet::Ambient, &wanted.ambient),
+    ] {
+        caps::set(None, which, &set(list)).map_err(fail)?;
     }
     Ok(())
 }
@@ -137,8 +138,9 @@ pub fn set_environment(spec: &Spec) -> Result<()> {
             }
         }
     }
-    nix::unistd::chdir(spec.cwd.as_str())
-        .map_err(|err| skeleton::failure(&format!("chdir {}", spec.cwd), err, "see chdir(2)"))
+    nix::unistd::chdir(spec.cwd.as_str()).map_err(|err| {
+        skeleton::failure(&format!("chdir {}", spec.cwd), err, "see chdir(2)")
+    })
 }
 
 /// linux.sysctl, through the container's /proc/sys (sysctl(8) writes the

@@ -89,7 +89,10 @@ pub fn read(bundle: &Path) -> Result<Spec> {
     Ok(Spec {
         root,
         readonly: json["root"]["readonly"].as_bool().unwrap_or(false),
-        args: strings(&process["args"]).into_iter().map(OsString::from).collect(),
+        args: strings(&process["args"])
+            .into_iter()
+            .map(OsString::from)
+            .collect(),
         env: strings(&process["env"]),
         cwd: process["cwd"].as_str().unwrap_or("/").to_string(),
         uid: user["uid"].as_u64().unwrap_or(0) as u32,
@@ -135,23 +138,31 @@ fn refuse_unsupported(json: &Value) -> Result<()> {
         ("linux.personality", &linux["personality"]),
     ];
     match fields.iter().find(|(_, value)| set(value)) {
-        Some((name, _)) => Err(bad(format!("{name}: not supported by this runtime"))),
+        Some((name, _)) => {
+            Err(bad(format!("{name}: not supported by this runtime")))
+        }
         None => Ok(()),
     }
 }
 
 fn text_of<'v>(value: &'v Value, name: &str) -> Result<&'v str> {
-    value.as_str().ok_or_else(|| bad(format!("config.json: no {name}")))
+    value
+        .as_str()
+        .ok_or_else(|| bad(format!("config.json: no {name}")))
 }
 
 fn strings(value: &Value) -> Vec<String> {
     let all = value.as_array().map(Vec::as_slice).unwrap_or_default();
-    all.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    all.iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
 }
 
 fn numbers(value: &Value) -> Vec<u32> {
     let all = value.as_array().map(Vec::as_slice).unwrap_or_default();
-    all.iter().filter_map(|v| v.as_u64().map(|n| n as u32)).collect()
+    all.iter()
+        .filter_map(|v| v.as_u64().map(|n| n as u32))
+        .collect()
 }
 
 /// linux.namespaces: new ones only; joining one by its path is refused.
@@ -173,12 +184,17 @@ fn namespaces(value: &Value) -> Result<CloneFlags> {
             "cgroup" => CloneFlags::empty(),
             other => {
                 let why = format!("a {other:?} namespace");
-                return Err(bad(format!("{why}: not supported by this runtime")));
+                return Err(bad(format!(
+                    "{why}: not supported by this runtime"
+                )));
             }
         };
     }
     // pivot_root(2) needs a mount namespace of our own; so does the init.
-    for (flag, name) in [(CloneFlags::CLONE_NEWNS, "mount"), (CloneFlags::CLONE_NEWPID, "pid")] {
+    for (flag, name) in [
+        (CloneFlags::CLONE_NEWNS, "mount"),
+        (CloneFlags::CLONE_NEWPID, "pid"),
+    ] {
         if !flags.contains(flag) {
             let why = format!("no {name} namespace");
             return Err(bad(format!("{why}: not supported by this runtime")));
@@ -208,7 +224,9 @@ fn mounts(value: &Value) -> Vec<Mount> {
 
 fn devices(value: &Value) -> Vec<String> {
     let all = value.as_array().map(Vec::as_slice).unwrap_or_default();
-    all.iter().filter_map(|d| d["path"].as_str().map(str::to_string)).collect()
+    all.iter()
+        .filter_map(|d| d["path"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn capabilities(value: &Value) -> Result<Option<Caps>> {
@@ -274,7 +292,9 @@ fn sysctl(value: &Value) -> Result<Vec<(String, String)>> {
     all.into_iter()
         .map(|(key, v)| match (own(&key), v.as_str()) {
             (true, Some(v)) => Ok((key, v.to_string())),
-            _ => Err(bad(format!("linux.sysctl {key}: not supported by this runtime"))),
+            _ => Err(bad(format!(
+                "linux.sysctl {key}: not supported by this runtime"
+            ))),
         })
         .collect()
 }

@@ -35,7 +35,8 @@ pub fn mount_all(root: &Path, spec: &Spec) -> Result<()> {
     for device in &devices {
         let node = inside(root, device);
         if !node.exists() {
-            fs::File::create(&node).map_err(|e| io_failure("create", &node, e))?;
+            fs::File::create(&node)
+                .map_err(|e| io_failure("create", &node, e))?;
         }
         mount_fs(device, &node, None, MsFlags::MS_BIND, None)?;
     }
@@ -91,9 +92,9 @@ fn mount_one(root: &Path, mount: &Mount) -> Result<()> {
 
 /// A destination under the root: never `..` out of it.
 fn inside(root: &Path, destination: &str) -> PathBuf {
-    let parts = Path::new(destination).components().filter(|c| {
-        matches!(c, std::path::Component::Normal(_))
-    });
+    let parts = Path::new(destination)
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)));
     root.join(parts.collect::<PathBuf>())
 }
 

@@ -48,9 +48,8 @@ impl State {
     /// FIFO.
     pub fn make(root: &Path, id: &str, bundle: &Path) -> Result<State> {
         check_id(id)?;
-        fs::create_dir_all(root).map_err(|err| {
-            error(format!("mkdir {}: {err}", root.display()))
-        })?;
+        fs::create_dir_all(root)
+            .map_err(|err| error(format!("mkdir {}: {err}", root.display())))?;
         let dir = root.join(id);
         if let Err(err) = fs::create_dir(&dir) {
             return Err(match err.kind() {
