@@ -293,8 +293,6 @@ fn podman_runs_the_stage_as_its_runtime() {
         "--rm",
         "--cgroup-manager=cgroupfs",
         "--network=none",
-        "--security-opt",
-        "seccomp=unconfined",
         "--ulimit",
         "nofile=1024:1024",
         "--ulimit",
@@ -302,7 +300,7 @@ fn podman_runs_the_stage_as_its_runtime() {
         image,
         "sh",
         "-c",
-        "echo hi; hostname; exit 3",
+        "echo hi; hostname; grep Seccomp: /proc/self/status; exit 3",
     ]));
     eprintln!("podman run --rm with oci: {:?}", started.elapsed());
     run.expect_code(3);
@@ -310,6 +308,11 @@ fn podman_runs_the_stage_as_its_runtime() {
     assert_eq!(lines.first(), Some(&"hi"), "{}\n{}", run.stdout, run.stderr);
     // podman names the container's host after its id: it came from config.json's hostname.
     assert_eq!(lines.get(1).map(|l| l.len()), Some(12), "{}", run.stdout);
+    // podman's own seccomp profile, from config.json, is loaded: mode 2, a filter.
+    assert_eq!(
+        lines.get(2).map(|l| l.split_whitespace().collect()),
+        Some(vec!["Seccomp:", "2"])
+    );
     leaks.assert_clean();
     let _ = testkit::run_cmd(Command::new("podman").args(["rmi", "-f", image]));
 }

@@ -22,7 +22,7 @@ pub const HELP: &str = "or, as podman and conmon call a runtime (runc's):
   global: --root DIR (default /run/desde-cero-oci), --log FILE,
           --log-format text|json, --debug (the teaching lines); --version
   refused by name: exec, --console-socket, --systemd-cgroup, a spec's
-  terminal, seccomp, hooks, user namespace (the notes say why)";
+  terminal, hooks, user namespace (the notes say why)";
 
 /// The usage line, as every stage's starts: `oci: usage: oci run ...`.
 fn usage() -> Failure {
@@ -131,7 +131,7 @@ fn create(root: &Path, rest: &[String]) -> Result<u8> {
             "--console-socket" => return Err(refused("--console-socket")),
             "--preserve-fds" => return Err(refused("--preserve-fds")),
             "--no-pivot" => return Err(refused("--no-pivot")),
-            "--no-new-keyring" => {}
+            "--no-new-keyring" => return Err(refused("--no-new-keyring")),
             word if word.starts_with('-') => return Err(usage()),
             word if id.is_none() => id = Some(word.to_string()),
             _ => return Err(usage()),

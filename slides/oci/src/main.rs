@@ -96,6 +96,7 @@ fn child(args: &[OsString]) -> Result<u8> {
     let state = State::load(dir.parent().unwrap_or(dir), &dir_name(dir))?;
     let spec = spec::read(&state.bundle)?;
     let fifo = fifo::open_path(&dir.join(state::FIFO))?;
+    process::join_session_keyring(&state.id)?;
     if spec.cgroup_ns {
         cgroup_ns::unshare_cgroup()?;
     }
@@ -112,6 +113,12 @@ fn child(args: &[OsString]) -> Result<u8> {
     process::set_sysctl(&spec)?;
     spec_mounts::mask_paths(&spec)?;
     process::set_rlimits(&spec)?;
+    // The caller's syscall filter (spec_seccomp.rs), inherited by all that
+    // follows: without no_new_privs, seccomp(2) wants CAP_SYS_ADMIN, so it
+    // goes in before the user and capabilities change (runc's order).
+    if !spec.no_new_privs {
+        spec_seccomp::install(&spec.seccomp)?;
+    }
     process::become_user(&spec)?;
     // process.capabilities, or the capabilities stage's list without them.
     match &spec.caps {
@@ -122,6 +129,9 @@ fn child(args: &[OsString]) -> Result<u8> {
         capabilities::set_no_new_privs()?;
     }
     process::set_environment(&spec)?;
+    if spec.no_new_privs {
+        spec_seccomp::install(&spec.seccomp)?;
+    }
     // Set up: `create` may exit. We wait for `start` on the FIFO (fifo.rs).
     nix::unistd::write(&told, b"ready")
         .map_err(|err| skeleton::failure("write", err, "see pipe(2)"))?;
@@ -169,6 +179,7 @@ mod fifo;
 mod process;
 mod spec;
 mod spec_mounts;
+mod spec_seccomp;
 mod state;
 use state::State;
 

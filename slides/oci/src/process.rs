@@ -155,3 +155,23 @@ pub fn set_sysctl(spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
+
+/// A session keyring of the container's own, named `_ses.<id>` as runc
+/// names it: the host's session keyring is left behind (keyrings(7)); uid
+/// 0's user keyring stays reachable by keyctl(2), which a seccomp profile
+/// refuses (podman's does).
+pub fn join_session_keyring(id: &str) -> Result<()> {
+    use nix::libc;
+    let name =
+        std::ffi::CString::new(format!("_ses.{id}")).map_err(|_| Failure {
+            code: 1,
+            message: "a NUL in the id".into(),
+        })?;
+    let join = libc::KEYCTL_JOIN_SESSION_KEYRING;
+    // SAFETY: keyctl(2) reads the NUL-terminated name we pass, nothing else.
+    if unsafe { libc::syscall(libc::SYS_keyctl, join, name.as_ptr()) } < 0 {
+        let err = nix::errno::Errno::last();
+        return Err(skeleton::failure("keyctl", err, "see keyctl(2)"));
+    }
+    Ok(())
+}

@@ -61,6 +61,7 @@ pub struct Spec {
     pub limits: Limits,
     pub annotations: Value,
     pub sysctl: Vec<(String, String)>,
+    pub seccomp: Vec<seccompiler::BpfProgram>,
 }
 
 /// A bundle's problem: one line, exit 1 as runc's.
@@ -111,6 +112,7 @@ pub fn read(bundle: &Path) -> Result<Spec> {
         limits: limits(&linux["resources"]),
         annotations: json["annotations"].clone(),
         sysctl: sysctl(&linux["sysctl"])?,
+        seccomp: crate::spec_seccomp::compile(&linux["seccomp"])?,
     })
 }
 
@@ -128,7 +130,6 @@ fn refuse_unsupported(json: &Value) -> Result<()> {
     };
     let fields = [
         ("process.terminal (a console socket)", &process["terminal"]),
-        ("linux.seccomp", &linux["seccomp"]),
         ("hooks", &json["hooks"]),
         ("linux.uidMappings", &linux["uidMappings"]),
         ("linux.gidMappings", &linux["gidMappings"]),
