@@ -303,7 +303,7 @@ fn default_spec(rootfs: &Path, args: &[String]) -> serde_json::Value {
         "hostname": "container",
         "mounts": [
             mount("/proc", "proc", &none),
-            mount("/dev", "tmpfs", &["nosuid", "noexec", "mode=755"]),
+            mount("/dev", "tmpfs", &["nosuid", "nodev", "noexec", "mode=755"]),
             mount("/dev/pts", "devpts",
                   &["nosuid", "noexec", "newinstance", "ptmxmode=0666"]),
             mount("/dev/mqueue", "mqueue", &none),
