@@ -245,13 +245,20 @@ pub fn run(command: &[OsString]) -> Result<u8> {
         .map_err(|err| state::error(format!("{}: {err}", bundle.display())))?;
     crate::create(&root, &id, &bundle, None)?;
     let state = State::load(&root, &id)?;
-    let started = crate::fifo::start(&state);
-    let code = match started {
-        Ok(_) => skeleton::wait_for_child(Pid::from_raw(state.pid)),
-        Err(failure) => Err(failure),
-    };
-    remove(&state, true)?;
-    code
+    // `delete --force` on every way out, a panic's unwinding included.
+    let _delete = Delete(&state);
+    crate::fifo::start(&state)?;
+    skeleton::wait_for_child(Pid::from_raw(state.pid))
+}
+
+struct Delete<'s>(&'s State);
+
+impl Drop for Delete<'_> {
+    fn drop(&mut self) {
+        if let Err(failure) = remove(self.0, true) {
+            eprintln!("oci: {}", failure.message);
+        }
+    }
 }
 
 struct RemoveDir(PathBuf);
