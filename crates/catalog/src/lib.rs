@@ -776,8 +776,8 @@ pub const STAGES: &[Stage] = &[
             },
         ],
         drops: &[Property::UserNs, Property::RootNotHostRoot],
-        drops_why: "as full and runc run by podman as root: no user namespace unless \
-                    config.json asks for one, which this stage refuses by name for now",
+        drops_why: "as full, and runc run by podman as root: a user namespace only when \
+                    config.json asks for one (`oci run --rootless` does)",
         budget: Some(Budget {
             code_lines: 2700,
             why: "one idea, the runtime spec's interface: the verbs and their command line \
@@ -792,6 +792,8 @@ pub const STAGES: &[Stage] = &[
             Attack::Mount,
             Attack::Setuid,
             Attack::Device,
+            Attack::UserNs,
+            Attack::Cgroup,
             Attack::Keyring,
             Attack::HostFd,
             Attack::Environ,
@@ -813,10 +815,6 @@ pub const STAGES: &[Stage] = &[
             Replaced {
                 step: "CloneFlags::CLONE_NEWUTS",
                 by: "linux.namespaces: config.json names the namespaces (spec.rs)",
-            },
-            Replaced {
-                step: "CloneFlags::CLONE_NEWUSER",
-                by: "nothing yet: a spec with a user namespace or id mappings is refused by name (spec.rs); podman run by root asks for none",
             },
             Replaced {
                 step: "Console::open",
@@ -919,36 +917,16 @@ pub const STAGES: &[Stage] = &[
                 by: "spec_seccomp: linux.seccomp, the caller's profile",
             },
             Replaced {
-                step: "mod seccomp",
-                by: "spec_seccomp: linux.seccomp, the caller's profile",
-            },
-            Replaced {
                 step: "userns::as_root",
-                by: "nothing yet: a spec with a user namespace is refused by name",
-            },
-            Replaced {
-                step: "userns::become_root",
-                by: "process::become_user: process.user",
+                by: "nothing: config.json says whether there is a user namespace",
             },
             Replaced {
                 step: "userns::drop_groups",
                 by: "process::become_user: process.user.additionalGids",
             },
             Replaced {
-                step: "userns::host_root",
-                by: "nothing yet: a spec with a user namespace is refused by name",
-            },
-            Replaced {
                 step: "userns::map_ids",
-                by: "nothing yet: linux.uidMappings are refused by name",
-            },
-            Replaced {
-                step: "userns::start",
-                by: "clone::spawn and Child::release: create leaves the child waiting",
-            },
-            Replaced {
-                step: "mod userns",
-                by: "nothing yet: a spec with a user namespace is refused by name",
+                by: "process::write_maps: linux.uidMappings and gidMappings, the spec's maps",
             },
         ],
         ..Stage::PLAIN

@@ -11,6 +11,12 @@ pub fn syscall_number(name: &str) -> Option<i64> {
         .map(|at| SYSCALLS[at].1)
 }
 
+/// The name of the x86_64 system call `number`: a profile written from numbers (`oci run`'s,
+/// from the seccomp stage's list) names them.
+pub fn syscall_name(number: i64) -> Option<&'static str> {
+    SYSCALLS.iter().find(|(_, n)| *n == number).map(|(name, _)| *name)
+}
+
 /// Sorted by name, for the binary search.
 const SYSCALLS: &[(&str, i64)] = &[
     ("_sysctl", 156),
@@ -398,5 +404,6 @@ mod tests {
         assert_eq!(super::syscall_number("close"), Some(3));
         assert_eq!(super::syscall_number("clone3"), Some(435));
         assert_eq!(super::syscall_number("nosyscall"), None);
+        assert_eq!(super::syscall_name(250), Some("keyctl"));
     }
 }

@@ -22,7 +22,7 @@ pub const HELP: &str = "or, as podman and conmon call a runtime (runc's):
   global: --root DIR (default /run/desde-cero-oci), --log FILE,
           --log-format text|json, --debug (the teaching lines); --version
   refused by name: exec, --console-socket, --systemd-cgroup, a spec's
-  terminal, hooks, user namespace (the notes say why)";
+  terminal, hooks (the notes say why)";
 
 /// The usage line, as every stage's starts: `oci: usage: oci run ...`.
 fn usage() -> Failure {
@@ -217,8 +217,11 @@ pub fn remove(state: &State, force: bool) -> Result<u8> {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
+    // Its groups, those still there (`cargo xtask clean` may have been
+    // first).
+    let dirs = state.cgroups.iter().filter(|dir| dir.exists());
     drop(crate::cgroups::Cgroup {
-        dirs: state.cgroups.clone(),
+        dirs: dirs.cloned().collect(),
         dir: None,
         limits: crate::cgroups::Limits::DEFAULT,
     });
@@ -238,11 +241,26 @@ pub fn run(command: &[OsString]) -> Result<u8> {
     fs::create_dir_all(&bundle)
         .map_err(|err| state::error(format!("{}: {err}", bundle.display())))?;
     let _bundle = RemoveDir(bundle.clone());
+    // --rootless: a user namespace whose root is uid 700000000 outside.
+    let (rootless, command) = skeleton::rootless(command);
     let args: Vec<String> =
         command.iter().map(|a| a.to_string_lossy().into()).collect();
-    let config = default_spec(&rootfs, &args);
+    let mut config = default_spec(&rootfs, &args);
+    if rootless {
+        let id = crate::userns::HOST_ID_OF_ROOT;
+        let map = json!([{"containerID": 0, "hostID": id, "size": 1}]);
+        let linux = &mut config["linux"];
+        linux["uidMappings"] = map.clone();
+        linux["gidMappings"] = map;
+        if let Some(all) = linux["namespaces"].as_array_mut() {
+            all.push(json!({"type": "user"}));
+        }
+    }
     fs::write(bundle.join("config.json"), config.to_string())
         .map_err(|err| state::error(format!("{}: {err}", bundle.display())))?;
+    // The container dies with us, as every earlier stage's (PR_SET_PDEATHSIG,
+    // which `create` alone clears): `run` is attached.
+    std::env::set_var(crate::ATTACHED_ENV, "1");
     crate::create(&root, &id, &bundle, None)?;
     let state = State::load(&root, &id)?;
     // `delete --force` on every way out, a panic's unwinding included.
@@ -255,6 +273,11 @@ struct Delete<'s>(&'s State);
 
 impl Drop for Delete<'_> {
     fn drop(&mut self) {
+        // Ours to reap, when it ended early: a zombie stays in its groups
+        // until then, and they could not be removed.
+        let pid = Pid::from_raw(self.0.pid);
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
         if let Err(failure) = remove(self.0, true) {
             eprintln!("oci: {}", failure.message);
         }
@@ -325,6 +348,7 @@ fn default_spec(rootfs: &Path, args: &[String]) -> serde_json::Value {
                 "memory": {"limit": 100 << 20},
                 "cpu": {"quota": 50_000, "period": 100_000},
             },
+            "seccomp": seccomp_profile(),
             "maskedPaths": masked,
             "readonlyPaths": read_only.map(|p| format!("/proc/{p}")),
         },
@@ -335,3 +359,34 @@ fn default_spec(rootfs: &Path, args: &[String]) -> serde_json::Value {
 /// not got.
 const PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The seccomp stage's filter in config.json's words (config-linux.md,
+/// "Seccomp"): its refused calls, the clone(2) flags of new namespaces, the
+/// other personalities, AF_VSOCK sockets; clone3(2) as not there (ENOSYS),
+/// so a C library falls back to clone(2), whose flags can be seen.
+fn seccomp_profile() -> serde_json::Value {
+    use crate::seccomp::{CLONE_NEW, PERSONALITIES, REFUSED};
+    let eperm = |names: &[&str], args: serde_json::Value| {
+        json!({"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+               "args": args})
+    };
+    let names: Vec<&str> = REFUSED
+        .iter()
+        .filter_map(|nr| skeleton::syscall_name(*nr))
+        .collect();
+    let mut calls = vec![eperm(&names, json!([]))];
+    for flag in CLONE_NEW {
+        let arg = json!({"index": 0, "value": flag, "valueTwo": flag,
+                         "op": "SCMP_CMP_MASKED_EQ"});
+        calls.push(eperm(&["clone"], json!([arg])));
+    }
+    let other = PERSONALITIES
+        .map(|p| json!({"index": 0, "value": p, "op": "SCMP_CMP_NE"}));
+    calls.push(eperm(&["personality"], json!(other)));
+    let vsock = json!({"index": 0, "value": nix::libc::AF_VSOCK,
+                       "op": "SCMP_CMP_EQ"});
+    calls.push(eperm(&["socket"], json!([vsock])));
+    calls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO",
+                      "errnoRet": nix::libc::ENOSYS}));
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": calls})
+}

@@ -53,7 +53,17 @@ fn create(
     let dir = [state.dir.clone().into_os_string()];
     let mut spawn = clone::spawn(spec.namespaces, &dir);
     spawn = cgroup.join(spawn);
-    let child = spawn.start()?;
+    // In a user namespace: born of uid 700000000, not host root; once let
+    // go, root of its namespace before it re-executes (userns.rs).
+    let rootless = spec.namespaces.contains(CloneFlags::CLONE_NEWUSER);
+    if rootless {
+        spawn = spawn.before_exec(userns::become_root);
+    }
+    let child = userns::start(spawn, rootless, userns::host_root())?;
+    // While it waits: the spec's id maps.
+    if rootless {
+        process::write_maps(child.pid(), &spec)?;
+    }
     // Let go, not waited for: it sets itself up while we wait for its word.
     let pid = child.release()?;
     drop(told);
@@ -66,7 +76,9 @@ fn create(
     }
     state.pid = pid.as_raw();
     state.start_time = state::stat(state.pid).map_or(0, |(_, t)| t);
-    state.cgroups = cgroup.dirs.clone();
+    // Its groups named after it, which outlives us: `cargo xtask clean`
+    // leaves the groups of a live stage's pid alone.
+    state.cgroups = state::rename_groups(&cgroup.dirs, state.pid)?;
     state.annotations = spec.annotations;
     state.save()?;
     if let Some(file) = pid_file {
@@ -88,8 +100,11 @@ fn create(
 /// spec, then waits on the FIFO for `start` before it runs the process.
 fn child(args: &[OsString]) -> Result<u8> {
     // Our parent, `create`, exits before we run: no SIGKILL when it does.
-    nix::sys::prctl::set_pdeathsig(None)
-        .map_err(|err| skeleton::failure("prctl", err, "see prctl(2)"))?;
+    // Under `oci run` it waits for us: killed, it takes us along.
+    if std::env::var_os(ATTACHED_ENV).is_none() {
+        nix::sys::prctl::set_pdeathsig(None)
+            .map_err(|err| skeleton::failure("prctl", err, "see prctl(2)"))?;
+    }
     let told = take_sync()?;
     process::close_on_exec()?;
     let dir = Path::new(&args[0]);
@@ -164,6 +179,9 @@ mod mounts;
 use cgroups::Cgroup;
 #[path = "../../net/src/lo.rs"]
 mod lo;
+#[allow(dead_code)]
+#[path = "../../user/src/userns.rs"]
+mod userns;
 
 #[path = "../../capabilities/src/capabilities.rs"]
 mod capabilities;
@@ -172,6 +190,11 @@ mod cgroup_ns;
 #[allow(dead_code)]
 #[path = "../../pivot/src/rootfs.rs"]
 mod rootfs;
+// The seccomp stage's refusals, which `oci run` writes as config.json's
+// profile (cli.rs).
+#[allow(dead_code)]
+#[path = "../../seccomp/src/seccomp.rs"]
+mod seccomp;
 // This stage's own: the command line, the bundle's config.json, the state,
 // the FIFO, and the spec's mounts and process.
 mod cli;
@@ -182,6 +205,9 @@ mod spec_mounts;
 mod spec_seccomp;
 mod state;
 use state::State;
+
+/// Set by `oci run`, whose child dies with it (cli.rs).
+const ATTACHED_ENV: &str = "DESDE_CERO_OCI_ATTACHED";
 
 /// Where `create` tells its child the pipe's descriptor.
 const SYNC_ENV: &str = "DESDE_CERO_OCI_SYNC";

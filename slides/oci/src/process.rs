@@ -175,3 +175,18 @@ pub fn join_session_keyring(id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// linux.uidMappings and gidMappings, written by `create` while the child
+/// waits (user_namespaces(7): each map once, by a process with CAP_SETUID
+/// and CAP_SETGID out here).
+pub fn write_maps(child: nix::unistd::Pid, spec: &Spec) -> Result<()> {
+    for (file, map) in [("uid_map", &spec.uid_map), ("gid_map", &spec.gid_map)]
+    {
+        let path = format!("/proc/{child}/{file}");
+        std::fs::write(&path, map).map_err(|err| Failure {
+            code: 1,
+            message: format!("write {path}: {err}"),
+        })?;
+    }
+    Ok(())
+}

@@ -51,6 +51,9 @@ pub struct Spec {
     pub hostname: Option<String>,
     pub namespaces: CloneFlags,
     pub cgroup_ns: bool,
+    /// linux.uidMappings and gidMappings, as /proc/<pid>/uid_map lines.
+    pub uid_map: String,
+    pub gid_map: String,
     pub mounts: Vec<Mount>,
     pub devices: Vec<String>,
     pub masked: Vec<String>,
@@ -83,10 +86,18 @@ pub fn read(bundle: &Path) -> Result<Spec> {
         return Err(bad(why));
     }
     refuse_unsupported(&json)?;
+    let linux = &json["linux"];
+    let user = wants(&linux["namespaces"], "user");
+    let mapped =
+        !linux["uidMappings"].is_null() || !linux["gidMappings"].is_null();
+    if user != mapped {
+        let why = "a user namespace needs linux.uidMappings and gidMappings, \
+                   and they need one";
+        return Err(bad(why.into()));
+    }
     let root = bundle.join(text_of(&json["root"]["path"], "root.path")?);
     let process = &json["process"];
     let user = &process["user"];
-    let linux = &json["linux"];
     Ok(Spec {
         root,
         readonly: json["root"]["readonly"].as_bool().unwrap_or(false),
@@ -102,6 +113,8 @@ pub fn read(bundle: &Path) -> Result<Spec> {
         hostname: json["hostname"].as_str().map(str::to_string),
         namespaces: namespaces(&linux["namespaces"])?,
         cgroup_ns: wants(&linux["namespaces"], "cgroup"),
+        uid_map: id_map(&linux["uidMappings"]),
+        gid_map: id_map(&linux["gidMappings"]),
         mounts: mounts(&json["mounts"]),
         devices: devices(&linux["devices"]),
         masked: strings(&linux["maskedPaths"]),
@@ -131,8 +144,6 @@ fn refuse_unsupported(json: &Value) -> Result<()> {
     let fields = [
         ("process.terminal (a console socket)", &process["terminal"]),
         ("hooks", &json["hooks"]),
-        ("linux.uidMappings", &linux["uidMappings"]),
-        ("linux.gidMappings", &linux["gidMappings"]),
         ("process.apparmorProfile", &process["apparmorProfile"]),
         ("process.selinuxLabel", &process["selinuxLabel"]),
         ("linux.intelRdt", &linux["intelRdt"]),
@@ -183,6 +194,8 @@ fn namespaces(value: &Value) -> Result<CloneFlags> {
             "uts" => CloneFlags::CLONE_NEWUTS,
             // Unshared by the child, once in its group (cgroup_ns.rs).
             "cgroup" => CloneFlags::empty(),
+            // Its maps written by `create` while the child waits (userns.rs).
+            "user" => CloneFlags::CLONE_NEWUSER,
             other => {
                 let why = format!("a {other:?} namespace");
                 return Err(bad(format!(
@@ -208,6 +221,16 @@ fn namespaces(value: &Value) -> Result<CloneFlags> {
 fn wants(value: &Value, kind: &str) -> bool {
     let all = value.as_array().map(Vec::as_slice).unwrap_or_default();
     all.iter().any(|ns| ns["type"] == kind)
+}
+
+/// `containerID hostID size`, a line each, as user_namespaces(7) writes them.
+fn id_map(value: &Value) -> String {
+    let all = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    let line = |m: &Value| {
+        let n = |k: &str| m[k].as_u64().unwrap_or(0);
+        format!("{} {} {}\n", n("containerID"), n("hostID"), n("size"))
+    };
+    all.iter().map(line).collect()
 }
 
 fn mounts(value: &Value) -> Vec<Mount> {

@@ -60,6 +60,14 @@ pub fn compile(profile: &Value) -> Result<Vec<BpfProgram>> {
         }
     }
     let mut filters = Vec::new();
+    // A profile that allows by default is a deny list: x32's numbers, the
+    // same calls by other numbers, are refused too (the seccomp stage's
+    // filter for them, seccomp.rs).
+    if default == SeccompAction::Allow {
+        let x32 = crate::seccomp::x32_refused()
+            .map_err(|err| bad(format!("linux.seccomp: {err}")))?;
+        filters.push(x32);
+    }
     for (act, rules) in by_action {
         // The allowed ones in the filter whose default is the profile's;
         // every other action in a filter that allows the rest.

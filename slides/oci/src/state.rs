@@ -63,7 +63,13 @@ impl State {
         // to write, its one use.
         let fifo = dir.join(FIFO);
         let mode = Mode::from_bits_truncate(0o622);
-        if let Err(err) = nix::unistd::mkfifo(&fifo, mode) {
+        // mkfifo(3) applies our umask (022): the mode set again after.
+        let made = nix::unistd::mkfifo(&fifo, mode).map_err(|e| e.to_string());
+        let made = made.and_then(|()| {
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o622);
+            fs::set_permissions(&fifo, mode).map_err(|e| e.to_string())
+        });
+        if let Err(err) = made {
             let _ = fs::remove_dir_all(&dir);
             return Err(error(format!("mkfifo {}: {err}", fifo.display())));
         }
@@ -164,6 +170,21 @@ impl State {
             },
         })
     }
+}
+
+/// Renames each group `desde-cero-<pid>`, in its own folder (rename(2)
+/// moves no process: a group keeps its members under its new name).
+pub fn rename_groups(dirs: &[PathBuf], pid: i32) -> Result<Vec<PathBuf>> {
+    let name = format!("desde-cero-{pid}");
+    dirs.iter()
+        .map(|dir| {
+            let new = dir.with_file_name(&name);
+            fs::rename(dir, &new).map_err(|err| {
+                error(format!("rename {}: {err}", dir.display()))
+            })?;
+            Ok(new)
+        })
+        .collect()
 }
 
 /// A process's state letter and start time, from /proc/<pid>/stat (proc(5)).
