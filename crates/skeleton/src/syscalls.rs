@@ -14,7 +14,10 @@ pub fn syscall_number(name: &str) -> Option<i64> {
 /// The name of the x86_64 system call `number`: a profile written from numbers (`oci run`'s,
 /// from the seccomp stage's list) names them.
 pub fn syscall_name(number: i64) -> Option<&'static str> {
-    SYSCALLS.iter().find(|(_, n)| *n == number).map(|(name, _)| *name)
+    SYSCALLS
+        .iter()
+        .find(|(_, n)| *n == number)
+        .map(|(name, _)| *name)
 }
 
 /// Sorted by name, for the binary search.
