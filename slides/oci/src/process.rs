@@ -7,7 +7,7 @@ use std::env;
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::sys::prctl;
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-use skeleton::{Failure, Result, EXIT_RUNTIME};
+use skeleton::{say, Failure, Result, EXIT_RUNTIME};
 
 use crate::spec::{Caps, Spec};
 
@@ -119,10 +119,20 @@ pub fn set_capabilities(wanted: &Caps) -> Result<()> {
         (CapSet::Inheritable, &wanted.inheritable),
         (CapSet::Effective, &wanted.effective),
         (CapSet::Permitted, &wanted.permitted),
-        (CapSet::Ambient, &wanted.ambient),
     ] {
         caps::set(None, which, &set(list)).map_err(fail)?;
     }
+    // An ambient capability must be permitted and inheritable too (or
+    // PR_CAP_AMBIENT_RAISE fails): `runc spec` lists ambient ones it leaves
+    // out of inheritable, and runc skips them; so do we, and says so.
+    let both = set(&wanted.inheritable);
+    let (ambient, skipped): (Vec<_>, Vec<_>) =
+        wanted.ambient.iter().partition(|cap| both.contains(cap));
+    if !skipped.is_empty() {
+        say!("child: ambient {skipped:?} skipped: not inheritable");
+    }
+    let ambient: CapsHashSet = ambient.into_iter().copied().collect();
+    caps::set(None, CapSet::Ambient, &ambient).map_err(fail)?;
     Ok(())
 }
 
