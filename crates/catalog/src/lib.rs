@@ -756,6 +756,198 @@ pub const STAGES: &[Stage] = &[
         ],
         ..Stage::PLAIN
     },
+    Stage {
+        name: "oci",
+        aliases: &["runtime", "runc"],
+        summary: "full, driven by the OCI runtime spec: create, start, state, kill, delete, as \
+                  podman calls them",
+        summary_es: "full, guiado por la especificación de runtime OCI: create, start, state, \
+                     kill, delete, como los llama podman",
+        adds: &[],
+        needs_root: true,
+        needs_rootfs: true,
+        exercise: &[
+            Cut::Body {
+                file: "fifo.rs",
+                function: "wait_for_start",
+                hint: "reopen the FIFO to write through /proc/self/fd (the one way to reopen \
+                       an O_PATH descriptor), which blocks until `start` opens it to read, then \
+                       write one byte: fifo(7), open(2), proc(5)",
+                hint_es: "reabre la FIFO para escribir a través de /proc/self/fd (la única \
+                          forma de reabrir un descriptor O_PATH), lo que bloquea hasta que \
+                          `start` la abre para leer; luego escribe un byte: fifo(7), open(2), \
+                          proc(5)",
+            },
+            Cut::Body {
+                file: "fifo.rs",
+                function: "start",
+                hint: "only a `created` container starts: open its FIFO to read (that lets \
+                       the container go), read its byte, remove the FIFO: fifo(7), the \
+                       runtime spec's runtime.md (\"start\")",
+                hint_es: "solo arranca un contenedor `created`: abre su FIFO para leer (eso \
+                          lo suelta), lee su byte y borra la FIFO: fifo(7), runtime.md de la \
+                          especificación de runtime (\"start\")",
+            },
+        ],
+        drops: &[Property::UserNs, Property::RootNotHostRoot],
+        drops_why: "as full, and runc run by podman as root: a user namespace only when \
+                    config.json asks for one (`oci run --rootless` does)",
+        budget: Some(Budget {
+            code_lines: 2650,
+            why: "one idea, the runtime spec's interface: the verbs and their command line \
+                  (cli.rs), config.json (spec.rs), the state folder (state.rs), the \
+                  create/start split on a FIFO (fifo.rs), and full's fixed steps done as \
+                  the spec says, each in the story's order: its mounts (spec_mounts.rs), \
+                  its process (process.rs) and its seccomp profile (spec_seccomp.rs); \
+                  over half the count is full's own files it no longer needs (options.rs, \
+                  overlay.rs: the caller's root.path and config.json do their work)",
+        }),
+        stops: &[
+            Attack::Escape,
+            Attack::ProcSys,
+            Attack::Mount,
+            Attack::Setuid,
+            Attack::Device,
+            Attack::UserNs,
+            Attack::Cgroup,
+            Attack::Keyring,
+            Attack::HostFd,
+            Attack::Environ,
+            Attack::Route,
+        ],
+        replaces: &[
+            Replaced {
+                step: "CloneFlags::CLONE_NEWIPC",
+                by: "linux.namespaces: config.json names the namespaces (spec.rs)",
+            },
+            Replaced {
+                step: "CloneFlags::CLONE_NEWNS",
+                by: "linux.namespaces: config.json names the namespaces (spec.rs)",
+            },
+            Replaced {
+                step: "CloneFlags::CLONE_NEWPID",
+                by: "linux.namespaces: config.json names the namespaces (spec.rs)",
+            },
+            Replaced {
+                step: "CloneFlags::CLONE_NEWUTS",
+                by: "linux.namespaces: config.json names the namespaces (spec.rs)",
+            },
+            Replaced {
+                step: "Console::open",
+                by: "nothing yet: process.terminal and --console-socket are refused by name (the console socket, runc's SCM_RIGHTS, is to come)",
+            },
+            Replaced {
+                step: "mod console",
+                by: "nothing yet: process.terminal and --console-socket are refused by name",
+            },
+            Replaced {
+                step: "Errno::last",
+                by: "process::close_on_exec: close_range(2) with CLOSE_RANGE_CLOEXEC (the runtime still needs its own descriptors until the process starts)",
+            },
+            Replaced {
+                step: "libc::syscall",
+                by: "process::close_on_exec: close_range(2) with CLOSE_RANGE_CLOEXEC",
+            },
+            Replaced {
+                step: "libc::c_char",
+                by: "process::join_session_keyring, as runc joins one",
+            },
+            Replaced {
+                step: "addressing::free_subnet",
+                by: "the network is the caller's: podman makes it (here --network=none); --net veth has no place in config.json",
+            },
+            Replaced {
+                step: "mod addressing",
+                by: "the network is the caller's (podman's)",
+            },
+            Replaced {
+                step: "veth::connect",
+                by: "the network is the caller's (podman's)",
+            },
+            Replaced {
+                step: "mod veth",
+                by: "the network is the caller's (podman's)",
+            },
+            Replaced {
+                step: "cgroup_ns::mount_cgroup",
+                by: "spec_mounts::mount_all: the spec's `cgroup` mount, done by cgroup_ns::mount_cgroup",
+            },
+            Replaced {
+                step: "mqueue::mount_mqueue",
+                by: "spec_mounts::mount_all: the spec's `mqueue` mount",
+            },
+            Replaced {
+                step: "mod mqueue",
+                by: "spec_mounts::mount_all: the spec's `mqueue` mount",
+            },
+            Replaced {
+                step: "rootfs::mount_dev",
+                by: "spec_mounts::mount_all: the spec's /dev and /dev/pts mounts, linux.devices bound from the host",
+            },
+            Replaced {
+                step: "rootfs::mount_proc",
+                by: "spec_mounts::mount_all and mask_paths: the spec's /proc mount, maskedPaths and readonlyPaths",
+            },
+            Replaced {
+                step: "rootfs::mount_sys",
+                by: "spec_mounts::mount_all: the spec's /sys mount",
+            },
+            Replaced {
+                step: "rootfs::mount_tmp",
+                by: "spec_mounts::mount_all: the spec's mounts, a tmpfs among them",
+            },
+            Replaced {
+                step: "overlay::mount",
+                by: "the caller's root.path: podman mounts its image's overlay and names it in config.json",
+            },
+            Replaced {
+                step: "mod overlay",
+                by: "the caller's root.path: podman's overlay",
+            },
+            Replaced {
+                step: "options::check_rootfs",
+                by: "spec::read: config.json, checked before anything is made",
+            },
+            Replaced {
+                step: "options::for_child",
+                by: "state.json: the child reads its bundle's config.json",
+            },
+            Replaced {
+                step: "options::help",
+                by: "cli::HELP: runc's command line",
+            },
+            Replaced {
+                step: "options::parse",
+                by: "spec::read and cli::verbs: config.json and runc's command line",
+            },
+            Replaced {
+                step: "options::wrong",
+                by: "spec::bad and state::error: one line, exit 1 as runc's",
+            },
+            Replaced {
+                step: "mod options",
+                by: "spec.rs and cli.rs: config.json and runc's command line",
+            },
+            Replaced {
+                step: "seccomp::install_filter",
+                by: "spec_seccomp: linux.seccomp, the caller's profile",
+            },
+            Replaced {
+                step: "userns::cgroup",
+                by: "Cgroup::create with config.json's resources: podman runs the runtime as \
+                     root, and the spec's limits are the ones asked for",
+            },
+            Replaced {
+                step: "userns::drop_groups",
+                by: "process::become_user: process.user.additionalGids",
+            },
+            Replaced {
+                step: "userns::map_ids",
+                by: "process::write_maps: linux.uidMappings and gidMappings, the spec's maps",
+            },
+        ],
+        ..Stage::PLAIN
+    },
 ];
 
 /// Finds a stage by name, alias or number (`"4"`, `"pid"`, `"pidnamespace"`).
@@ -850,7 +1042,7 @@ mod tests {
         assert_eq!(find("utsnamespace").map(|s| s.name), Some("uts"));
         assert_eq!(find("4").map(|s| s.name), Some("pid"));
         let last = STAGES.len() as u8;
-        assert_eq!(find("full").map(|s| s.number()), Some(last));
+        assert_eq!(find("oci").map(|s| s.number()), Some(last));
         assert_eq!(find("nope"), None);
         assert_eq!(find("0"), None);
     }
