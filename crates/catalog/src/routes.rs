@@ -144,7 +144,6 @@ pub const ROUTES: &[Route] = &[
             all("seccomp", 12),
             all("console", 9),
             all("full", 15),
-            all("oci", 10),
         ],
     },
 ];

@@ -224,7 +224,6 @@ pub fn remove(state: &State, force: bool) -> Result<u8> {
         dirs: dirs.cloned().collect(),
         dir: None,
         limits: crate::cgroups::Limits::DEFAULT,
-        _back: None,
     });
     fs::remove_dir_all(&state.dir).map_err(|err| {
         state::error(format!("{}: {err}", state.dir.display()))
