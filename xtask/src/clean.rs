@@ -6,9 +6,7 @@
 //!   removed, deepest first;
 //! - stray mounts under the project's root filesystem or an overlay folder, lazily unmounted;
 //! - overlay folders `/tmp/desde-cero-overlay-<pid>` of the `full` stage;
-//! - host ends of the `net` stage's veth links;
-//! - state folders of the `oci` stage (`/run/desde-cero-oci/<id>`, and `oci run`'s bundles
-//!   beside them) whose container has ended, as `oci delete` would remove them.
+//! - host ends of the `net` stage's veth links.
 //!
 //! The `hoststate` crate lists these things; the tests' leak check reads the same lists.
 //!
@@ -96,12 +94,7 @@ enum Leftover {
     Overlay(PathBuf),
     /// The host end of a veth link.
     Veth(String),
-    /// A state folder (or `oci run`'s bundle) of the `oci` stage.
-    OciState(PathBuf),
 }
-
-/// Where the `oci` stage keeps its containers' state (its --root's default).
-const OCI_ROOT: &str = "/run/desde-cero-oci";
 
 impl Leftover {
     fn describe(&self) -> String {
@@ -110,7 +103,6 @@ impl Leftover {
             Leftover::Cgroup(p) => format!("cgroup {}", p.display()),
             Leftover::Overlay(p) => format!("overlay folder {}", p.display()),
             Leftover::Veth(name) => format!("veth {name}"),
-            Leftover::OciState(p) => format!("oci state {}", p.display()),
         }
     }
 }
@@ -136,28 +128,7 @@ fn find() -> Vec<Leftover> {
     );
     found.extend(overlays.into_iter().map(Leftover::Overlay));
     found.extend(hoststate::veths().into_iter().map(Leftover::Veth));
-    let oci = fs::read_dir(OCI_ROOT).into_iter().flatten().flatten();
-    found.extend(oci.map(|entry| Leftover::OciState(entry.path())));
     found
-}
-
-/// The live process an `oci` state folder belongs to: `oci run`'s own pid in its name
-/// (`run-<pid>`, `run-<pid>.bundle`), or the container's, from its state.json; a folder still
-/// being made (pid 0) counts as live for its first ten seconds.
-fn live_oci_owner(dir: &Path) -> Option<u32> {
-    let name = dir.file_name()?.to_string_lossy().into_owned();
-    if let Some(pid) = name.strip_prefix("run-").and_then(live_owner) {
-        return Some(pid);
-    }
-    let text = fs::read_to_string(dir.join("state.json")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    match json["pid"].as_u64()? {
-        0 => {
-            let age = fs::metadata(dir).ok()?.modified().ok()?.elapsed().ok()?;
-            (age < Duration::from_secs(10)).then_some(0)
-        }
-        pid => live_owner(&pid.to_string()),
-    }
 }
 
 /// The pid in a leftover's name, if a stage with that pid is still running.
@@ -235,20 +206,6 @@ fn clean(found: Vec<Leftover>) -> Report {
             }
             Leftover::Overlay(dir) => {
                 if live_overlays.contains(dir) {
-                    continue;
-                }
-                match fs::remove_dir_all(dir) {
-                    Ok(()) => report.removed.push(item.describe()),
-                    Err(_) if !dir.exists() => {}
-                    Err(err) => report.failed.push(format!("{}: {err}", item.describe())),
-                }
-            }
-            Leftover::OciState(dir) => {
-                if let Some(pid) = live_oci_owner(dir) {
-                    report.kept.push(format!(
-                        "{} (container pid {pid} still running)",
-                        item.describe()
-                    ));
                     continue;
                 }
                 match fs::remove_dir_all(dir) {

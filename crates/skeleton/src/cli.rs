@@ -120,11 +120,6 @@ pub fn main(stage: Stage, run: Step, child: Option<Step>) -> ExitCode {
         },
         _ => Err(usage()),
     };
-    exit(name, result)
-}
-
-/// The exit status of a stage's step: its code, or its failure in one line.
-fn exit(name: &str, result: Result<u8>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
@@ -133,29 +128,6 @@ fn exit(name: &str, result: Result<u8>) -> ExitCode {
             }
             ExitCode::from(failure.code)
         }
-    }
-}
-
-/// A stage's verbs besides `run` and `child` (`oci`: a runtime's create, start, state, kill,
-/// delete): `verbs` gets the command line first and returns None when it is none of them;
-/// then [`main_with_options`].
-pub type Verbs = fn(&[OsString]) -> Option<Result<u8>>;
-
-/// [`main_with_options`], for a stage with verbs of its own ([`Verbs`]).
-pub fn main_with_verbs(
-    stage: Stage,
-    options: &str,
-    verbs: Verbs,
-    run: Step,
-    child: Option<Step>,
-) -> ExitCode {
-    let _ = NAME.set(stage.name);
-    let quiet_env = env::var_os(QUIET_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-    QUIET.store(quiet_env, Ordering::Relaxed);
-    let args: Vec<OsString> = env::args_os().skip(1).collect();
-    match verbs(&args) {
-        Some(result) => exit(stage.name, result),
-        None => main_with_options(stage, options, run, child),
     }
 }
 

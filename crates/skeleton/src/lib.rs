@@ -24,11 +24,9 @@ mod error;
 mod init;
 mod paths;
 mod spawn;
-mod syscalls;
 
 pub use cli::*;
 pub use error::*;
 pub use init::*;
 pub use paths::*;
 pub use spawn::*;
-pub use syscalls::*;

@@ -118,13 +118,6 @@ impl Child {
         self.pid
     }
 
-    /// Lets the child go and does not wait for it: a runtime's `create` (the `oci` stage)
-    /// leaves it behind, set up, for another process, `start`, to let it run the command.
-    pub fn release(self) -> Result<Pid> {
-        write(&self.go, b"1").map_err(|err| failure("write", err, "see pipe(2)"))?;
-        Ok(self.pid)
-    }
-
     /// Lets the child go, then waits for it to end, passing signals on. Returns its exit code.
     pub fn wait(self) -> Result<u8> {
         write(&self.go, b"1").map_err(|err| failure("write", err, "see pipe(2)"))?;
@@ -136,13 +129,6 @@ impl Child {
         }
         code
     }
-}
-
-/// [`Child::wait`]'s wait, for a child let go by [`Child::release`]: `oci run`, which makes
-/// the container as `create` does, then waits for it.
-pub fn wait_for_child(pid: Pid) -> Result<u8> {
-    let signals = block_signals()?;
-    wait_for(pid, &signals)
 }
 
 /// How the cloned child stops before it becomes this program again: its one line (none when

@@ -180,14 +180,6 @@ fn a_runtime_killed_with_sigkill_takes_its_container_along() {
                 "{stage}: clean thinks the killed container still runs:\n{}",
                 clean.stdout
             );
-            // `oci run`'s state folder and bundle (no other stage has one) are gone too.
-            for name in [
-                format!("run-{}", runtime.id()),
-                format!("run-{}.bundle", runtime.id()),
-            ] {
-                let left = std::path::Path::new("/run/desde-cero-oci").join(name);
-                assert!(!left.exists(), "{stage}: {} left", left.display());
-            }
             eprintln!("{stage}: {}", clean.stdout.trim());
         }
     });

@@ -19,7 +19,7 @@ type Built<T = BpfProgram> = std::result::Result<T, BackendError>;
 
 /// Refused whole, with EPERM, as docker refuses them (they need a capability
 /// we dropped, or it refuses them to everyone).
-pub const REFUSED: &[c_long] = &[
+const REFUSED: &[c_long] = &[
     // Namespaces: a new user namespace gives back every capability, inside
     // it, and with them a cgroup v1 pids limit could be raised (the attack of
     // the stage before); setns joins another's.
@@ -102,7 +102,7 @@ pub const REFUSED: &[c_long] = &[
 ];
 
 /// clone(2)'s namespace flags: refused when any is set, as docker does.
-pub const CLONE_NEW: [libc::c_int; 7] = [
+const CLONE_NEW: [libc::c_int; 7] = [
     libc::CLONE_NEWNS,
     libc::CLONE_NEWUTS,
     libc::CLONE_NEWIPC,
@@ -118,7 +118,7 @@ const X32_BIT: u32 = 0x4000_0000;
 /// personality(2) values docker allows: Linux, 32-bit Linux, each with
 /// UNAME26, and the query. Others turn on old emulations (kernel code few
 /// run) or turn off address randomization (ADDR_NO_RANDOMIZE).
-pub const PERSONALITIES: [u64; 5] = [0, 8, 0x20000, 0x20008, 0xffff_ffff];
+const PERSONALITIES: [u64; 5] = [0, 8, 0x20000, 0x20008, 0xffff_ffff];
 
 /// Installs the filter: from here on, for this process and every child and
 /// program it starts, the kernel runs it before each system call.
@@ -187,7 +187,7 @@ fn clone3_refused() -> Built {
 /// with x32. seccompiler matches numbers one by one, so these four BPF
 /// instructions are written by hand: load the number; if >= 0x40000000
 /// return ERRNO.
-pub fn x32_refused() -> Built {
+fn x32_refused() -> Built {
     let op = |code, jt, jf, k| sock_filter { code, jt, jf, k };
     let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     Ok(vec![
